@@ -1,0 +1,185 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// RunnerPhase is a label for the condition of a runner at the current time.
+// +kubebuilder:validation:Enum=Pending;Idle;Active;Complete;Failed
+type RunnerPhase string
+
+// These are the valid phases of a runner.
+const (
+	// RunnerPhasePending means the runner is being initialized: it is being
+	// registered on GitHub, or its pod is not running yet.
+	RunnerPhasePending RunnerPhase = "Pending"
+	// RunnerPhaseIdle means the runner is registered and its pod is running,
+	// but no job has been assigned to it yet.
+	RunnerPhaseIdle RunnerPhase = "Idle"
+	// RunnerPhaseActive means a job has been assigned to the runner and is
+	// running on it.
+	RunnerPhaseActive RunnerPhase = "Active"
+	// RunnerPhaseComplete means the runner has finished its job and exited
+	// successfully. A runner runs one job only, so it never becomes Idle again.
+	RunnerPhaseComplete RunnerPhase = "Complete"
+	// RunnerPhaseFailed means the runner cannot run or finish a job: its pod
+	// failed or it could not be registered. It never becomes Idle again.
+	RunnerPhaseFailed RunnerPhase = "Failed"
+)
+
+// RunnerImage describes the container image of the runner.
+type RunnerImage struct {
+	// Runner Container image name.
+	// +optional
+	Name string `json:"name,omitempty"`
+
+	// Image pull policy.
+	// One of Always, Never, IfNotPresent.
+	// +kubebuilder:validation:Enum=Always;Never;IfNotPresent
+	// +optional
+	PullPolicy corev1.PullPolicy `json:"pullPolicy,omitempty"`
+
+	// An optional list of references to secrets in the same namespace to use for pulling any of the images used by this PodSpec.
+	// If specified, these secrets will be passed to individual puller implementations for them to use. For example,
+	// in the case of docker, only DockerConfig type secrets are honored.
+	// More info: https://kubernetes.io/docs/concepts/containers/images#specifying-imagepullsecrets-on-a-pod
+	// +optional
+	PullSecrets []corev1.LocalObjectReference `json:"pullSecrets,omitempty"`
+}
+
+// RunnerPlacement describes where the runner pod may be scheduled.
+type RunnerPlacement struct {
+	// A selector which must be true for the pod to fit on a node.
+	// Selector which must match a node's labels for the pod to be scheduled on that node.
+	// More info: https://kubernetes.io/docs/concepts/configuration/assign-pod-node/
+	// +optional
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+
+	// If specified, the pod's tolerations.
+	// +optional
+	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+
+	// If specified, the pod's scheduling constraints
+	// +optional
+	Affinity *corev1.Affinity `json:"affinity,omitempty"`
+}
+
+// RunnerSpec defines the desired state of Runner
+type RunnerSpec struct {
+	// The github Organization or Repository URL for this runner.
+	// Must be a valid Github Org or Repository URL.
+	// eg:
+	// 	- "https://github.com/org"
+	// 	- "https://github.com/org/repo"
+	// +kubebuilder:validation:Pattern=`^https://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?/[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)?$`
+	// +kubebuilder:validation:MaxLength=2048
+	// +required
+	URL string `json:"url"`
+
+	// ID of the runner assigned by Github, basically it is sequential number.
+	// Read-only.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	ID int64 `json:"id,omitempty"`
+
+	// OS type of the runner. Populated by the system.
+	// Read-only.
+	// +optional
+	OS string `json:"os,omitempty"`
+
+	// Name of the runner group to add to this runner.
+	// Defaults to Default.
+	// +kubebuilder:default=Default
+	// +optional
+	Group string `json:"group,omitempty"`
+
+	// Relative runner work directory.
+	// +optional
+	Workdir string `json:"workdir,omitempty"`
+
+	// Runner container image specification
+	// +optional
+	Image RunnerImage `json:"image,omitempty"`
+
+	// Placement configuration to pass to kubernetes pod (affinity, node selector, etc).
+	// +optional
+	Placement RunnerPlacement `json:"placement,omitempty"`
+
+	// Compute resources required by runner container.
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// ServiceAccountName is the name of the ServiceAccount to use to run this runner pod.
+	// More info: https://kubernetes.io/docs/tasks/configure-pod-container/configure-service-account/
+	// +optional
+	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+
+	// SecurityContext holds security configuration that will be applied to the runner container.
+	// +optional
+	SecurityContext *corev1.SecurityContext `json:"securityContext,omitempty"`
+
+	// RuntimeClassName refers to a RuntimeClass object in the node.k8s.io group, which should be used
+	// to run this runner pod.  If no RuntimeClass resource matches the named class, the pod will not be run.
+	// If unset or empty, the "legacy" RuntimeClass will be used, which is an implicit class with an
+	// empty definition that uses the default runtime handler.
+	// +optional
+	RuntimeClassName *string `json:"runtimeClassName,omitempty"`
+
+	// List of volumes that can be mounted by runner container belonging to the runner pod.
+	// +optional
+	Volumes []corev1.Volume `json:"volumes,omitempty"`
+
+	// Runner pod volumes to mount into the runner container filesystem.
+	// +optional
+	VolumeMounts []corev1.VolumeMount `json:"volumeMounts,omitempty"`
+}
+
+// RunnerStatus defines the observed state of Runner
+type RunnerStatus struct {
+	// Phase represents the current phase of runner.
+	// +optional
+	Phase RunnerPhase `json:"phase,omitempty"`
+
+	// Conditions defines current service state of the runner.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// +genclient
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:categories=octorun
+// +kubebuilder:subresource:status
+// +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.spec.url`,description="The GitHub organization or repository URL of the runner"
+// +kubebuilder:printcolumn:name="ID",type=integer,JSONPath=`.spec.id`,description="ID of the runner assigned by GitHub"
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`,description="The current phase of the runner"
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+
+// Runner is the Schema for the runners API
+type Runner struct {
+	metav1.TypeMeta `json:",inline"`
+	// Refer to Kubernetes API documentation for fields of `metadata`.
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	Spec RunnerSpec `json:"spec"`
+	// +optional
+	Status RunnerStatus `json:"status,omitempty"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+// +kubebuilder:object:root=true
+
+// RunnerList contains a list of Runner
+type RunnerList struct {
+	metav1.TypeMeta `json:",inline"`
+	// Refer to Kubernetes API documentation for fields of `metadata`.
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+
+	Items []Runner `json:"items"`
+}

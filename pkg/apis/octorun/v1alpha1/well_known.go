@@ -1,0 +1,69 @@
+package v1alpha1
+
+// Well-known labels, annotations and finalizers.
+const (
+	// LabelPrefix is the prefix of the labels Octorun owns. A Runner label
+	// "octorun.github.io/<key>: <value>" becomes the GitHub runner label
+	// "<key>=<value>"; the labels below are Octorun's own and are not passed on.
+	LabelPrefix = GroupName + "/"
+
+	// LabelRunner is the label that carries the name of a Runner, on the Runner
+	// itself and on the objects made for it.
+	LabelRunner = LabelPrefix + "runner"
+
+	// LabelRunnerSet is the label that carries the name of the RunnerSet a
+	// Runner was created from.
+	LabelRunnerSet = LabelPrefix + "runnerset"
+
+	// RunnerFinalizer keeps a Runner until its GitHub runner has been removed
+	// from GitHub, so no registration outlives its Runner. While the GitHub
+	// runner holds a job the Runner is not released.
+	RunnerFinalizer = LabelPrefix + "deregister-runner"
+)
+
+// Condition types of a Runner.
+const (
+	// RunnerConditionRegistered tells whether the runner is registered on
+	// GitHub (spec.id is set).
+	RunnerConditionRegistered = "Registered"
+
+	// RunnerConditionPodReady tells whether the runner pod exists and its
+	// runner container is running.
+	RunnerConditionPodReady = "PodReady"
+)
+
+// Condition types of a RunnerSet.
+const (
+	// RunnerSetConditionRunnerFailure is True when Runners of the set could
+	// not be created or deleted, or keep failing.
+	RunnerSetConditionRunnerFailure = "RunnerFailure"
+
+	// RunnerSetConditionScaleDownBlocked is True when the set has more Runners
+	// than desired but the extra ones hold jobs, so it waits for them.
+	RunnerSetConditionScaleDownBlocked = "ScaleDownBlocked"
+)
+
+// Condition reasons.
+const (
+	// ReasonRegistered: the runner was registered on GitHub.
+	ReasonRegistered = "Registered"
+	// ReasonRegistrationFailed: GitHub refused or failed the registration.
+	ReasonRegistrationFailed = "RegistrationFailed"
+	// ReasonRunnerGroupNotFound: the runner group of spec.group does not exist.
+	ReasonRunnerGroupNotFound = "RunnerGroupNotFound"
+	// ReasonPodRunning: the runner pod is running.
+	ReasonPodRunning = "PodRunning"
+	// ReasonPodPending: the runner pod is not running yet.
+	ReasonPodPending = "PodPending"
+	// ReasonPodTerminated: the runner pod has exited.
+	ReasonPodTerminated = "PodTerminated"
+	// ReasonFailedCreate: a Runner of the set could not be created.
+	ReasonFailedCreate = "FailedCreate"
+	// ReasonFailedDelete: a Runner of the set could not be deleted.
+	ReasonFailedDelete = "FailedDelete"
+	// ReasonRunnersFailing: Runners of the set keep failing; replacements are
+	// backed off.
+	ReasonRunnersFailing = "RunnersFailing"
+	// ReasonRunnersActive: the set waits for runners that hold jobs.
+	ReasonRunnersActive = "RunnersActive"
+)
