@@ -1,0 +1,46 @@
+# Octorun developer commands. Everything needs only Go (and make, bash, tar,
+# diff from a standard Debian install); tools are built from pinned modules.
+
+SHELL := /usr/bin/env bash -o errexit -o nounset -o pipefail
+GO ?= go
+# go test flags for all test runs, e.g. make test GOTESTFLAGS=-v
+GOTESTFLAGS ?=
+
+.PHONY: all
+all: build
+
+.PHONY: build
+build: ## Build all packages
+	$(GO) build ./...
+
+.PHONY: generate
+generate: ## Regenerate deepcopy, clientset, listers, informers and CRDs from pkg/apis
+	hack/update-codegen.sh
+
+.PHONY: verify
+verify: ## Check generated code, gofmt and go vet
+	hack/verify-codegen.sh
+	@unformatted="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './_output/*'))"; \
+	if [[ -n "$$unformatted" ]]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	cd test/clientimport && $(GO) vet ./...
+
+.PHONY: tools
+tools: ## Build the test control plane (etcd, kube-*, kubectl, kwok) into _output/bin
+	hack/build-tools.sh
+
+.PHONY: test
+test: tools test-unit test-e2e ## Run all tests (builds the control plane first)
+
+.PHONY: test-unit
+test-unit: ## Unit tests (fake clientset), plus a build of a program importing the clientset
+	$(GO) test $(GOTESTFLAGS) $$($(GO) list ./... | grep -v '/test/e2e')
+	cd test/clientimport && $(GO) build -o /dev/null .
+
+.PHONY: test-e2e
+test-e2e: tools ## End-to-end tests against a real control plane
+	$(GO) test $(GOTESTFLAGS) -count=1 -timeout 30m ./test/e2e/...
+
+.PHONY: help
+help:
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "%-12s %s\n", $$1, $$2}'
