@@ -1,0 +1,474 @@
+package githubsim
+
+import (
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The control API under /_sim/ drives the simulator from another process:
+// the end-to-end tests and the playground. It needs no credentials and is
+// not counted in Calls.
+
+// JobJSON is a job as the control API renders it.
+type JobJSON struct {
+	ID           int64    `json:"id"`
+	RunID        int64    `json:"run_id"`
+	Owner        string   `json:"owner"`
+	Repo         string   `json:"repo"`
+	Labels       []string `json:"labels"`
+	Status       string   `json:"status"`
+	Conclusion   string   `json:"conclusion,omitempty"`
+	RunnerID     int64    `json:"runner_id,omitempty"`
+	RunnerName   string   `json:"runner_name,omitempty"`
+	Duration     string   `json:"duration"`
+	Name         string   `json:"name"`
+	WorkflowName string   `json:"workflow_name"`
+	HeadBranch   string   `json:"head_branch"`
+	CreatedAt    string   `json:"created_at"`
+	StartedAt    string   `json:"started_at,omitempty"`
+	CompletedAt  string   `json:"completed_at,omitempty"`
+}
+
+// RunnerJSON is a runner as the control API renders it.
+type RunnerJSON struct {
+	ID        int64    `json:"id"`
+	Name      string   `json:"name"`
+	OS        string   `json:"os"`
+	Status    string   `json:"status"`
+	Busy      bool     `json:"busy"`
+	Labels    []string `json:"labels"`
+	Org       string   `json:"org"`
+	Repo      string   `json:"repo,omitempty"`
+	GroupID   int64    `json:"group_id"`
+	Ephemeral bool     `json:"ephemeral"`
+	JITConfig string   `json:"jit_config,omitempty"`
+}
+
+// ConfigJSON is the body of PUT /_sim/config; absent fields keep their value.
+type ConfigJSON struct {
+	PrimaryLimit             *int     `json:"primary_limit,omitempty"`
+	SecondaryPointsPerMinute *int     `json:"secondary_points_per_minute,omitempty"`
+	ServerErrorRate          *float64 `json:"server_error_rate,omitempty"`
+	LatencyMS                *int64   `json:"latency_ms,omitempty"`
+	WebhookURL               *string  `json:"webhook_url,omitempty"`
+	WebhookSecret            *string  `json:"webhook_secret,omitempty"`
+}
+
+func jobJSON(j Job) JobJSON {
+	out := JobJSON{
+		ID: j.ID, RunID: j.RunID, Owner: j.Owner, Repo: j.Repo, Labels: j.Labels,
+		Status: j.Status, Conclusion: j.Conclusion, RunnerID: j.RunnerID, RunnerName: j.RunnerName,
+		Duration: j.Duration.String(), Name: j.Name, WorkflowName: j.WorkflowName, HeadBranch: j.HeadBranch,
+		CreatedAt: timestamp(j.CreatedAt),
+	}
+	if out.Labels == nil {
+		out.Labels = []string{}
+	}
+	if !j.StartedAt.IsZero() {
+		out.StartedAt = timestamp(j.StartedAt)
+	}
+	if !j.CompletedAt.IsZero() {
+		out.CompletedAt = timestamp(j.CompletedAt)
+	}
+	return out
+}
+
+func runnerJSONOf(r Runner) RunnerJSON {
+	return RunnerJSON{
+		ID: r.ID, Name: r.Name, OS: r.OS, Status: r.Status, Busy: r.Busy, Labels: r.Labels,
+		Org: r.Org, Repo: r.Repo, GroupID: r.GroupID, Ephemeral: r.Ephemeral, JITConfig: r.JITConfig,
+	}
+}
+
+// controlDuration accepts a Go duration string ("90s") or a number of
+// seconds.
+type controlDuration time.Duration
+
+func (d *controlDuration) UnmarshalJSON(b []byte) error {
+	var secs float64
+	if err := json.Unmarshal(b, &secs); err == nil {
+		*d = controlDuration(secs * float64(time.Second))
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return errors.New("duration must be a number of seconds or a duration string")
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = controlDuration(v)
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, format string, args ...any) {
+	writeJSON(w, status, errorBody{Message: fmt.Sprintf(format, args...)})
+}
+
+// readJSON decodes a control request body, answering 400 on failure.
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid body: %v", err)
+		return false
+	}
+	return true
+}
+
+func pathID(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		writeError(w, http.StatusNotFound, "invalid id %q", r.PathValue("id"))
+		return 0, false
+	}
+	return id, true
+}
+
+func required(w http.ResponseWriter, fields map[string]string) bool {
+	for name, v := range fields {
+		if v == "" {
+			writeError(w, http.StatusBadRequest, "%s is required", name)
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) controlMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /_sim/jobs", s.ctlQueueJob)
+	mux.HandleFunc("GET /_sim/jobs", func(w http.ResponseWriter, _ *http.Request) {
+		out := []JobJSON{}
+		for _, j := range s.Jobs() {
+			out = append(out, jobJSON(j))
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+	mux.HandleFunc("GET /_sim/jobs/{id}", func(w http.ResponseWriter, r *http.Request) {
+		id, ok := pathID(w, r)
+		if !ok {
+			return
+		}
+		j, ok := s.Job(id)
+		if !ok {
+			writeError(w, http.StatusNotFound, "job %d does not exist", id)
+			return
+		}
+		writeJSON(w, http.StatusOK, jobJSON(j))
+	})
+	mux.HandleFunc("POST /_sim/jobs/{id}/complete", s.ctlCompleteJob)
+	mux.HandleFunc("GET /_sim/runners", func(w http.ResponseWriter, _ *http.Request) {
+		out := []RunnerJSON{}
+		for _, r := range s.Runners() {
+			out = append(out, runnerJSONOf(r))
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+	mux.HandleFunc("POST /_sim/runners", s.ctlAddRunner)
+	mux.HandleFunc("GET /_sim/runners/{id}", func(w http.ResponseWriter, r *http.Request) {
+		id, ok := pathID(w, r)
+		if !ok {
+			return
+		}
+		rn, ok := s.Runner(id)
+		if !ok {
+			writeError(w, http.StatusNotFound, "runner %d is not registered", id)
+			return
+		}
+		writeJSON(w, http.StatusOK, runnerJSONOf(rn))
+	})
+	mux.HandleFunc("POST /_sim/runners/{id}/online", func(w http.ResponseWriter, r *http.Request) { s.ctlSetOnline(w, r, true) })
+	mux.HandleFunc("POST /_sim/runners/{id}/offline", func(w http.ResponseWriter, r *http.Request) { s.ctlSetOnline(w, r, false) })
+	mux.HandleFunc("POST /_sim/runners/by-jit-config", s.ctlRunnerByJITConfig)
+	mux.HandleFunc("GET /_sim/calls", func(w http.ResponseWriter, _ *http.Request) {
+		byStatus := map[string]int{}
+		for k, v := range s.CallsByStatus() {
+			byStatus[strconv.Itoa(k)] = v
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"calls": s.Calls(), "by_status": byStatus})
+	})
+	mux.HandleFunc("DELETE /_sim/calls", func(w http.ResponseWriter, _ *http.Request) {
+		s.ResetCalls()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET /_sim/deliveries", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, s.Deliveries())
+	})
+	mux.HandleFunc("POST /_sim/deliveries/{id}/redeliver", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.Redeliver(r.PathValue("id")); err != nil {
+			writeError(w, http.StatusNotFound, "%v", err)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+	})
+	mux.HandleFunc("POST /_sim/orgs", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Name string `json:"name"`
+		}
+		if !readJSON(w, r, &req) || !required(w, map[string]string{"name": req.Name}) {
+			return
+		}
+		s.AddOrganization(req.Name)
+		writeJSON(w, http.StatusCreated, req)
+	})
+	mux.HandleFunc("POST /_sim/repos", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Owner string `json:"owner"`
+			Name  string `json:"name"`
+		}
+		if !readJSON(w, r, &req) || !required(w, map[string]string{"owner": req.Owner, "name": req.Name}) {
+			return
+		}
+		s.AddRepository(req.Owner, req.Name)
+		writeJSON(w, http.StatusCreated, req)
+	})
+	mux.HandleFunc("POST /_sim/runner-groups", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Org  string `json:"org"`
+			Name string `json:"name"`
+		}
+		if !readJSON(w, r, &req) || !required(w, map[string]string{"org": req.Org, "name": req.Name}) {
+			return
+		}
+		id := s.AddRunnerGroup(req.Org, req.Name)
+		writeJSON(w, http.StatusCreated, map[string]any{"id": id, "org": req.Org, "name": req.Name})
+	})
+	mux.HandleFunc("POST /_sim/tokens", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Token string `json:"token"`
+		}
+		if !readJSON(w, r, &req) || !required(w, map[string]string{"token": req.Token}) {
+			return
+		}
+		s.AddToken(req.Token)
+		w.WriteHeader(http.StatusCreated)
+	})
+	mux.HandleFunc("POST /_sim/apps", s.ctlAddApp)
+	mux.HandleFunc("POST /_sim/installations", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			AppID          int64    `json:"app_id"`
+			InstallationID int64    `json:"installation_id"`
+			Orgs           []string `json:"orgs"`
+		}
+		if !readJSON(w, r, &req) {
+			return
+		}
+		if req.AppID == 0 || req.InstallationID == 0 {
+			writeError(w, http.StatusBadRequest, "app_id and installation_id are required")
+			return
+		}
+		s.AddInstallation(req.AppID, req.InstallationID, req.Orgs...)
+		writeJSON(w, http.StatusCreated, req)
+	})
+	mux.HandleFunc("GET /_sim/config", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, s.config())
+	})
+	mux.HandleFunc("PUT /_sim/config", s.ctlConfig)
+	mux.HandleFunc("/_sim/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no control endpoint %s %s", r.Method, r.URL.Path)
+	})
+	return mux
+}
+
+func (s *Server) ctlQueueJob(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Owner        string          `json:"owner"`
+		Repo         string          `json:"repo"`
+		Labels       []string        `json:"labels"`
+		Duration     controlDuration `json:"duration"`
+		Name         string          `json:"name"`
+		WorkflowName string          `json:"workflow_name"`
+		HeadBranch   string          `json:"head_branch"`
+	}
+	if !readJSON(w, r, &req) || !required(w, map[string]string{"owner": req.Owner, "repo": req.Repo}) {
+		return
+	}
+	j := s.QueueJob(JobRequest{
+		Owner: req.Owner, Repo: req.Repo, Labels: req.Labels, Duration: time.Duration(req.Duration),
+		Name: req.Name, WorkflowName: req.WorkflowName, HeadBranch: req.HeadBranch,
+	})
+	writeJSON(w, http.StatusCreated, jobJSON(j))
+}
+
+func (s *Server) ctlCompleteJob(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	if _, ok := s.Job(id); !ok {
+		writeError(w, http.StatusNotFound, "job %d does not exist", id)
+		return
+	}
+	if err := s.CompleteJob(id); err != nil {
+		writeError(w, http.StatusConflict, "%v", err)
+		return
+	}
+	j, _ := s.Job(id)
+	writeJSON(w, http.StatusOK, jobJSON(j))
+}
+
+func (s *Server) ctlAddRunner(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Owner  string   `json:"owner"`
+		Repo   string   `json:"repo"`
+		Name   string   `json:"name"`
+		Labels []string `json:"labels"`
+	}
+	if !readJSON(w, r, &req) || !required(w, map[string]string{"owner": req.Owner, "name": req.Name}) {
+		return
+	}
+	writeJSON(w, http.StatusCreated, runnerJSONOf(s.AddRunner(req.Owner, req.Repo, req.Name, req.Labels...)))
+}
+
+func (s *Server) ctlSetOnline(w http.ResponseWriter, r *http.Request, online bool) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	if err := s.SetRunnerOnline(id, online); err != nil {
+		writeError(w, http.StatusNotFound, "%v", err)
+		return
+	}
+	rn, ok := s.Runner(id)
+	if !ok {
+		writeError(w, http.StatusNotFound, "runner %d is not registered", id)
+		return
+	}
+	writeJSON(w, http.StatusOK, runnerJSONOf(rn))
+}
+
+func (s *Server) ctlRunnerByJITConfig(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		EncodedJITConfig string `json:"encoded_jit_config"`
+	}
+	if !readJSON(w, r, &req) || !required(w, map[string]string{"encoded_jit_config": req.EncodedJITConfig}) {
+		return
+	}
+	rn, ok := s.RunnerByJITConfig(req.EncodedJITConfig)
+	if !ok {
+		writeError(w, http.StatusNotFound, "no registered runner has this jit config")
+		return
+	}
+	writeJSON(w, http.StatusOK, runnerJSONOf(rn))
+}
+
+func (s *Server) ctlAddApp(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		AppID        int64  `json:"app_id"`
+		PublicKeyPEM string `json:"public_key_pem"`
+	}
+	if !readJSON(w, r, &req) || !required(w, map[string]string{"public_key_pem": req.PublicKeyPEM}) {
+		return
+	}
+	key, err := ParseRSAPublicKeyPEM([]byte(req.PublicKeyPEM))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	if req.AppID == 0 {
+		writeError(w, http.StatusBadRequest, "app_id is required")
+		return
+	}
+	s.AddApp(req.AppID, key)
+	writeJSON(w, http.StatusCreated, map[string]any{"app_id": req.AppID})
+}
+
+// ParseRSAPublicKeyPEM reads an RSA public key from PEM: a PUBLIC KEY
+// (PKIX), an RSA PUBLIC KEY (PKCS #1), or a private key (PKCS #1 or #8, as
+// GitHub hands out), whose public half is taken.
+func ParseRSAPublicKeyPEM(data []byte) (*rsa.PublicKey, error) {
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, errors.New("no PEM block found")
+	}
+	switch block.Type {
+	case "PUBLIC KEY":
+		k, err := x509.ParsePKIXPublicKey(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("parse public key: %w", err)
+		}
+		rk, ok := k.(*rsa.PublicKey)
+		if !ok {
+			return nil, fmt.Errorf("public key is a %T, not RSA", k)
+		}
+		return rk, nil
+	case "RSA PUBLIC KEY":
+		return x509.ParsePKCS1PublicKey(block.Bytes)
+	case "RSA PRIVATE KEY":
+		k, err := x509.ParsePKCS1PrivateKey(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("parse private key: %w", err)
+		}
+		return &k.PublicKey, nil
+	case "PRIVATE KEY":
+		k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("parse private key: %w", err)
+		}
+		rk, ok := k.(*rsa.PrivateKey)
+		if !ok {
+			return nil, fmt.Errorf("private key is a %T, not RSA", k)
+		}
+		return &rk.PublicKey, nil
+	}
+	return nil, fmt.Errorf("unsupported PEM block %q", block.Type)
+}
+
+func (s *Server) config() ConfigJSON {
+	s.mu.Lock()
+	limit, ppm, rate, latency := s.primaryLimitLocked(), s.secondaryPPM, s.errorRate, s.latency.Milliseconds()
+	s.mu.Unlock()
+	url, _ := s.hooks.current()
+	return ConfigJSON{PrimaryLimit: &limit, SecondaryPointsPerMinute: &ppm, ServerErrorRate: &rate, LatencyMS: &latency, WebhookURL: &url}
+}
+
+func (s *Server) ctlConfig(w http.ResponseWriter, r *http.Request) {
+	var req ConfigJSON
+	if !readJSON(w, r, &req) {
+		return
+	}
+	if req.ServerErrorRate != nil && (*req.ServerErrorRate < 0 || *req.ServerErrorRate > 1) {
+		writeError(w, http.StatusBadRequest, "server_error_rate must be in [0,1]")
+		return
+	}
+	if req.PrimaryLimit != nil {
+		s.SetPrimaryLimit(*req.PrimaryLimit)
+	}
+	if req.SecondaryPointsPerMinute != nil {
+		s.SetSecondaryPointsPerMinute(*req.SecondaryPointsPerMinute)
+	}
+	if req.ServerErrorRate != nil {
+		s.SetServerErrorRate(*req.ServerErrorRate)
+	}
+	if req.LatencyMS != nil {
+		s.SetLatency(time.Duration(*req.LatencyMS) * time.Millisecond)
+	}
+	if req.WebhookURL != nil || req.WebhookSecret != nil {
+		url, secret := s.hooks.current()
+		if req.WebhookURL != nil {
+			url = strings.TrimSpace(*req.WebhookURL)
+		}
+		if req.WebhookSecret != nil {
+			secret = *req.WebhookSecret
+		}
+		s.SetWebhook(url, secret)
+	}
+	writeJSON(w, http.StatusOK, s.config())
+}

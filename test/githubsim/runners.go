@@ -1,0 +1,330 @@
+package githubsim
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+)
+
+type labelJSON struct {
+	ID   int64  `json:"id"`
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
+type runnerJSON struct {
+	ID            int64       `json:"id"`
+	RunnerGroupID int64       `json:"runner_group_id,omitempty"`
+	Name          string      `json:"name"`
+	OS            string      `json:"os"`
+	Status        string      `json:"status"`
+	Busy          bool        `json:"busy"`
+	Ephemeral     bool        `json:"ephemeral"`
+	Labels        []labelJSON `json:"labels"`
+}
+
+type runnersJSON struct {
+	TotalCount int          `json:"total_count"`
+	Runners    []runnerJSON `json:"runners"`
+}
+
+type jitConfigJSON struct {
+	Runner           runnerJSON `json:"runner"`
+	EncodedJITConfig string     `json:"encoded_jit_config"`
+}
+
+type runnerGroupJSON struct {
+	ID                           int64    `json:"id"`
+	Name                         string   `json:"name"`
+	Visibility                   string   `json:"visibility"`
+	Default                      bool     `json:"default"`
+	RunnersURL                   string   `json:"runners_url"`
+	Inherited                    bool     `json:"inherited"`
+	AllowsPublicRepositories     bool     `json:"allows_public_repositories"`
+	RestrictedToWorkflows        bool     `json:"restricted_to_workflows"`
+	SelectedWorkflows            []string `json:"selected_workflows"`
+	WorkflowRestrictionsReadOnly bool     `json:"workflow_restrictions_read_only"`
+}
+
+type runnerGroupsJSON struct {
+	TotalCount   int               `json:"total_count"`
+	RunnerGroups []runnerGroupJSON `json:"runner_groups"`
+}
+
+// runnerJSONLocked renders a runner as GitHub does: "self-hosted" is a
+// read-only label, the others are custom.
+func (s *Server) runnerJSONLocked(r *runner) runnerJSON {
+	out := runnerJSON{
+		ID:        r.id,
+		Name:      r.name,
+		OS:        r.os,
+		Status:    r.status(),
+		Busy:      r.busy,
+		Ephemeral: r.ephemeral,
+		Labels:    make([]labelJSON, 0, len(r.labels)),
+	}
+	if r.repo == nil {
+		out.RunnerGroupID = r.groupID
+	}
+	for i, l := range r.labels {
+		typ := "custom"
+		if i == 0 {
+			typ = "read-only"
+		}
+		out.Labels = append(out.Labels, labelJSON{ID: s.labelID(l), Name: l, Type: typ})
+	}
+	return out
+}
+
+// scope is where a runner endpoint looks: an organization's own runners, or
+// a repository's.
+type scope struct {
+	org  *org
+	repo *repo // nil for the organization
+}
+
+func (sc scope) has(r *runner) bool { return r.org == sc.org && r.repo == sc.repo }
+
+// scopeLocked resolves {org} or {owner}/{repo}; when it cannot (unknown, or
+// not the installation's) it answers the call and returns false.
+func (s *Server) scopeLocked(c *call) (scope, bool) {
+	if owner := c.r.PathValue("owner"); owner != "" {
+		r := s.findRepo(owner, c.r.PathValue("repo"))
+		if r == nil || !c.repoVisible(r) {
+			c.notFound()
+			return scope{}, false
+		}
+		return scope{org: r.org, repo: r}, true
+	}
+	o := s.findOrg(c.r.PathValue("org"))
+	if o == nil {
+		c.notFound()
+		return scope{}, false
+	}
+	if !c.orgAccess(o) {
+		return scope{}, false
+	}
+	return scope{org: o}, true
+}
+
+// runnerLocked resolves {id} within the scope, answering 404 when it is not
+// there.
+func (s *Server) runnerLocked(c *call, sc scope) (*runner, bool) {
+	id, err := strconv.ParseInt(c.r.PathValue("id"), 10, 64)
+	if err != nil {
+		c.notFound()
+		return nil, false
+	}
+	r, ok := s.runners[id]
+	if !ok || !sc.has(r) {
+		c.notFound()
+		return nil, false
+	}
+	return r, true
+}
+
+type jitConfigRequest struct {
+	Name          *string   `json:"name"`
+	RunnerGroupID *int64    `json:"runner_group_id"`
+	Labels        *[]string `json:"labels"`
+	WorkFolder    *string   `json:"work_folder"`
+}
+
+const (
+	maxJITLabels = 100
+	docsJIT      = "https://docs.github.com/rest/actions/self-hosted-runners#create-configuration-for-a-just-in-time-runner-for-an-organization"
+)
+
+// generateJITConfig serves POST …/actions/runners/generate-jitconfig: it
+// registers an ephemeral runner (offline until its process starts) and
+// returns the configuration that starts it.
+func (s *Server) generateJITConfig(c *call) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sc, ok := s.scopeLocked(c)
+	if !ok {
+		return
+	}
+	var req jitConfigRequest
+	if !c.decode(&req) { // the body is in memory already: see serveAPI
+		return
+	}
+	missing := func(key string) {
+		c.error(http.StatusUnprocessableEntity, "Invalid input: object is missing required key: "+key+".", docsJIT)
+	}
+	switch {
+	case req.Name == nil:
+		missing("name")
+		return
+	case req.RunnerGroupID == nil:
+		missing("runner_group_id")
+		return
+	case req.Labels == nil:
+		missing("labels")
+		return
+	}
+	name, groupID, labels := *req.Name, *req.RunnerGroupID, *req.Labels
+	if name == "" {
+		c.error(http.StatusUnprocessableEntity, "Invalid input: `name` must not be empty.", docsJIT)
+		return
+	}
+	if len(labels) < 1 || len(labels) > maxJITLabels {
+		c.error(http.StatusUnprocessableEntity,
+			fmt.Sprintf("Invalid input: `labels` must have between 1 and %d items, but has %d.", maxJITLabels, len(labels)), docsJIT)
+		return
+	}
+	for _, l := range labels {
+		if l == "" {
+			c.error(http.StatusUnprocessableEntity, "Invalid input: `labels` must not contain an empty label.", docsJIT)
+			return
+		}
+	}
+	var group *runnerGroup
+	if sc.repo == nil {
+		group = sc.org.group(groupID)
+	} else if groupID == defaultGroupID {
+		group = sc.org.groups[0]
+	}
+	if group == nil {
+		c.notFound()
+		return
+	}
+	for _, r := range s.runners {
+		if sc.has(r) && r.name == name {
+			c.error(http.StatusConflict, fmt.Sprintf("Already exists - A runner with the name %s already exists.", name), docsJIT)
+			return
+		}
+	}
+	workFolder := "_work"
+	if req.WorkFolder != nil && *req.WorkFolder != "" {
+		workFolder = *req.WorkFolder
+	}
+	r := s.newRunner(sc.org, sc.repo, name, group.id, labels)
+	r.os = osUnknown
+	r.ephemeral = true
+	r.jitConfig = jitConfig(r, group.name, workFolder)
+	s.logf("githubsim: registered just-in-time runner %d %q in %s", r.id, r.name, sc)
+	c.json(http.StatusCreated, jitConfigJSON{Runner: s.runnerJSONLocked(r), EncodedJITConfig: r.jitConfig})
+}
+
+func (sc scope) String() string {
+	if sc.repo != nil {
+		return sc.repo.fullName()
+	}
+	return sc.org.login
+}
+
+// listRunners serves GET …/actions/runners: the scope's own runners (an
+// organization's list leaves out its repositories' runners), by id,
+// paginated, optionally filtered by exact name.
+func (s *Server) listRunners(c *call) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sc, ok := s.scopeLocked(c)
+	if !ok {
+		return
+	}
+	name, byName := c.r.URL.Query()["name"]
+	var matched []*runner
+	for _, r := range s.sortedRunners() {
+		if sc.has(r) && (!byName || r.name == name[0]) {
+			matched = append(matched, r)
+		}
+	}
+	page, perPage := c.page()
+	start, end, last := window(len(matched), page, perPage)
+	out := runnersJSON{TotalCount: len(matched), Runners: make([]runnerJSON, 0, end-start)}
+	for _, r := range matched[start:end] {
+		out.Runners = append(out.Runners, s.runnerJSONLocked(r))
+	}
+	c.link(page, last)
+	c.json(http.StatusOK, out)
+}
+
+// getRunner serves GET …/actions/runners/{id}.
+func (s *Server) getRunner(c *call) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sc, ok := s.scopeLocked(c)
+	if !ok {
+		return
+	}
+	r, ok := s.runnerLocked(c, sc)
+	if !ok {
+		return
+	}
+	c.json(http.StatusOK, s.runnerJSONLocked(r))
+}
+
+// deleteRunner serves DELETE …/actions/runners/{id}. A runner running a job
+// cannot be removed.
+func (s *Server) deleteRunner(c *call) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sc, ok := s.scopeLocked(c)
+	if !ok {
+		return
+	}
+	r, ok := s.runnerLocked(c, sc)
+	if !ok {
+		return
+	}
+	if r.busy {
+		c.error(http.StatusUnprocessableEntity,
+			fmt.Sprintf("Bad request - Runner %q is still running a job\"", r.name), docsRunners)
+		return
+	}
+	delete(s.runners, r.id)
+	s.logf("githubsim: deleted runner %d %q", r.id, r.name)
+	c.noContent()
+}
+
+func (s *Server) runnerGroupJSON(c *call, o *org, g *runnerGroup) runnerGroupJSON {
+	return runnerGroupJSON{
+		ID:                g.id,
+		Name:              g.name,
+		Visibility:        "all",
+		Default:           g.isDefault,
+		RunnersURL:        c.baseURL() + fmt.Sprintf("/orgs/%s/actions/runner-groups/%d/runners", o.login, g.id),
+		SelectedWorkflows: []string{},
+	}
+}
+
+// listRunnerGroups serves GET /orgs/{org}/actions/runner-groups.
+func (s *Server) listRunnerGroups(c *call) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sc, ok := s.scopeLocked(c)
+	if !ok {
+		return
+	}
+	page, perPage := c.page()
+	start, end, last := window(len(sc.org.groups), page, perPage)
+	out := runnerGroupsJSON{TotalCount: len(sc.org.groups), RunnerGroups: make([]runnerGroupJSON, 0, end-start)}
+	for _, g := range sc.org.groups[start:end] {
+		out.RunnerGroups = append(out.RunnerGroups, s.runnerGroupJSON(c, sc.org, g))
+	}
+	c.link(page, last)
+	c.json(http.StatusOK, out)
+}
+
+// getRunnerGroup serves GET /orgs/{org}/actions/runner-groups/{id}.
+func (s *Server) getRunnerGroup(c *call) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sc, ok := s.scopeLocked(c)
+	if !ok {
+		return
+	}
+	id, err := strconv.ParseInt(c.r.PathValue("id"), 10, 64)
+	if err != nil {
+		c.notFound()
+		return
+	}
+	g := sc.org.group(id)
+	if g == nil {
+		c.notFound()
+		return
+	}
+	c.json(http.StatusOK, s.runnerGroupJSON(c, sc.org, g))
+}

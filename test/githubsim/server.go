@@ -1,0 +1,362 @@
+package githubsim
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options configures a Server. The zero value is a GitHub with the default
+// primary limit, no secondary limit, no faults and no webhooks.
+type Options struct {
+	// PrimaryLimit is the primary rate limit per token per window
+	// (GitHub: 5000 an hour). 0 means 5000.
+	PrimaryLimit int
+	// PrimaryWindow is the length of a primary rate-limit window. 0 means 1h.
+	PrimaryWindow time.Duration
+	// SecondaryPointsPerMinute limits the points a token may spend in any 60
+	// seconds (GitHub: 900; GET, HEAD and OPTIONS cost 1, POST, PATCH, PUT
+	// and DELETE cost 5). 0 disables the secondary limit.
+	SecondaryPointsPerMinute int
+	// SecondaryRetryAfter is how long a token is refused once it exceeded the
+	// secondary limit, sent as Retry-After seconds. 0 means 60s.
+	SecondaryRetryAfter time.Duration
+	// ServerErrorRate is the fraction [0,1] of API requests answered 502 or
+	// 503 before anything else happens.
+	ServerErrorRate float64
+	// Latency is added to every API request.
+	Latency time.Duration
+	// Now is the clock for rate-limit windows, token and JWT expiry and the
+	// timestamps of jobs. nil means time.Now. Job durations are timed with
+	// real timers whatever the clock. When a GitHub App is used, start a fake
+	// clock near the real time: JWTs are signed with the real one.
+	Now func() time.Time
+	// WebhookURL receives signed workflow_job deliveries. "" means none.
+	WebhookURL string
+	// WebhookSecret signs the deliveries (X-Hub-Signature-256).
+	WebhookSecret string
+	// Logf receives debug output. nil discards it.
+	Logf func(format string, args ...any)
+}
+
+// Server is a simulated GitHub. It is safe for concurrent use.
+type Server struct {
+	now           func() time.Time
+	logf          func(format string, args ...any)
+	primaryWindow time.Duration
+	retryAfter    time.Duration
+
+	api     *http.ServeMux // REST API, without the /api/v3 prefix
+	control *http.ServeMux // /_sim/
+	hooks   *webhookSender
+
+	mu sync.Mutex
+	// Tunables.
+	primaryLimit int
+	secondaryPPM int
+	errorRate    float64
+	latency      time.Duration
+	// State.
+	orgs          map[string]*org // by lower-case login
+	tokens        map[string]*principal
+	apps          map[int64]*app
+	installations map[int64]*installation
+	runners       map[int64]*runner
+	jobs          []*job
+	labelIDs      map[string]int64 // by lower-case name
+	limits        map[string]*bucket
+	calls         map[string]int
+	callsByStatus map[int]int
+	closed        bool
+	// Sequences.
+	nextOrgID, nextRepoID, nextGroupID, nextRunnerID int64
+	nextJobID, nextRunID, nextLabelID, nextUserID    int64
+}
+
+// New returns a Server. Call Close to stop its timers and webhook sender.
+func New(opts Options) *Server {
+	s := &Server{
+		now:           opts.Now,
+		logf:          opts.Logf,
+		primaryWindow: opts.PrimaryWindow,
+		retryAfter:    opts.SecondaryRetryAfter,
+		primaryLimit:  opts.PrimaryLimit,
+		secondaryPPM:  opts.SecondaryPointsPerMinute,
+		errorRate:     opts.ServerErrorRate,
+		latency:       opts.Latency,
+		orgs:          map[string]*org{},
+		tokens:        map[string]*principal{},
+		apps:          map[int64]*app{},
+		installations: map[int64]*installation{},
+		runners:       map[int64]*runner{},
+		labelIDs:      map[string]int64{},
+		limits:        map[string]*bucket{},
+		calls:         map[string]int{},
+		callsByStatus: map[int]int{},
+		nextOrgID:     1000,
+		nextRepoID:    100000,
+		nextGroupID:   2, // 1 is every organization's Default group
+		nextRunnerID:  1,
+		nextJobID:     1,
+		nextRunID:     1,
+		nextLabelID:   1,
+		nextUserID:    1,
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.logf == nil {
+		s.logf = func(string, ...any) {}
+	}
+	if s.primaryWindow <= 0 {
+		s.primaryWindow = time.Hour
+	}
+	if s.retryAfter <= 0 {
+		s.retryAfter = time.Minute
+	}
+	s.labelID(selfHostedLabel) // id 1, as on a fresh GitHub
+	s.hooks = newWebhookSender(opts.WebhookURL, opts.WebhookSecret, s.logf)
+	s.api = s.apiMux()
+	s.control = s.controlMux()
+	return s
+}
+
+// Close stops the job timers and the webhook sender. Undelivered webhooks are
+// dropped. The Server still answers requests afterwards, but jobs no longer
+// complete on their own.
+func (s *Server) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	for _, j := range s.jobs {
+		if j.timer != nil {
+			j.timer.Stop()
+			j.timer = nil
+		}
+	}
+	s.mu.Unlock()
+	s.hooks.close()
+}
+
+// SetPrimaryLimit changes the primary rate limit per token and window.
+// 0 means 5000.
+func (s *Server) SetPrimaryLimit(limit int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.primaryLimit = limit
+}
+
+// SetSecondaryPointsPerMinute changes the secondary rate limit. 0 disables it.
+func (s *Server) SetSecondaryPointsPerMinute(points int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.secondaryPPM = points
+}
+
+// SetServerErrorRate changes the fraction of API requests answered 502 or 503.
+func (s *Server) SetServerErrorRate(rate float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.errorRate = rate
+}
+
+// SetLatency changes the latency added to every API request.
+func (s *Server) SetLatency(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.latency = d
+}
+
+// SetWebhook changes where workflow_job deliveries go and the secret that
+// signs them. An empty url stops deliveries.
+func (s *Server) SetWebhook(url, secret string) {
+	s.hooks.configure(url, secret)
+}
+
+// prefixKey holds the path prefix ("" or "/api/v3") a request came in on.
+type prefixKey struct{}
+
+const enterprisePrefix = "/api/v3"
+
+// ServeHTTP serves the REST API at the root (like api.github.com) and under
+// /api/v3 (like GitHub Enterprise Server), and the control API under /_sim/.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch p := r.URL.Path; {
+	case strings.HasPrefix(p, "/_sim/"):
+		s.control.ServeHTTP(w, r)
+	case p == enterprisePrefix || strings.HasPrefix(p, enterprisePrefix+"/"):
+		r2 := r.Clone(context.WithValue(r.Context(), prefixKey{}, enterprisePrefix))
+		r2.URL.Path = strings.TrimPrefix(p, enterprisePrefix)
+		if r2.URL.Path == "" {
+			r2.URL.Path = "/"
+		}
+		r2.URL.RawPath = ""
+		s.api.ServeHTTP(w, r2)
+	default:
+		s.api.ServeHTTP(w, r)
+	}
+}
+
+// authKind says how an endpoint authenticates.
+type authKind int
+
+const (
+	// authToken: a personal access token or an installation token, required;
+	// the call counts against the token's rate limits.
+	authToken authKind = iota
+	// authOptional: a token if one is sent (then it must be valid and the
+	// call counts against its limits).
+	authOptional
+	// authRateLimit: like authOptional, but the call costs nothing.
+	authRateLimit
+	// authJWT: a GitHub App's JWT, required.
+	authJWT
+)
+
+// UnmatchedPattern is the pattern under which Calls counts requests for
+// paths the simulator does not serve, e.g. "GET <unmatched>".
+const UnmatchedPattern = "<unmatched>"
+
+func (s *Server) apiMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	route := func(pattern string, kind authKind, h func(*call)) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			s.serveAPI(w, r, kind, h)
+		})
+	}
+	route("POST /orgs/{org}/actions/runners/generate-jitconfig", authToken, s.generateJITConfig)
+	route("POST /repos/{owner}/{repo}/actions/runners/generate-jitconfig", authToken, s.generateJITConfig)
+	route("GET /orgs/{org}/actions/runners", authToken, s.listRunners)
+	route("GET /repos/{owner}/{repo}/actions/runners", authToken, s.listRunners)
+	route("GET /orgs/{org}/actions/runners/{id}", authToken, s.getRunner)
+	route("GET /repos/{owner}/{repo}/actions/runners/{id}", authToken, s.getRunner)
+	route("DELETE /orgs/{org}/actions/runners/{id}", authToken, s.deleteRunner)
+	route("DELETE /repos/{owner}/{repo}/actions/runners/{id}", authToken, s.deleteRunner)
+	route("GET /orgs/{org}/actions/runner-groups", authToken, s.listRunnerGroups)
+	route("GET /orgs/{org}/actions/runner-groups/{id}", authToken, s.getRunnerGroup)
+	route("POST /app/installations/{id}/access_tokens", authJWT, s.createInstallationToken)
+	route("GET /orgs/{org}/installation", authJWT, s.getOrgInstallation)
+	route("GET /rate_limit", authRateLimit, s.rateLimit)
+	route("/", authOptional, func(c *call) { c.notFound() })
+	return mux
+}
+
+// serveAPI runs one REST call through the stages GitHub puts it through:
+// latency, injected faults, authentication, rate limits, the handler,
+// conditional requests; then it writes and counts the answer.
+func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, kind authKind, h func(*call)) {
+	c := &call{s: s, r: r, header: http.Header{}}
+	pattern := UnmatchedPattern
+	if _, path, ok := strings.Cut(r.Pattern, " "); ok {
+		pattern = path
+	}
+	key := r.Method + " " + pattern
+	// Count before answering, so a client that has its answer finds the
+	// call counted.
+	finish := func() {
+		s.count(key, c.status)
+		c.write(w)
+	}
+
+	// Read the body up front: once it is consumed, net/http watches the
+	// connection and cancels the context of a client that gave up.
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes))
+	if err != nil {
+		c.error(http.StatusBadRequest, "Problems parsing JSON", docsREST)
+		finish()
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+
+	s.mu.Lock()
+	latency, errorRate := s.latency, s.errorRate
+	s.mu.Unlock()
+	if latency > 0 {
+		t := time.NewTimer(latency)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			c.status = statusClientClosedRequest
+			s.count(key, c.status)
+			return
+		}
+	}
+	if errorRate > 0 && rand.Float64() < errorRate {
+		if rand.IntN(2) == 0 {
+			c.json(http.StatusBadGateway, errorBody{Message: "Server Error"})
+		} else {
+			c.json(http.StatusServiceUnavailable, errorBody{Message: "Service Unavailable"})
+		}
+		finish()
+		return
+	}
+
+	if !s.authenticate(c, kind) {
+		finish()
+		return
+	}
+	limited := c.principal != nil && kind != authRateLimit
+	if limited && !s.admit(c) {
+		finish()
+		return
+	}
+	h(c)
+	c.conditional()
+	if limited {
+		s.settle(c)
+	}
+	finish()
+}
+
+// statusClientClosedRequest is recorded for calls whose client went away
+// during the injected latency (nginx's convention); nothing is written.
+const statusClientClosedRequest = 499
+
+func (s *Server) count(key string, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls[key]++
+	s.callsByStatus[status]++
+}
+
+// Calls returns how many API calls were made, by "METHOD pattern", e.g.
+// "GET /orgs/{org}/actions/runners". Paths the simulator does not serve
+// count under UnmatchedPattern. Control API calls are not counted.
+func (s *Server) Calls() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.calls))
+	for k, v := range s.calls {
+		out[k] = v
+	}
+	return out
+}
+
+// CallsByStatus returns how many API calls were answered with each status;
+// 499 counts calls whose client gave up during the injected latency.
+func (s *Server) CallsByStatus() map[int]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[int]int, len(s.callsByStatus))
+	for k, v := range s.callsByStatus {
+		out[k] = v
+	}
+	return out
+}
+
+// ResetCalls sets the call counters back to zero.
+func (s *Server) ResetCalls() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = map[string]int{}
+	s.callsByStatus = map[int]int{}
+}

@@ -1,0 +1,257 @@
+package githubsim
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-github/v50/github"
+)
+
+func TestSign(t *testing.T) {
+	// GitHub's published test vector for X-Hub-Signature-256.
+	got := Sign([]byte("It's a Secret to Everybody"), []byte("Hello, World!"))
+	want := "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+	if got != want {
+		t.Errorf("Sign = %s, want %s", got, want)
+	}
+}
+
+// received is one webhook delivery as the receiver saw it.
+type received struct {
+	header  http.Header
+	payload []byte
+	event   *github.WorkflowJobEvent
+	err     error // validation or parsing
+}
+
+// receiver is a webhook endpoint that validates and parses what it gets,
+// as Octorun's webhook server does.
+type receiver struct {
+	*httptest.Server
+	mu     sync.Mutex
+	got    []received
+	status int
+}
+
+func newReceiver(t *testing.T, secret string) *receiver {
+	t.Helper()
+	rc := &receiver{status: http.StatusAccepted}
+	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var rec received
+		rec.header = r.Header.Clone()
+		rec.payload, rec.err = github.ValidatePayload(r, []byte(secret))
+		if rec.err == nil {
+			var ev any
+			ev, rec.err = github.ParseWebHook(github.WebHookType(r), rec.payload)
+			rec.event, _ = ev.(*github.WorkflowJobEvent)
+		}
+		rc.mu.Lock()
+		rc.got = append(rc.got, rec)
+		status := rc.status
+		rc.mu.Unlock()
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(rc.Close)
+	return rc
+}
+
+func (rc *receiver) setStatus(status int) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.status = status
+}
+
+func (rc *receiver) deliveries() []received {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]received(nil), rc.got...)
+}
+
+func (rc *receiver) wait(t *testing.T, n int) []received {
+	t.Helper()
+	eventually(t, "webhook deliveries", func() bool { return len(rc.deliveries()) >= n })
+	return rc.deliveries()
+}
+
+var uuidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+
+func TestWorkflowJobWebhooks(t *testing.T) {
+	const secret = "s3cret"
+	rc := newReceiver(t, secret)
+	sim, ts := newSim(t, Options{WebhookURL: rc.URL, WebhookSecret: secret})
+	gpu := sim.AddRunnerGroup(testOrg, "gpu")
+	c := newClient(t, ts.URL, testToken)
+	jit, _, err := generateJIT(t, c, "orgs/"+testOrg, jitRequest{Name: "runner-1", RunnerGroupID: gpu, Labels: []string{"linux"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := sim.QueueJob(JobRequest{Owner: testOrg, Repo: testRepo, Labels: []string{"self-hosted", "linux"}, WorkflowName: "Build"})
+	if err := sim.SetRunnerOnline(jit.Runner.GetID(), true); err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.CompleteJob(job.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	got := rc.wait(t, 3)
+	if len(got) != 3 {
+		t.Fatalf("%d deliveries, want 3", len(got))
+	}
+	ids := map[string]bool{}
+	for i, action := range []string{"queued", "in_progress", "completed"} {
+		d := got[i]
+		if d.err != nil {
+			t.Fatalf("delivery %d: %v", i, d.err)
+		}
+		h := d.header
+		if h.Get("X-GitHub-Event") != "workflow_job" || h.Get("Content-Type") != "application/json" ||
+			!strings.HasPrefix(h.Get("User-Agent"), "GitHub-Hookshot/") || !uuidPattern.MatchString(h.Get("X-GitHub-Delivery")) ||
+			h.Get("X-Hub-Signature-256") != Sign([]byte(secret), d.payload) {
+			t.Errorf("delivery %d headers: %v", i, h)
+		}
+		ids[h.Get("X-GitHub-Delivery")] = true
+		ev := d.event
+		if ev == nil {
+			t.Fatalf("delivery %d did not parse as a WorkflowJobEvent", i)
+		}
+		wj := ev.GetWorkflowJob()
+		if ev.GetAction() != action || wj.GetStatus() != action || wj.GetID() != job.ID || wj.GetRunID() != job.RunID ||
+			wj.GetRunAttempt() != 1 || wj.GetWorkflowName() != "Build" || wj.GetName() != "build" ||
+			strings.Join(wj.Labels, ",") != "self-hosted,linux" || wj.GetStartedAt().IsZero() {
+			t.Errorf("delivery %d: action %s, job %+v", i, ev.GetAction(), wj)
+		}
+		if ev.GetOrg().GetLogin() != testOrg || ev.GetRepo().GetFullName() != "octo/hello" || ev.GetRepo().GetOwner().GetLogin() != testOrg || ev.GetSender().GetLogin() == "" {
+			t.Errorf("delivery %d: org %v repo %v sender %v", i, ev.GetOrg(), ev.GetRepo(), ev.GetSender())
+		}
+		assigned := action != "queued"
+		if assigned != (wj.RunnerID != nil) || assigned != (wj.RunnerName != nil) || assigned != (wj.RunnerGroupID != nil) {
+			t.Errorf("delivery %d: runner fields %v/%v/%v, want set iff assigned", i, wj.RunnerID, wj.RunnerName, wj.RunnerGroupID)
+		}
+		if assigned && (wj.GetRunnerID() != jit.Runner.GetID() || wj.GetRunnerName() != "runner-1" || wj.GetRunnerGroupID() != gpu || wj.GetRunnerGroupName() != "gpu") {
+			t.Errorf("delivery %d: runner %d %q group %d %q", i, wj.GetRunnerID(), wj.GetRunnerName(), wj.GetRunnerGroupID(), wj.GetRunnerGroupName())
+		}
+		completed := action == "completed"
+		if completed != (wj.Conclusion != nil) || completed != (wj.CompletedAt != nil) || (completed && wj.GetConclusion() != "success") {
+			t.Errorf("delivery %d: conclusion %v completed_at %v", i, wj.Conclusion, wj.CompletedAt)
+		}
+	}
+	if len(ids) != 3 {
+		t.Errorf("delivery ids not unique: %v", ids)
+	}
+
+	// GitHub sends the runner fields as null until a runner is assigned.
+	var raw struct {
+		WorkflowJob map[string]json.RawMessage `json:"workflow_job"`
+	}
+	if err := json.Unmarshal(got[0].payload, &raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"runner_id", "runner_name", "runner_group_id", "runner_group_name", "conclusion", "completed_at"} {
+		if string(raw.WorkflowJob[k]) != "null" {
+			t.Errorf("queued %s = %s, want null", k, raw.WorkflowJob[k])
+		}
+	}
+
+	if ds := sim.Deliveries(); len(ds) != 3 || ds[2].Action != "completed" || ds[2].StatusCode != http.StatusAccepted {
+		t.Errorf("Deliveries() = %+v", ds)
+	}
+
+	// A redelivery repeats the delivery id and payload, for deduplication.
+	first := got[0].header.Get("X-GitHub-Delivery")
+	if err := sim.Redeliver(first); err != nil {
+		t.Fatal(err)
+	}
+	again := rc.wait(t, 4)[3]
+	if again.header.Get("X-GitHub-Delivery") != first || string(again.payload) != string(got[0].payload) || again.err != nil {
+		t.Errorf("redelivery %s (%v), want %s with the same payload", again.header.Get("X-GitHub-Delivery"), again.err, first)
+	}
+	if err := sim.Redeliver("nope"); err == nil {
+		t.Error("redelivered an unknown delivery")
+	}
+}
+
+func TestWebhookWrongSecretFailsValidation(t *testing.T) {
+	rc := newReceiver(t, "expected")
+	sim, _ := newSim(t, Options{WebhookURL: rc.URL, WebhookSecret: "other"})
+	sim.QueueJob(JobRequest{Owner: testOrg, Repo: testRepo})
+	if d := rc.wait(t, 1)[0]; d.err == nil {
+		t.Error("a payload signed with another secret validated")
+	}
+}
+
+func TestWebhookFailuresAreNotRetried(t *testing.T) {
+	rc := newReceiver(t, "s")
+	rc.setStatus(http.StatusInternalServerError)
+	sim, _ := newSim(t, Options{WebhookURL: rc.URL, WebhookSecret: "s"})
+	sim.QueueJob(JobRequest{Owner: testOrg, Repo: testRepo})
+	sim.QueueJob(JobRequest{Owner: testOrg, Repo: testRepo})
+	rc.wait(t, 2)
+	eventually(t, "the attempts to be recorded", func() bool { return len(sim.Deliveries()) == 2 })
+	time.Sleep(50 * time.Millisecond)
+	if n := len(rc.deliveries()); n != 2 {
+		t.Errorf("%d requests, want 2 (no retries)", n)
+	}
+	for _, d := range sim.Deliveries() {
+		if d.StatusCode != http.StatusInternalServerError {
+			t.Errorf("delivery %+v, want status 500 recorded", d)
+		}
+	}
+
+	// An unreachable receiver is recorded as an error, and later events go on.
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close()
+	sim.SetWebhook(dead.URL, "s")
+	sim.QueueJob(JobRequest{Owner: testOrg, Repo: testRepo})
+	sim.SetWebhook(rc.URL, "s")
+	sim.QueueJob(JobRequest{Owner: testOrg, Repo: testRepo})
+	rc.wait(t, 3)
+	eventually(t, "the attempts to be recorded", func() bool { return len(sim.Deliveries()) == 4 })
+	if d := sim.Deliveries()[2]; d.Err == "" || d.StatusCode != 0 {
+		t.Errorf("delivery to a dead receiver = %+v, want an error", d)
+	}
+}
+
+func TestWebhooksDoNotBlockTheAPI(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var order []int64
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		var ev github.WorkflowJobEvent
+		_ = json.NewDecoder(r.Body).Decode(&ev)
+		mu.Lock()
+		order = append(order, ev.GetWorkflowJob().GetID())
+		mu.Unlock()
+	}))
+	defer slow.Close()
+	sim := New(Options{WebhookURL: slow.URL, WebhookSecret: "s"})
+	defer sim.Close()
+
+	start := time.Now()
+	for i := 0; i < 5; i++ {
+		sim.QueueJob(JobRequest{Owner: testOrg, Repo: testRepo})
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("queueing took %v with a stuck receiver", d)
+	}
+	close(release)
+	eventually(t, "all deliveries", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(order) == 5
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for i, id := range order {
+		if id != int64(i+1) {
+			t.Errorf("deliveries out of order: %v", order)
+			break
+		}
+	}
+}
