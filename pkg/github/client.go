@@ -1,0 +1,492 @@
+package github
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	gogithub "github.com/google/go-github/v50/github"
+)
+
+// Operation names, as used in errors and metrics.
+const (
+	OpGenerateJITConfig = "GenerateJITConfig"
+	OpListRunnerGroups  = "ListRunnerGroups"
+	OpGetRunner         = "GetRunner"
+	OpListRunners       = "ListRunners"
+	OpDeleteRunner      = "DeleteRunner"
+)
+
+// DefaultRunnerGroup is the runner group every organization has, and the
+// only one of repository runners.
+const DefaultRunnerGroup = "Default"
+
+// defaultRunnerGroupID is the id GitHub gives the Default group.
+const defaultRunnerGroupID = 1
+
+// Options configures a Client.
+type Options struct {
+	// ServerURL is GitHub's web URL: https://github.com (the default) or a
+	// GitHub Enterprise Server's, e.g. https://ghe.example.com. Runner URLs
+	// must be on its host.
+	ServerURL string
+	// APIURL overrides the REST API base URL derived from ServerURL (for a
+	// GitHub simulator in tests).
+	APIURL string
+	// Credentials authenticate the client.
+	Credentials Credentials
+	// Transport is the base HTTP transport; nil means a clone of
+	// http.DefaultTransport.
+	Transport http.RoundTripper
+	// Timeout bounds each HTTP request; zero means 30s.
+	Timeout time.Duration
+	// Budget configures the request budget of the credentials.
+	Budget BudgetOptions
+	// Metrics records requests; nil means metrics nobody collects.
+	Metrics *Metrics
+	// Retries is how often a failed idempotent request (5xx, no response)
+	// is retried with exponential backoff; zero means 3, negative none.
+	Retries int
+	// RetryBackoff is the first backoff between retries; zero means 250ms.
+	RetryBackoff time.Duration
+	// RunnerGroupTTL is how long runner group ids are cached; zero means 10m.
+	RunnerGroupTTL time.Duration
+	// ConditionalCacheSize is how many GET responses are remembered for
+	// conditional requests; zero means 4096.
+	ConditionalCacheSize int
+	// UserAgent is sent with every request; empty means "octorun".
+	UserAgent string
+}
+
+// Client is Octorun's client of one GitHub host with one set of credentials.
+// It is safe for concurrent use.
+type Client struct {
+	gh      *gogithub.Client
+	host    string
+	budget  *Budget
+	metrics *Metrics
+	opts    Options
+
+	groupsMu sync.Mutex
+	groups   map[string]groupCacheEntry // by organization, lower case
+}
+
+type groupCacheEntry struct {
+	ids     map[string]int64 // by lower-case name
+	fetched time.Time
+}
+
+// Runner is a self-hosted runner as GitHub knows it.
+type Runner struct {
+	ID     int64
+	Name   string
+	OS     string
+	Status string // "online" or "offline"
+	Busy   bool
+	Labels []string
+}
+
+// JITConfigRequest asks for a just-in-time runner configuration.
+type JITConfigRequest struct {
+	// Name of the runner; unique in its scope.
+	Name string
+	// RunnerGroupID is the group to register in (see RunnerGroupID).
+	RunnerGroupID int64
+	// Labels of the runner, 1 to 100 (GitHub adds "self-hosted" itself).
+	Labels []string
+	// WorkFolder is the runner's work directory, relative to its home.
+	WorkFolder string
+}
+
+// JITConfig is a registered runner with the configuration its process
+// starts with. EncodedJITConfig is a secret.
+type JITConfig struct {
+	Runner           Runner
+	EncodedJITConfig string
+}
+
+// New returns a client for the GitHub host of opts.ServerURL.
+func New(opts Options) (*Client, error) {
+	if opts.ServerURL == "" {
+		opts.ServerURL = "https://github.com"
+	}
+	server, err := url.Parse(opts.ServerURL)
+	if err != nil || server.Scheme != "https" || server.Host == "" || strings.Trim(server.Path, "/") != "" {
+		return nil, fmt.Errorf("invalid GitHub server URL %q: want https://<host>", opts.ServerURL)
+	}
+	apiURL := opts.APIURL
+	if apiURL == "" {
+		apiURL = APIURL(server.Host)
+	}
+	if !strings.HasSuffix(apiURL, "/") {
+		apiURL += "/"
+	}
+	if opts.Transport == nil {
+		opts.Transport = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = 30 * time.Second
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics(nil)
+	}
+	if opts.Retries == 0 {
+		opts.Retries = 3
+	}
+	if opts.RetryBackoff <= 0 {
+		opts.RetryBackoff = 250 * time.Millisecond
+	}
+	if opts.RunnerGroupTTL <= 0 {
+		opts.RunnerGroupTTL = 10 * time.Minute
+	}
+	if opts.ConditionalCacheSize <= 0 {
+		opts.ConditionalCacheSize = 4096
+	}
+	if opts.UserAgent == "" {
+		opts.UserAgent = "octorun"
+	}
+	auth, err := opts.Credentials.transport(opts.Transport, apiURL)
+	if err != nil {
+		return nil, err
+	}
+	httpClient := &http.Client{
+		Transport: newConditionalTransport(auth, opts.ConditionalCacheSize),
+		Timeout:   opts.Timeout,
+	}
+	gh, err := gogithub.NewEnterpriseClient(apiURL, apiURL, httpClient)
+	if err != nil {
+		return nil, fmt.Errorf("creating the GitHub client for %s: %w", apiURL, err)
+	}
+	// NewEnterpriseClient appends api/v3/ to a URL without it; the API URL
+	// is already complete.
+	gh.BaseURL, _ = url.Parse(apiURL)
+	gh.UserAgent = opts.UserAgent
+	return &Client{
+		gh:      gh,
+		host:    strings.ToLower(server.Host),
+		budget:  NewBudget(opts.Budget, opts.Metrics),
+		metrics: opts.Metrics,
+		opts:    opts,
+		groups:  map[string]groupCacheEntry{},
+	}, nil
+}
+
+// Host returns the GitHub host the client talks to, e.g. "github.com".
+func (c *Client) Host() string { return c.host }
+
+func (c *Client) checkScope(s Scope) error {
+	if !strings.EqualFold(s.Host, c.host) {
+		return fmt.Errorf("runner URL %s is not on the configured GitHub host %s", s.URL(), c.host)
+	}
+	return nil
+}
+
+// GenerateJITConfig registers a runner in scope and returns its just-in-time
+// configuration. A name already taken in the scope fails with
+// ErrRunnerNameTaken.
+func (c *Client) GenerateJITConfig(ctx context.Context, scope Scope, r JITConfigRequest) (*JITConfig, error) {
+	if err := c.checkScope(scope); err != nil {
+		return nil, err
+	}
+	switch {
+	case r.Name == "":
+		return nil, errors.New("generating a JIT runner config: the runner name is empty")
+	case len(r.Labels) < 1 || len(r.Labels) > 100:
+		return nil, fmt.Errorf("generating a JIT runner config: a runner needs 1 to 100 labels, got %d", len(r.Labels))
+	}
+	if r.RunnerGroupID == 0 {
+		r.RunnerGroupID = defaultRunnerGroupID
+	}
+	body := struct {
+		Name          string   `json:"name"`
+		RunnerGroupID int64    `json:"runner_group_id"`
+		Labels        []string `json:"labels"`
+		WorkFolder    string   `json:"work_folder,omitempty"`
+	}{r.Name, r.RunnerGroupID, r.Labels, r.WorkFolder}
+	var out struct {
+		Runner           *gogithub.Runner `json:"runner"`
+		EncodedJITConfig string           `json:"encoded_jit_config"`
+	}
+	err := c.call(ctx, OpGenerateJITConfig, http.MethodPost, func(ctx context.Context) (*gogithub.Response, error) {
+		req, err := c.gh.NewRequest(http.MethodPost, scope.runnersPath()+"/generate-jitconfig", body)
+		if err != nil {
+			return nil, err
+		}
+		return c.gh.Do(ctx, req, &out)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("registering runner %q in %s: %w", r.Name, scope, err)
+	}
+	if out.Runner == nil || out.EncodedJITConfig == "" {
+		return nil, fmt.Errorf("registering runner %q in %s: GitHub's answer has no runner or no config", r.Name, scope)
+	}
+	return &JITConfig{Runner: runnerFrom(out.Runner), EncodedJITConfig: out.EncodedJITConfig}, nil
+}
+
+// RunnerGroupID resolves a runner group name (case-insensitive; empty means
+// Default) to its id. Organization groups are cached; a name not found
+// fails with ErrRunnerGroupNotFound. Repository runners have only the
+// Default group.
+func (c *Client) RunnerGroupID(ctx context.Context, scope Scope, name string) (int64, error) {
+	if err := c.checkScope(scope); err != nil {
+		return 0, err
+	}
+	if name == "" || strings.EqualFold(name, DefaultRunnerGroup) {
+		return defaultRunnerGroupID, nil
+	}
+	if !scope.IsOrganization() {
+		return 0, fmt.Errorf("runner group %q for repository %s: repository runners belong to the %s group only: %w",
+			name, scope, DefaultRunnerGroup, ErrRunnerGroupNotFound)
+	}
+	key := strings.ToLower(name)
+	org := strings.ToLower(scope.Owner)
+
+	c.groupsMu.Lock()
+	defer c.groupsMu.Unlock()
+	entry, ok := c.groups[org]
+	fresh := ok && time.Since(entry.fetched) < c.opts.RunnerGroupTTL
+	if id, found := entry.ids[key]; fresh && found {
+		return id, nil
+	}
+	// A miss in a list younger than a minute is trusted, so a wrong group
+	// name does not cost a list per sync.
+	if !fresh || time.Since(entry.fetched) >= time.Minute {
+		ids, err := c.listRunnerGroups(ctx, scope.Owner)
+		if err != nil {
+			if id, found := entry.ids[key]; found {
+				return id, nil // stale, but better than failing
+			}
+			return 0, fmt.Errorf("resolving runner group %q of %s: %w", name, scope.Owner, err)
+		}
+		entry = groupCacheEntry{ids: ids, fetched: time.Now()}
+		c.groups[org] = entry
+	}
+	if id, found := entry.ids[key]; found {
+		return id, nil
+	}
+	return 0, fmt.Errorf("runner group %q of organization %s: %w", name, scope.Owner, ErrRunnerGroupNotFound)
+}
+
+func (c *Client) listRunnerGroups(ctx context.Context, org string) (map[string]int64, error) {
+	ids := map[string]int64{}
+	opts := &gogithub.ListOrgRunnerGroupOptions{ListOptions: gogithub.ListOptions{PerPage: 100}}
+	for {
+		var groups *gogithub.RunnerGroups
+		var resp *gogithub.Response
+		err := c.call(ctx, OpListRunnerGroups, http.MethodGet, func(ctx context.Context) (*gogithub.Response, error) {
+			var err error
+			groups, resp, err = c.gh.Actions.ListOrganizationRunnerGroups(ctx, org, opts)
+			return resp, err
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, g := range groups.RunnerGroups {
+			ids[strings.ToLower(g.GetName())] = g.GetID()
+		}
+		if resp.NextPage == 0 {
+			return ids, nil
+		}
+		opts.Page = resp.NextPage
+	}
+}
+
+// GetRunner returns the runner with id in scope; ErrNotFound if GitHub has
+// none.
+func (c *Client) GetRunner(ctx context.Context, scope Scope, id int64) (*Runner, error) {
+	if err := c.checkScope(scope); err != nil {
+		return nil, err
+	}
+	var r *gogithub.Runner
+	err := c.call(ctx, OpGetRunner, http.MethodGet, func(ctx context.Context) (*gogithub.Response, error) {
+		var resp *gogithub.Response
+		var err error
+		if scope.IsOrganization() {
+			r, resp, err = c.gh.Actions.GetOrganizationRunner(ctx, scope.Owner, id)
+		} else {
+			r, resp, err = c.gh.Actions.GetRunner(ctx, scope.Owner, scope.Repo, id)
+		}
+		return resp, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("getting runner %d of %s: %w", id, scope, err)
+	}
+	out := runnerFrom(r)
+	return &out, nil
+}
+
+// ListRunners returns every runner of scope, 100 per request. Pages that did
+// not change since the last call are answered from GitHub's conditional
+// requests, which cost no primary rate limit.
+func (c *Client) ListRunners(ctx context.Context, scope Scope) ([]Runner, error) {
+	if err := c.checkScope(scope); err != nil {
+		return nil, err
+	}
+	var all []Runner
+	opts := &gogithub.ListOptions{PerPage: 100}
+	for {
+		var page *gogithub.Runners
+		var resp *gogithub.Response
+		err := c.call(ctx, OpListRunners, http.MethodGet, func(ctx context.Context) (*gogithub.Response, error) {
+			var err error
+			if scope.IsOrganization() {
+				page, resp, err = c.gh.Actions.ListOrganizationRunners(ctx, scope.Owner, opts)
+			} else {
+				page, resp, err = c.gh.Actions.ListRunners(ctx, scope.Owner, scope.Repo, opts)
+			}
+			return resp, err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("listing runners of %s: %w", scope, err)
+		}
+		for _, r := range page.Runners {
+			all = append(all, runnerFrom(r))
+		}
+		if resp.NextPage == 0 {
+			return all, nil
+		}
+		opts.Page = resp.NextPage
+	}
+}
+
+// DeleteRunner removes a runner from GitHub. A runner running a job fails
+// with ErrRunnerBusy; one GitHub does not know fails with ErrNotFound.
+func (c *Client) DeleteRunner(ctx context.Context, scope Scope, id int64) error {
+	if err := c.checkScope(scope); err != nil {
+		return err
+	}
+	err := c.call(ctx, OpDeleteRunner, http.MethodDelete, func(ctx context.Context) (*gogithub.Response, error) {
+		if scope.IsOrganization() {
+			return c.gh.Actions.RemoveOrganizationRunner(ctx, scope.Owner, id)
+		}
+		return c.gh.Actions.RemoveRunner(ctx, scope.Owner, scope.Repo, id)
+	})
+	if err != nil {
+		return fmt.Errorf("deleting runner %d of %s: %w", id, scope, err)
+	}
+	return nil
+}
+
+// call sends one request through the budget, records it, classifies its
+// error and retries idempotent requests that failed on GitHub's side.
+func (c *Client) call(ctx context.Context, op, method string, send func(context.Context) (*gogithub.Response, error)) error {
+	points, idempotent := readPoints, true
+	if method != http.MethodGet && method != http.MethodHead {
+		points = writePoints
+		idempotent = method == http.MethodDelete
+	}
+	backoff := c.opts.RetryBackoff
+	for attempt := 0; ; attempt++ {
+		if err := c.budget.acquire(ctx, points); err != nil {
+			if ra, ok := err.(*RetryAfterError); ok {
+				c.metrics.deferred.WithLabelValues(op, ra.Reason).Inc()
+			}
+			return err
+		}
+		start := time.Now()
+		resp, err := send(ctx)
+		c.metrics.duration.WithLabelValues(op).Observe(time.Since(start).Seconds())
+		var httpResp *http.Response
+		if resp != nil {
+			httpResp = resp.Response
+		}
+		code := "error"
+		if httpResp != nil {
+			code = strconv.Itoa(httpResp.StatusCode)
+			c.budget.observe(httpResp)
+		}
+		var rle *gogithub.RateLimitError
+		if errors.As(err, &rle) && (httpResp == nil || rle.Response == nil) {
+			code = "budget" // go-github refused to send: it knows the limit is exhausted
+		}
+		c.metrics.requests.WithLabelValues(op, code).Inc()
+
+		err = c.classify(ctx, op, httpResp, err)
+		if err == nil {
+			return nil
+		}
+		if !idempotent || !errors.Is(err, ErrServer) || attempt >= c.opts.Retries || c.opts.Retries < 0 {
+			return err
+		}
+		wait := backoff + time.Duration(rand.Int64N(int64(backoff)/2+1))
+		backoff *= 2
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return err
+		case <-timer.C:
+		}
+	}
+}
+
+// classify turns go-github's errors into this package's.
+func (c *Client) classify(ctx context.Context, op string, resp *http.Response, err error) error {
+	if err == nil {
+		return nil
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return ctxErr
+	}
+	var rle *gogithub.RateLimitError
+	if errors.As(err, &rle) {
+		return &RetryAfterError{After: c.budget.primaryExhausted(resourceOf(resp), rle.Rate.Reset.Time), Reason: "primary rate limit"}
+	}
+	var abuse *gogithub.AbuseRateLimitError
+	if errors.As(err, &abuse) {
+		return &RetryAfterError{After: c.budget.secondaryLimited(abuse.GetRetryAfter()), Reason: "secondary rate limit"}
+	}
+	var er *gogithub.ErrorResponse
+	if !errors.As(err, &er) || er.Response == nil {
+		// No response: the network or a timeout.
+		return &APIError{Operation: op, Message: err.Error(), kind: ErrServer}
+	}
+	status := er.Response.StatusCode
+	h := er.Response.Header
+	if status == http.StatusTooManyRequests || status == http.StatusForbidden && h.Get("Retry-After") != "" {
+		if h.Get("X-RateLimit-Remaining") == "0" {
+			reset, _ := strconv.ParseInt(h.Get("X-RateLimit-Reset"), 10, 64)
+			return &RetryAfterError{After: c.budget.primaryExhausted(resourceOf(er.Response), time.Unix(reset, 0)), Reason: "primary rate limit"}
+		}
+		retryAfter, _ := strconv.Atoi(h.Get("Retry-After"))
+		return &RetryAfterError{After: c.budget.secondaryLimited(time.Duration(retryAfter) * time.Second), Reason: "secondary rate limit"}
+	}
+	apiErr := &APIError{Operation: op, StatusCode: status, Message: er.Message}
+	switch {
+	case status == http.StatusUnauthorized:
+		apiErr.kind = ErrUnauthorized
+	case status == http.StatusNotFound:
+		apiErr.kind = ErrNotFound
+	case status == http.StatusConflict && op == OpGenerateJITConfig:
+		apiErr.kind = ErrRunnerNameTaken
+	case status == http.StatusUnprocessableEntity && op == OpDeleteRunner:
+		apiErr.kind = ErrRunnerBusy
+	case status == http.StatusUnprocessableEntity:
+		apiErr.kind = ErrInvalidRequest
+	case status >= 500:
+		apiErr.kind = ErrServer
+	}
+	return apiErr
+}
+
+func resourceOf(resp *http.Response) string {
+	if resp == nil {
+		return ""
+	}
+	return resp.Header.Get("X-RateLimit-Resource")
+}
+
+func runnerFrom(r *gogithub.Runner) Runner {
+	out := Runner{ID: r.GetID(), Name: r.GetName(), OS: r.GetOS(), Status: r.GetStatus(), Busy: r.GetBusy()}
+	for _, l := range r.Labels {
+		out.Labels = append(out.Labels, l.GetName())
+	}
+	return out
+}

@@ -1,0 +1,10 @@
+// Package github is Octorun's client of the GitHub REST API: just-in-time
+// runner registration, runner groups, runners, and a request budget that
+// keeps Octorun inside GitHub's primary and secondary rate limits.
+//
+// It is built on github.com/google/go-github/v50. Callers never block on the
+// budget for long: when GitHub (or the budget's own pacing) says wait, an
+// operation fails at once with a *RetryAfterError that says how long.
+//
+// The package knows nothing of Kubernetes.
+package github
