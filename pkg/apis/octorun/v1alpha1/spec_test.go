@@ -460,3 +460,28 @@ func checkListKind(t *testing.T, crds map[string]crd, list string) {
 		t.Errorf("CRD of %s has listKind %q, want %q", kind, c.listKind, list)
 	}
 }
+
+func TestJobAssignmentRoundTrip(t *testing.T) {
+	completed := metav1.Unix(1_800_000_100, 0)
+	want := v1alpha1.JobAssignment{JobID: 42, RunID: 7, AssignedAt: metav1.Unix(1_800_000_000, 0), CompletedAt: &completed}
+	r := &v1alpha1.Runner{ObjectMeta: metav1.ObjectMeta{
+		Name:        "r",
+		Annotations: map[string]string{v1alpha1.AnnotationJobAssignment: want.String()},
+	}}
+	got, err := v1alpha1.JobAssignmentOf(r)
+	if err != nil {
+		t.Fatalf("JobAssignmentOf: %v", err)
+	}
+	if got == nil || got.JobID != 42 || got.RunID != 7 || !got.AssignedAt.Equal(&want.AssignedAt) || !got.CompletedAt.Equal(&completed) {
+		t.Errorf("JobAssignmentOf = %+v, want %+v", got, want)
+	}
+
+	r.Annotations[v1alpha1.AnnotationJobAssignment] = "not json"
+	if _, err := v1alpha1.JobAssignmentOf(r); err == nil {
+		t.Error("JobAssignmentOf accepted a malformed annotation")
+	}
+	delete(r.Annotations, v1alpha1.AnnotationJobAssignment)
+	if got, err := v1alpha1.JobAssignmentOf(r); got != nil || err != nil {
+		t.Errorf("JobAssignmentOf without the annotation = %v, %v; want nil, nil", got, err)
+	}
+}

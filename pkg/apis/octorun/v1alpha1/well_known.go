@@ -1,5 +1,7 @@
 package v1alpha1
 
+import corev1 "k8s.io/api/core/v1"
+
 // Well-known labels, annotations and finalizers.
 const (
 	// LabelPrefix is the prefix of the labels Octorun owns. A Runner label
@@ -19,6 +21,20 @@ const (
 	// from GitHub, so no registration outlives its Runner. While the GitHub
 	// runner holds a job the Runner is not released.
 	RunnerFinalizer = LabelPrefix + "deregister-runner"
+)
+
+// Defaults of a RunnerSpec, applied by the admission webhook (and, for the
+// group, by the CRD schema).
+const (
+	// DefaultRunnerImage is GitHub's official runner image at a pinned
+	// version; it runs unmodified.
+	DefaultRunnerImage = "ghcr.io/actions/actions-runner:2.327.1"
+	// DefaultImagePullPolicy is the pull policy of the runner image.
+	DefaultImagePullPolicy = corev1.PullIfNotPresent
+	// DefaultRunnerGroup is the runner group every organization has.
+	DefaultRunnerGroup = "Default"
+	// DefaultWorkdir is the runner's work directory, relative to its home.
+	DefaultWorkdir = "_work"
 )
 
 // Condition types of a Runner.
