@@ -22,6 +22,7 @@ const (
 	OpGetRunner         = "GetRunner"
 	OpListRunners       = "ListRunners"
 	OpDeleteRunner      = "DeleteRunner"
+	OpFindRunnerByName  = "FindRunnerByName"
 )
 
 // DefaultRunnerGroup is the runner group every organization has, and the
@@ -354,6 +355,32 @@ func (c *Client) ListRunners(ctx context.Context, scope Scope) ([]Runner, error)
 		}
 		opts.Page = resp.NextPage
 	}
+}
+
+// FindRunnerByName returns the runner of scope with exactly that name, or
+// ErrNotFound. It costs one request (GitHub filters by name).
+func (c *Client) FindRunnerByName(ctx context.Context, scope Scope, name string) (*Runner, error) {
+	if err := c.checkScope(scope); err != nil {
+		return nil, err
+	}
+	var page gogithub.Runners
+	err := c.call(ctx, OpFindRunnerByName, http.MethodGet, func(ctx context.Context) (*gogithub.Response, error) {
+		req, err := c.gh.NewRequest(http.MethodGet, scope.runnersPath()+"?per_page=100&name="+url.QueryEscape(name), nil)
+		if err != nil {
+			return nil, err
+		}
+		return c.gh.Do(ctx, req, &page)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("finding runner %q of %s: %w", name, scope, err)
+	}
+	for _, r := range page.Runners {
+		if r.GetName() == name {
+			out := runnerFrom(r)
+			return &out, nil
+		}
+	}
+	return nil, fmt.Errorf("finding runner %q of %s: %w", name, scope, ErrNotFound)
 }
 
 // DeleteRunner removes a runner from GitHub. A runner running a job fails

@@ -93,6 +93,14 @@ func TestGenerateJITConfig(t *testing.T) {
 				t.Errorf("Runner registered in %s/%s, want %s", got.Org, got.Repo, scope)
 			}
 
+			found, err := c.FindRunnerByName(ctx, scope, "octorun-runner-1")
+			if err != nil || found.ID != cfg.Runner.ID {
+				t.Errorf("FindRunnerByName = %+v, %v; want runner %d", found, err, cfg.Runner.ID)
+			}
+			if _, err := c.FindRunnerByName(ctx, scope, "octorun-runner"); !errors.Is(err, github.ErrNotFound) {
+				t.Errorf("FindRunnerByName of a prefix: error = %v, want ErrNotFound", err)
+			}
+
 			_, err = c.GenerateJITConfig(ctx, scope, github.JITConfigRequest{Name: "octorun-runner-1", Labels: []string{"x"}})
 			if !errors.Is(err, github.ErrRunnerNameTaken) {
 				t.Errorf("Second registration of the name: error = %v, want ErrRunnerNameTaken", err)

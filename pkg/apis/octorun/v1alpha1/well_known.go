@@ -46,6 +46,10 @@ const (
 	// RunnerConditionPodReady tells whether the runner pod exists and its
 	// runner container is running.
 	RunnerConditionPodReady = "PodReady"
+
+	// RunnerConditionJobAssigned tells whether GitHub assigned a job to the
+	// runner.
+	RunnerConditionJobAssigned = "JobAssigned"
 )
 
 // Condition types of a RunnerSet.
@@ -67,12 +71,39 @@ const (
 	ReasonRegistrationFailed = "RegistrationFailed"
 	// ReasonRunnerGroupNotFound: the runner group of spec.group does not exist.
 	ReasonRunnerGroupNotFound = "RunnerGroupNotFound"
+	// ReasonRegistering: the runner is being registered on GitHub.
+	ReasonRegistering = "Registering"
+	// ReasonRunnerNameTaken: another runner on GitHub has the runner's name.
+	ReasonRunnerNameTaken = "RunnerNameTaken"
+	// ReasonInvalidURL: spec.url is not a GitHub organization or repository
+	// on the GitHub host Octorun is configured for.
+	ReasonInvalidURL = "InvalidURL"
+	// ReasonUnauthorized: GitHub rejected Octorun's credentials.
+	ReasonUnauthorized = "Unauthorized"
+	// ReasonScopeNotFound: GitHub does not know the organization or
+	// repository, or Octorun's credentials may not see it.
+	ReasonScopeNotFound = "ScopeNotFound"
+	// ReasonRateLimited: GitHub's rate limits delay the registration.
+	ReasonRateLimited = "RateLimited"
+	// ReasonDeregistered: the runner was removed from GitHub.
+	ReasonDeregistered = "Deregistered"
 	// ReasonPodRunning: the runner pod is running.
 	ReasonPodRunning = "PodRunning"
 	// ReasonPodPending: the runner pod is not running yet.
 	ReasonPodPending = "PodPending"
 	// ReasonPodTerminated: the runner pod has exited.
 	ReasonPodTerminated = "PodTerminated"
+	// ReasonPodMissing: the runner pod is gone.
+	ReasonPodMissing = "PodMissing"
+	// ReasonImagePullFailed: the runner image cannot be pulled.
+	ReasonImagePullFailed = "ImagePullFailed"
+	// ReasonPodNameConflict: a pod or Secret with the Runner's name exists
+	// and does not belong to it.
+	ReasonPodNameConflict = "PodNameConflict"
+	// ReasonJobAssigned: GitHub assigned a job to the runner.
+	ReasonJobAssigned = "JobAssigned"
+	// ReasonNoJob: no job was assigned to the runner yet.
+	ReasonNoJob = "NoJob"
 	// ReasonFailedCreate: a Runner of the set could not be created.
 	ReasonFailedCreate = "FailedCreate"
 	// ReasonFailedDelete: a Runner of the set could not be deleted.

@@ -1,0 +1,249 @@
+// Package runner implements the Runner controller: it registers each Runner
+// on GitHub with a just-in-time configuration, runs it in a pod, reports its
+// phase, and removes its GitHub registration before the Runner goes.
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	coreinformers "k8s.io/client-go/informers/core/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+
+	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
+	"github.com/octorun/octorun/pkg/generated/clientset/versioned"
+	octorunscheme "github.com/octorun/octorun/pkg/generated/clientset/versioned/scheme"
+	octoruninformers "github.com/octorun/octorun/pkg/generated/informers/externalversions/octorun/v1alpha1"
+	octorunlisters "github.com/octorun/octorun/pkg/generated/listers/octorun/v1alpha1"
+	"github.com/octorun/octorun/pkg/github"
+)
+
+// ControllerName names the controller's queue, events and logger.
+const ControllerName = "runner"
+
+// GitHub is what the controller needs of GitHub (pkg/github's Client).
+type GitHub interface {
+	RunnerGroupID(ctx context.Context, scope github.Scope, name string) (int64, error)
+	GenerateJITConfig(ctx context.Context, scope github.Scope, r github.JITConfigRequest) (*github.JITConfig, error)
+	FindRunnerByName(ctx context.Context, scope github.Scope, name string) (*github.Runner, error)
+	DeleteRunner(ctx context.Context, scope github.Scope, id int64) error
+}
+
+// Options tune the controller.
+type Options struct {
+	// RunnerNamePrefix starts every GitHub runner name, so clusters that
+	// share an organization do not collide (e.g. "prod-eu-").
+	RunnerNamePrefix string
+	// GitHubHost is the host of the GitHub Octorun talks to ("github.com").
+	GitHubHost string
+	// RetryPeriod is how long a Runner waits before its registration is
+	// retried after a failure a user must fix (credentials, unknown
+	// organization or group). Zero means one minute.
+	RetryPeriod time.Duration
+}
+
+// Controller is the Runner controller.
+type Controller struct {
+	kubeClient    kubernetes.Interface
+	octorunClient versioned.Interface
+	github        GitHub
+	opts          Options
+
+	runnerLister  octorunlisters.RunnerLister
+	runnersSynced cache.InformerSynced
+	podLister     corelisters.PodLister
+	podsSynced    cache.InformerSynced
+	secretLister  corelisters.SecretLister
+	secretsSynced cache.InformerSynced
+
+	queue    workqueue.TypedRateLimitingInterface[cache.ObjectName]
+	recorder record.EventRecorder
+	events   record.EventBroadcaster
+	now      func() time.Time
+}
+
+// New returns a Runner controller. The pod and Secret informers should
+// select only objects labelled octorun.github.io/runner, so the cache holds
+// Octorun's objects only.
+func New(
+	ctx context.Context,
+	kubeClient kubernetes.Interface,
+	octorunClient versioned.Interface,
+	gh GitHub,
+	runnerInformer octoruninformers.RunnerInformer,
+	podInformer coreinformers.PodInformer,
+	secretInformer coreinformers.SecretInformer,
+	opts Options,
+) (*Controller, error) {
+	logger := klog.FromContext(ctx)
+	utilruntime.Must(octorunscheme.AddToScheme(scheme.Scheme))
+	if opts.GitHubHost == "" {
+		opts.GitHubHost = "github.com"
+	}
+	if opts.RetryPeriod <= 0 {
+		opts.RetryPeriod = time.Minute
+	}
+
+	events := record.NewBroadcaster(record.WithContext(ctx))
+	c := &Controller{
+		kubeClient:    kubeClient,
+		octorunClient: octorunClient,
+		github:        gh,
+		opts:          opts,
+		runnerLister:  runnerInformer.Lister(),
+		runnersSynced: runnerInformer.Informer().HasSynced,
+		podLister:     podInformer.Lister(),
+		podsSynced:    podInformer.Informer().HasSynced,
+		secretLister:  secretInformer.Lister(),
+		secretsSynced: secretInformer.Informer().HasSynced,
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
+			workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
+			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: ControllerName},
+		),
+		recorder: events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "octorun-" + ControllerName}),
+		events:   events,
+		now:      time.Now,
+	}
+
+	logger.Info("Setting up event handlers")
+	if _, err := runnerInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: c.enqueue,
+		UpdateFunc: func(old, cur any) {
+			if old.(*octorunv1alpha1.Runner).ResourceVersion == cur.(*octorunv1alpha1.Runner).ResourceVersion {
+				return
+			}
+			c.enqueue(cur)
+		},
+		DeleteFunc: c.enqueue,
+	}); err != nil {
+		return nil, fmt.Errorf("watching Runners: %w", err)
+	}
+	ownedHandler := cache.ResourceEventHandlerFuncs{
+		AddFunc: c.enqueueOwner,
+		UpdateFunc: func(old, cur any) {
+			if old.(metav1.Object).GetResourceVersion() == cur.(metav1.Object).GetResourceVersion() {
+				return
+			}
+			c.enqueueOwner(cur)
+		},
+		DeleteFunc: c.enqueueOwner,
+	}
+	if _, err := podInformer.Informer().AddEventHandler(ownedHandler); err != nil {
+		return nil, fmt.Errorf("watching pods: %w", err)
+	}
+	if _, err := secretInformer.Informer().AddEventHandler(ownedHandler); err != nil {
+		return nil, fmt.Errorf("watching Secrets: %w", err)
+	}
+	return c, nil
+}
+
+// Run starts workers and blocks until ctx is done.
+func (c *Controller) Run(ctx context.Context, workers int) error {
+	defer utilruntime.HandleCrashWithContext(ctx)
+	defer c.queue.ShutDown()
+	logger := klog.FromContext(ctx)
+
+	c.events.StartStructuredLogging(3)
+	c.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.kubeClient.CoreV1().Events("")})
+	defer c.events.Shutdown()
+
+	logger.Info("Starting Runner controller")
+	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.runnersSynced, c.podsSynced, c.secretsSynced) {
+		return errors.New("failed to wait for caches to sync")
+	}
+	logger.Info("Starting workers", "count", workers)
+	for range workers {
+		go wait.UntilWithContext(ctx, c.runWorker, time.Second)
+	}
+	<-ctx.Done()
+	logger.Info("Shutting down workers")
+	return nil
+}
+
+func (c *Controller) runWorker(ctx context.Context) {
+	for c.processNextWorkItem(ctx) {
+	}
+}
+
+func (c *Controller) processNextWorkItem(ctx context.Context) bool {
+	key, shutdown := c.queue.Get()
+	if shutdown {
+		return false
+	}
+	defer c.queue.Done(key)
+
+	logger := klog.LoggerWithValues(klog.FromContext(ctx), "runner", key)
+	ctx = klog.NewContext(ctx, logger)
+	requeueAfter, err := c.sync(ctx, key)
+	switch {
+	case err != nil:
+		utilruntime.HandleErrorWithContext(ctx, err, "Error syncing; requeuing for later retry", "runner", key)
+		c.queue.AddRateLimited(key)
+	case requeueAfter > 0:
+		c.queue.Forget(key)
+		c.queue.AddAfter(key, requeueAfter)
+	default:
+		c.queue.Forget(key)
+	}
+	return true
+}
+
+func (c *Controller) enqueue(obj any) {
+	if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tombstone.Obj
+	}
+	ref, err := cache.ObjectToName(obj)
+	if err != nil {
+		utilruntime.HandleError(err)
+		return
+	}
+	c.queue.Add(ref)
+}
+
+// enqueueOwner enqueues the Runner controlling a pod or Secret.
+func (c *Controller) enqueueOwner(obj any) {
+	if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tombstone.Obj
+	}
+	object, ok := obj.(metav1.Object)
+	if !ok {
+		utilruntime.HandleError(fmt.Errorf("unexpected object %T", obj))
+		return
+	}
+	ref := metav1.GetControllerOf(object)
+	if ref == nil || ref.Kind != "Runner" || ref.APIVersion != octorunv1alpha1.SchemeGroupVersion.String() {
+		return
+	}
+	runner, err := c.runnerLister.Runners(object.GetNamespace()).Get(ref.Name)
+	if err != nil || runner.UID != ref.UID {
+		return // not our Runner (any more)
+	}
+	c.enqueue(runner)
+}
+
+// getLiveRunner reads a Runner from the API server, not the cache, for the
+// decisions a stale cache must not make (registering twice).
+func (c *Controller) getLiveRunner(ctx context.Context, runner *octorunv1alpha1.Runner) (*octorunv1alpha1.Runner, error) {
+	live, err := c.octorunClient.OctorunV1alpha1().Runners(runner.Namespace).Get(ctx, runner.Name, metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	if live.UID != runner.UID {
+		return nil, apierrors.NewNotFound(octorunv1alpha1.Resource("runners"), runner.Name)
+	}
+	return live, nil
+}

@@ -1,0 +1,111 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
+
+	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
+	"github.com/octorun/octorun/pkg/github"
+)
+
+// finalize removes a deleted Runner's GitHub registration, then its pod and
+// Secret, then its finalizer. A runner holding a job keeps everything until
+// the job ends.
+func (c *Controller) finalize(ctx context.Context, runner *octorunv1alpha1.Runner, scope github.Scope, scopeErr error, job *octorunv1alpha1.JobAssignment) (time.Duration, error) {
+	logger := klog.FromContext(ctx)
+	if !slices.Contains(runner.Finalizers, octorunv1alpha1.RunnerFinalizer) {
+		return 0, nil
+	}
+	obs := observation{job: job}
+	pod, err := c.podLister.Pods(runner.Namespace).Get(runner.Name)
+	switch {
+	case err == nil && metav1.IsControlledBy(pod, runner):
+		obs.pod = pod
+	case err != nil && !apierrors.IsNotFound(err):
+		return 0, err
+	}
+	status := computeStatus(runner, obs)
+	runner, err = c.updateStatus(ctx, runner, status)
+	if err != nil {
+		return 0, err
+	}
+
+	switch {
+	case status.Phase == octorunv1alpha1.RunnerPhaseActive:
+		logger.V(2).Info("Waiting for the runner's job to end before deleting it")
+		return 0, nil
+	case runner.Spec.ID == 0 || scopeErr != nil:
+		// Never registered: nothing to remove from GitHub.
+	case status.Phase == octorunv1alpha1.RunnerPhaseComplete:
+		// The one-job runner removed itself from GitHub after its job.
+	default:
+		err := c.github.DeleteRunner(ctx, scope, runner.Spec.ID)
+		switch {
+		case errors.Is(err, github.ErrRunnerBusy):
+			// A job just landed: the runner is Active now, and is deleted
+			// when its job ends.
+			return 0, c.markBusy(ctx, runner)
+		case errors.Is(err, github.ErrNotFound):
+			logger.V(2).Info("The runner was already gone from GitHub", "id", runner.Spec.ID)
+		case err != nil:
+			if d, ok := github.RetryAfter(err); ok {
+				return d, nil
+			}
+			return 0, err
+		default:
+			logger.V(2).Info("Removed the runner from GitHub", "id", runner.Spec.ID)
+			c.recorder.Eventf(runner, corev1.EventTypeNormal, EventDeregistered, "Removed runner %d from GitHub", runner.Spec.ID)
+		}
+	}
+
+	// The pod first, so the runner's process stops, then its config. The
+	// UID precondition deletes only what the Runner owns; anything the
+	// cache missed goes with the garbage collector.
+	if obs.pod != nil {
+		if err := c.kubeClient.CoreV1().Pods(runner.Namespace).Delete(ctx, runner.Name, metav1.DeleteOptions{
+			Preconditions: &metav1.Preconditions{UID: &obs.pod.UID},
+		}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			return 0, fmt.Errorf("deleting pod %s: %w", runner.Name, err)
+		}
+	}
+	if secret, err := c.secretLister.Secrets(runner.Namespace).Get(runner.Name); err == nil && metav1.IsControlledBy(secret, runner) {
+		if err := c.kubeClient.CoreV1().Secrets(runner.Namespace).Delete(ctx, runner.Name, metav1.DeleteOptions{
+			Preconditions: &metav1.Preconditions{UID: &secret.UID},
+		}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			return 0, fmt.Errorf("deleting Secret %s: %w", runner.Name, err)
+		}
+	}
+
+	r := runner.DeepCopy()
+	r.Finalizers = slices.DeleteFunc(r.Finalizers, func(f string) bool { return f == octorunv1alpha1.RunnerFinalizer })
+	if _, err := c.octorunClient.OctorunV1alpha1().Runners(r.Namespace).Update(ctx, r, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return 0, fmt.Errorf("removing the finalizer: %w", err)
+	}
+	logger.V(2).Info("Released the Runner")
+	return 0, nil
+}
+
+// markBusy records a job assignment on a Runner GitHub says is busy.
+func (c *Controller) markBusy(ctx context.Context, runner *octorunv1alpha1.Runner) error {
+	if job, _ := octorunv1alpha1.JobAssignmentOf(runner); job != nil {
+		return nil
+	}
+	r := runner.DeepCopy()
+	if r.Annotations == nil {
+		r.Annotations = map[string]string{}
+	}
+	r.Annotations[octorunv1alpha1.AnnotationJobAssignment] = octorunv1alpha1.JobAssignment{AssignedAt: metav1.NewTime(c.now())}.String()
+	if _, err := c.octorunClient.OctorunV1alpha1().Runners(r.Namespace).Update(ctx, r, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("recording that the runner is busy: %w", err)
+	}
+	c.recorder.Event(runner, corev1.EventTypeNormal, EventDeletionDelayed, "GitHub says the runner is running a job; it is deleted when the job ends")
+	return nil
+}

@@ -1,0 +1,161 @@
+package runner
+
+import (
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
+)
+
+const (
+	// runnerContainer is the name of the runner's container in its pod.
+	runnerContainer = "runner"
+	// runnerCommand starts GitHub's runner in the official image.
+	runnerCommand = "/home/runner/run.sh"
+	// jitConfigEnv is the environment variable the runner reads for its
+	// --jitconfig argument (actions/runner CommandSettings).
+	jitConfigEnv = "ACTIONS_RUNNER_INPUT_JITCONFIG"
+	// jitConfigKey is the key of the JIT config in the runner's Secret.
+	jitConfigKey = "jitconfig"
+	// runnerUID is the uid of the "runner" user of the official image.
+	runnerUID = 1001
+
+	// Annotations of the runner's Secret.
+	annotationRunnerID   = octorunv1alpha1.LabelPrefix + "runner-id"
+	annotationRunnerName = octorunv1alpha1.LabelPrefix + "runner-name"
+	annotationRunnerOS   = octorunv1alpha1.LabelPrefix + "runner-os"
+
+	// Annotations that tell node autoscalers whether the pod may be evicted.
+	annotationSafeToEvict  = "cluster-autoscaler.kubernetes.io/safe-to-evict"
+	annotationDoNotDisrupt = "karpenter.sh/do-not-disrupt"
+)
+
+// ownerRef returns the controller reference that makes the Runner own obj.
+func ownerRef(runner *octorunv1alpha1.Runner) metav1.OwnerReference {
+	return *metav1.NewControllerRef(runner, octorunv1alpha1.SchemeGroupVersion.WithKind("Runner"))
+}
+
+// childLabels are the labels of the objects made for a Runner: the runner
+// label that the informers select on, and the RunnerSet's if any.
+func childLabels(runner *octorunv1alpha1.Runner) map[string]string {
+	labels := map[string]string{octorunv1alpha1.LabelRunner: runner.Name}
+	if set, ok := runner.Labels[octorunv1alpha1.LabelRunnerSet]; ok {
+		labels[octorunv1alpha1.LabelRunnerSet] = set
+	}
+	return labels
+}
+
+// newSecret returns the Secret holding a Runner's JIT config.
+func newSecret(runner *octorunv1alpha1.Runner, id int64, name, os, jitConfig string) *corev1.Secret {
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            runner.Name,
+			Namespace:       runner.Namespace,
+			Labels:          childLabels(runner),
+			OwnerReferences: []metav1.OwnerReference{ownerRef(runner)},
+			Annotations: map[string]string{
+				annotationRunnerID:   strconv.FormatInt(id, 10),
+				annotationRunnerName: name,
+				annotationRunnerOS:   os,
+			},
+		},
+		Type:      corev1.SecretTypeOpaque,
+		Immutable: ptr.To(true),
+		Data:      map[string][]byte{jitConfigKey: []byte(jitConfig)},
+	}
+}
+
+// evictionAnnotations returns the pod annotations for a phase: a runner
+// holding a job must not be evicted by node autoscalers; any other may.
+func evictionAnnotations(phase octorunv1alpha1.RunnerPhase) map[string]string {
+	if phase == octorunv1alpha1.RunnerPhaseActive {
+		return map[string]string{annotationSafeToEvict: "false", annotationDoNotDisrupt: "true"}
+	}
+	return map[string]string{annotationSafeToEvict: "true"}
+}
+
+// newPod returns the pod of a registered Runner. Every field of the spec
+// reaches it; the JIT config comes from the Runner's Secret.
+func newPod(runner *octorunv1alpha1.Runner) *corev1.Pod {
+	spec := runner.Spec
+	image := spec.Image.Name
+	if image == "" {
+		image = octorunv1alpha1.DefaultRunnerImage
+	}
+	pullPolicy := spec.Image.PullPolicy
+	if pullPolicy == "" {
+		pullPolicy = octorunv1alpha1.DefaultImagePullPolicy
+	}
+	securityContext := spec.SecurityContext.DeepCopy()
+	if securityContext == nil {
+		securityContext = &corev1.SecurityContext{
+			RunAsNonRoot: ptr.To(true),
+			RunAsUser:    ptr.To[int64](runnerUID),
+			RunAsGroup:   ptr.To[int64](runnerUID),
+		}
+	}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            runner.Name,
+			Namespace:       runner.Namespace,
+			Labels:          childLabels(runner),
+			Annotations:     evictionAnnotations(octorunv1alpha1.RunnerPhasePending),
+			OwnerReferences: []metav1.OwnerReference{ownerRef(runner)},
+		},
+		Spec: corev1.PodSpec{
+			RestartPolicy:      corev1.RestartPolicyNever,
+			ServiceAccountName: spec.ServiceAccountName,
+			// A runner needs no Kubernetes API access unless it is given a
+			// service account for it.
+			AutomountServiceAccountToken: ptr.To(spec.ServiceAccountName != ""),
+			ImagePullSecrets:             append([]corev1.LocalObjectReference(nil), spec.Image.PullSecrets...),
+			NodeSelector:                 copyMap(spec.Placement.NodeSelector),
+			Tolerations:                  append([]corev1.Toleration(nil), spec.Placement.Tolerations...),
+			Affinity:                     spec.Placement.Affinity.DeepCopy(),
+			RuntimeClassName:             spec.RuntimeClassName,
+			Volumes:                      deepCopyVolumes(spec.Volumes),
+			Containers: []corev1.Container{{
+				Name:            runnerContainer,
+				Image:           image,
+				ImagePullPolicy: pullPolicy,
+				Command:         []string{runnerCommand},
+				Env: []corev1.EnvVar{{
+					Name: jitConfigEnv,
+					ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+						LocalObjectReference: corev1.LocalObjectReference{Name: runner.Name},
+						Key:                  jitConfigKey,
+					}},
+				}},
+				Resources:       *spec.Resources.DeepCopy(),
+				VolumeMounts:    append([]corev1.VolumeMount(nil), spec.VolumeMounts...),
+				SecurityContext: securityContext,
+			}},
+		},
+	}
+	return pod
+}
+
+func copyMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func deepCopyVolumes(volumes []corev1.Volume) []corev1.Volume {
+	if volumes == nil {
+		return nil
+	}
+	out := make([]corev1.Volume, len(volumes))
+	for i := range volumes {
+		volumes[i].DeepCopyInto(&out[i])
+	}
+	return out
+}

@@ -1,0 +1,512 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	core "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2/ktesting"
+
+	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
+	"github.com/octorun/octorun/pkg/github"
+)
+
+func conditionReason(r *octorunv1alpha1.Runner, condType string) string {
+	if c := meta.FindStatusCondition(r.Status.Conditions, condType); c != nil {
+		return string(c.Status) + "/" + c.Reason
+	}
+	return ""
+}
+
+func TestRegistersANewRunner(t *testing.T) {
+	f := newFixture(t)
+	r := newRunner("r1")
+	f.addRunner(r)
+
+	requeue, err := f.run(r)
+	if err != nil || requeue != 0 {
+		t.Fatalf("sync = %v, %v; want no error and no requeue", requeue, err)
+	}
+	if diff := cmp.Diff([]string{"RunnerGroupID", "GenerateJITConfig"}, f.github.calls); diff != "" {
+		t.Errorf("GitHub calls (-want +got):\n%s", diff)
+	}
+	req := f.github.jitReqs[0]
+	if diff := cmp.Diff(github.JITConfigRequest{
+		Name: "test-default-r1", RunnerGroupID: 1, Labels: []string{"self-hosted", "size=large"}, WorkFolder: "_work",
+	}, req); diff != "" {
+		t.Errorf("JIT request (-want +got):\n%s", diff)
+	}
+	wantOctorun := []string{"update runners", "get runners", "update runners", "update runners/status"}
+	if diff := cmp.Diff(wantOctorun, actions(f.client)); diff != "" {
+		t.Errorf("Octorun actions (-want +got):\n%s", diff)
+	}
+	wantKube := []string{"get secrets", "create secrets", "create pods"}
+	if diff := cmp.Diff(wantKube, actions(f.kubeClient)); diff != "" {
+		t.Errorf("Kubernetes actions (-want +got):\n%s", diff)
+	}
+
+	got := f.runner("r1")
+	if got.Spec.ID != 101 || got.Spec.OS != "Linux" {
+		t.Errorf("spec.id/os = %d/%q, want 101/Linux", got.Spec.ID, got.Spec.OS)
+	}
+	if got.Status.Phase != octorunv1alpha1.RunnerPhasePending || conditionReason(got, octorunv1alpha1.RunnerConditionRegistered) != "True/Registered" {
+		t.Errorf("status = %+v, want Pending and Registered", got.Status)
+	}
+	secret, err := f.kubeClient.CoreV1().Secrets("default").Get(context.Background(), "r1", metav1.GetOptions{})
+	if err != nil || string(secret.Data[jitConfigKey]) != "c2VjcmV0LWNvbmZpZw==" || !metav1.IsControlledBy(secret, r) {
+		t.Errorf("Secret = %+v, %v; want the JIT config, owned by the Runner", secret, err)
+	}
+	for _, e := range f.events() {
+		if strings.Contains(e, "c2VjcmV0") {
+			t.Errorf("An event shows the JIT config: %s", e)
+		}
+	}
+	pod, err := f.kubeClient.CoreV1().Pods("default").Get(context.Background(), "r1", metav1.GetOptions{})
+	if err != nil || !metav1.IsControlledBy(pod, r) {
+		t.Fatalf("Pod = %v, %v; want one owned by the Runner", pod, err)
+	}
+}
+
+func TestPodCarriesTheSpec(t *testing.T) {
+	r := newRunner("r1")
+	r.Spec.Image = octorunv1alpha1.RunnerImage{Name: "example.com/runner:1", PullPolicy: corev1.PullAlways,
+		PullSecrets: []corev1.LocalObjectReference{{Name: "pull"}}}
+	r.Spec.Placement = octorunv1alpha1.RunnerPlacement{
+		NodeSelector: map[string]string{"pool": "ci"},
+		Tolerations:  []corev1.Toleration{{Key: "ci", Operator: corev1.TolerationOpExists}},
+		Affinity:     &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{}},
+	}
+	r.Spec.Resources = corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: *resourceQuantity("2")}}
+	r.Spec.ServiceAccountName = "ci"
+	r.Spec.SecurityContext = &corev1.SecurityContext{RunAsUser: new(int64)}
+	runtimeClass := "gvisor"
+	r.Spec.RuntimeClassName = &runtimeClass
+	r.Spec.Volumes = []corev1.Volume{{Name: "cache", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+	r.Spec.VolumeMounts = []corev1.VolumeMount{{Name: "cache", MountPath: "/cache"}}
+	r.Labels[octorunv1alpha1.LabelRunnerSet] = "set"
+
+	pod := newPod(r)
+	c := pod.Spec.Containers[0]
+	checks := map[string]bool{
+		"image":            c.Image == "example.com/runner:1",
+		"pullPolicy":       c.ImagePullPolicy == corev1.PullAlways,
+		"pullSecrets":      len(pod.Spec.ImagePullSecrets) == 1 && pod.Spec.ImagePullSecrets[0].Name == "pull",
+		"nodeSelector":     pod.Spec.NodeSelector["pool"] == "ci",
+		"tolerations":      len(pod.Spec.Tolerations) == 1,
+		"affinity":         pod.Spec.Affinity != nil && pod.Spec.Affinity.NodeAffinity != nil,
+		"resources":        c.Resources.Limits.Cpu().String() == "2",
+		"serviceAccount":   pod.Spec.ServiceAccountName == "ci" && *pod.Spec.AutomountServiceAccountToken,
+		"securityContext":  c.SecurityContext != nil && *c.SecurityContext.RunAsUser == 0,
+		"runtimeClassName": pod.Spec.RuntimeClassName != nil && *pod.Spec.RuntimeClassName == "gvisor",
+		"volumes":          len(pod.Spec.Volumes) == 1 && pod.Spec.Volumes[0].Name == "cache",
+		"volumeMounts":     len(c.VolumeMounts) == 1 && c.VolumeMounts[0].MountPath == "/cache",
+		"restartPolicy":    pod.Spec.RestartPolicy == corev1.RestartPolicyNever,
+		"command":          len(c.Command) == 1 && c.Command[0] == "/home/runner/run.sh",
+		"jitconfig":        len(c.Env) == 1 && c.Env[0].Name == "ACTIONS_RUNNER_INPUT_JITCONFIG" && c.Env[0].ValueFrom.SecretKeyRef.Name == "r1",
+		"labels":           pod.Labels[octorunv1alpha1.LabelRunner] == "r1" && pod.Labels[octorunv1alpha1.LabelRunnerSet] == "set",
+	}
+	for name, ok := range checks {
+		if !ok {
+			t.Errorf("The pod does not carry the Runner's %s: %+v", name, pod.Spec)
+		}
+	}
+
+	// Defaults: non-root, no API token.
+	plain := newPod(newRunner("r2"))
+	sc := plain.Spec.Containers[0].SecurityContext
+	if sc == nil || !*sc.RunAsNonRoot || *sc.RunAsUser != runnerUID {
+		t.Errorf("Default security context = %+v, want non-root uid %d", sc, runnerUID)
+	}
+	if *plain.Spec.AutomountServiceAccountToken {
+		t.Error("A runner without a service account gets an API token")
+	}
+}
+
+func TestPhases(t *testing.T) {
+	running := func(r *octorunv1alpha1.Runner) *corev1.Pod { return podOf(r, corev1.PodRunning, true) }
+	job := octorunv1alpha1.JobAssignment{JobID: 7, RunID: 3, AssignedAt: metav1.Unix(1_800_000_000, 0)}.String()
+	tests := []struct {
+		name       string
+		phase      octorunv1alpha1.RunnerPhase
+		annotation string
+		pod        func(*octorunv1alpha1.Runner) *corev1.Pod
+		wantPhase  octorunv1alpha1.RunnerPhase
+		wantReason string // PodReady
+		wantEvict  map[string]string
+	}{
+		{name: "pod scheduled, not running", phase: octorunv1alpha1.RunnerPhasePending,
+			pod:       func(r *octorunv1alpha1.Runner) *corev1.Pod { return podOf(r, corev1.PodPending, false) },
+			wantPhase: octorunv1alpha1.RunnerPhasePending, wantReason: "False/PodPending"},
+		{name: "pod running", phase: octorunv1alpha1.RunnerPhasePending, pod: running,
+			wantPhase: octorunv1alpha1.RunnerPhaseIdle, wantReason: "True/PodRunning", wantEvict: map[string]string{annotationSafeToEvict: "true"}},
+		{name: "job assigned", phase: octorunv1alpha1.RunnerPhaseIdle, annotation: job, pod: running,
+			wantPhase: octorunv1alpha1.RunnerPhaseActive, wantReason: "True/PodRunning",
+			wantEvict: map[string]string{annotationSafeToEvict: "false", annotationDoNotDisrupt: "true"}},
+		{name: "pod succeeded", phase: octorunv1alpha1.RunnerPhaseActive, annotation: job,
+			pod:       func(r *octorunv1alpha1.Runner) *corev1.Pod { return podOf(r, corev1.PodSucceeded, false) },
+			wantPhase: octorunv1alpha1.RunnerPhaseComplete, wantReason: "False/PodTerminated"},
+		{name: "pod failed", phase: octorunv1alpha1.RunnerPhaseIdle,
+			pod:       func(r *octorunv1alpha1.Runner) *corev1.Pod { return podOf(r, corev1.PodFailed, false) },
+			wantPhase: octorunv1alpha1.RunnerPhaseFailed, wantReason: "False/PodTerminated"},
+		{name: "pod evicted", phase: octorunv1alpha1.RunnerPhaseIdle,
+			pod: func(r *octorunv1alpha1.Runner) *corev1.Pod {
+				p := podOf(r, corev1.PodFailed, false)
+				p.Status.Reason = "Evicted"
+				return p
+			},
+			wantPhase: octorunv1alpha1.RunnerPhaseFailed, wantReason: "False/PodTerminated"},
+		{name: "image cannot be pulled", phase: octorunv1alpha1.RunnerPhasePending,
+			pod: func(r *octorunv1alpha1.Runner) *corev1.Pod {
+				p := podOf(r, corev1.PodPending, false)
+				p.Status.ContainerStatuses[0].State.Waiting = &corev1.ContainerStateWaiting{Reason: "InvalidImageName"}
+				return p
+			},
+			wantPhase: octorunv1alpha1.RunnerPhaseFailed, wantReason: "False/ImagePullFailed"},
+		{name: "image pull backing off", phase: octorunv1alpha1.RunnerPhasePending,
+			pod: func(r *octorunv1alpha1.Runner) *corev1.Pod {
+				p := podOf(r, corev1.PodPending, false)
+				p.Status.ContainerStatuses[0].State.Waiting = &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: "back-off"}
+				return p
+			},
+			wantPhase: octorunv1alpha1.RunnerPhasePending, wantReason: "False/PodPending"},
+		{name: "pod of an idle runner deleted", phase: octorunv1alpha1.RunnerPhaseIdle,
+			wantPhase: octorunv1alpha1.RunnerPhaseFailed, wantReason: "False/PodMissing"},
+		{name: "complete stays complete", phase: octorunv1alpha1.RunnerPhaseComplete, pod: running,
+			wantPhase: octorunv1alpha1.RunnerPhaseComplete, wantReason: "True/PodRunning"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			r := registered(newRunner("r1"), 101, tt.phase)
+			if tt.annotation != "" {
+				r.Annotations = map[string]string{octorunv1alpha1.AnnotationJobAssignment: tt.annotation}
+			}
+			f.addRunner(r)
+			if tt.pod != nil {
+				f.addPod(tt.pod(r))
+			}
+			if _, err := f.run(r); err != nil {
+				t.Fatalf("sync: %v", err)
+			}
+			if len(f.github.calls) != 0 {
+				t.Errorf("GitHub calls %v, want none for a registered runner", f.github.calls)
+			}
+			got := f.runner("r1")
+			if got.Status.Phase != tt.wantPhase {
+				t.Errorf("phase = %s, want %s", got.Status.Phase, tt.wantPhase)
+			}
+			if reason := conditionReason(got, octorunv1alpha1.RunnerConditionPodReady); reason != tt.wantReason {
+				t.Errorf("PodReady = %s, want %s", reason, tt.wantReason)
+			}
+			if tt.wantEvict != nil {
+				pod, _ := f.kubeClient.CoreV1().Pods("default").Get(context.Background(), "r1", metav1.GetOptions{})
+				for k, v := range tt.wantEvict {
+					if pod.Annotations[k] != v {
+						t.Errorf("pod annotation %s = %q, want %q", k, pod.Annotations[k], v)
+					}
+				}
+				if _, ok := tt.wantEvict[annotationDoNotDisrupt]; !ok && pod.Annotations[annotationDoNotDisrupt] != "" {
+					t.Errorf("pod keeps %s while %s", annotationDoNotDisrupt, tt.wantPhase)
+				}
+			}
+		})
+	}
+}
+
+// TestSteadyStateIsFree: a synced Idle or Active runner costs no GitHub call
+// and no write when it is resynced.
+func TestSteadyStateIsFree(t *testing.T) {
+	job := octorunv1alpha1.JobAssignment{JobID: 7, AssignedAt: metav1.Unix(1_800_000_000, 0)}.String()
+	for _, phase := range []octorunv1alpha1.RunnerPhase{octorunv1alpha1.RunnerPhaseIdle, octorunv1alpha1.RunnerPhaseActive} {
+		t.Run(string(phase), func(t *testing.T) {
+			f := newFixture(t)
+			r := registered(newRunner("r1"), 101, phase)
+			if phase == octorunv1alpha1.RunnerPhaseActive {
+				r.Annotations = map[string]string{octorunv1alpha1.AnnotationJobAssignment: job}
+			}
+			pod := podOf(r, corev1.PodRunning, true)
+			pod.Annotations = evictionAnnotations(phase)
+			status := computeStatus(r, observation{pod: pod, job: mustJob(t, r)})
+			r.Status = status
+			f.addRunner(r)
+			f.addPod(pod)
+			for range 3 {
+				if _, err := f.run(r); err != nil {
+					t.Fatalf("sync: %v", err)
+				}
+				if len(f.github.calls) != 0 || len(actions(f.client)) != 0 || len(actions(f.kubeClient)) != 0 {
+					t.Fatalf("resync of a %s runner: GitHub %v, Octorun %v, Kubernetes %v; want nothing",
+						phase, f.github.calls, actions(f.client), actions(f.kubeClient))
+				}
+			}
+		})
+	}
+}
+
+func mustJob(t *testing.T, r *octorunv1alpha1.Runner) *octorunv1alpha1.JobAssignment {
+	job, err := octorunv1alpha1.JobAssignmentOf(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return job
+}
+
+func TestRegistrationFailures(t *testing.T) {
+	tests := []struct {
+		name        string
+		url         string
+		groupErr    error
+		jitErr      error
+		found       *github.Runner
+		wantCalls   []string
+		wantPhase   octorunv1alpha1.RunnerPhase
+		wantReason  string
+		wantRequeue time.Duration
+		wantErr     bool
+		wantID      int64
+	}{
+		{name: "unauthorized", jitErr: apiErr(401, github.ErrUnauthorized),
+			wantCalls: []string{"RunnerGroupID", "GenerateJITConfig"}, wantPhase: octorunv1alpha1.RunnerPhasePending,
+			wantReason: "False/Unauthorized", wantRequeue: time.Minute},
+		{name: "unknown organization", jitErr: apiErr(404, github.ErrNotFound),
+			wantCalls: []string{"RunnerGroupID", "GenerateJITConfig"}, wantPhase: octorunv1alpha1.RunnerPhasePending,
+			wantReason: "False/ScopeNotFound", wantRequeue: time.Minute},
+		{name: "unknown group", groupErr: fmt.Errorf("group x: %w", github.ErrRunnerGroupNotFound),
+			wantCalls: []string{"RunnerGroupID"}, wantPhase: octorunv1alpha1.RunnerPhasePending,
+			wantReason: "False/RunnerGroupNotFound", wantRequeue: time.Minute},
+		{name: "rate limited", jitErr: &github.RetryAfterError{After: 42 * time.Second, Reason: "secondary rate limit"},
+			wantCalls: []string{"RunnerGroupID", "GenerateJITConfig"}, wantPhase: octorunv1alpha1.RunnerPhasePending,
+			wantReason: "False/RateLimited", wantRequeue: 42 * time.Second},
+		{name: "GitHub down", jitErr: apiErr(502, github.ErrServer),
+			wantCalls: []string{"RunnerGroupID", "GenerateJITConfig"}, wantPhase: octorunv1alpha1.RunnerPhasePending,
+			wantReason: "False/RegistrationFailed", wantErr: true},
+		{name: "invalid request", jitErr: apiErr(422, github.ErrInvalidRequest),
+			wantCalls: []string{"RunnerGroupID", "GenerateJITConfig"}, wantPhase: octorunv1alpha1.RunnerPhaseFailed,
+			wantReason: "False/RegistrationFailed"},
+		{name: "name taken by an orphan", jitErr: apiErr(409, github.ErrRunnerNameTaken),
+			found:     &github.Runner{ID: 55, Name: "test-default-r1", Status: "offline"},
+			wantCalls: []string{"RunnerGroupID", "GenerateJITConfig", "FindRunnerByName", "DeleteRunner"},
+			wantPhase: octorunv1alpha1.RunnerPhasePending, wantReason: "False/Registering", wantRequeue: time.Millisecond},
+		{name: "name taken by a live runner", jitErr: apiErr(409, github.ErrRunnerNameTaken),
+			found:     &github.Runner{ID: 55, Name: "test-default-r1", Status: "online"},
+			wantCalls: []string{"RunnerGroupID", "GenerateJITConfig", "FindRunnerByName"},
+			wantPhase: octorunv1alpha1.RunnerPhaseFailed, wantReason: "False/RunnerNameTaken"},
+		{name: "URL of another GitHub", url: "https://ghe.example.com/octo",
+			wantPhase: octorunv1alpha1.RunnerPhaseFailed, wantReason: "False/InvalidURL"},
+		{name: "invalid URL", url: "https://github.com/octo/repo/extra",
+			wantPhase: octorunv1alpha1.RunnerPhaseFailed, wantReason: "False/InvalidURL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.github.groupErr, f.github.jitErr, f.github.found = tt.groupErr, tt.jitErr, tt.found
+			r := newRunner("r1")
+			if tt.url != "" {
+				r.Spec.URL = tt.url
+			}
+			f.addRunner(r)
+			requeue, err := f.run(r)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("sync error = %v, want error %v", err, tt.wantErr)
+			}
+			if requeue != tt.wantRequeue {
+				t.Errorf("requeue after %s, want %s", requeue, tt.wantRequeue)
+			}
+			if diff := cmp.Diff(tt.wantCalls, f.github.calls); diff != "" {
+				t.Errorf("GitHub calls (-want +got):\n%s", diff)
+			}
+			got := f.runner("r1")
+			if got.Status.Phase != tt.wantPhase {
+				t.Errorf("phase = %s, want %s", got.Status.Phase, tt.wantPhase)
+			}
+			if reason := conditionReason(got, octorunv1alpha1.RunnerConditionRegistered); reason != tt.wantReason {
+				t.Errorf("Registered = %s, want %s", reason, tt.wantReason)
+			}
+			if got.Spec.ID != tt.wantID {
+				t.Errorf("spec.id = %d, want %d", got.Spec.ID, tt.wantID)
+			}
+			if pods, _ := f.kubeClient.CoreV1().Pods("default").List(context.Background(), metav1.ListOptions{}); len(pods.Items) != 0 {
+				t.Errorf("A pod was created for an unregistered runner")
+			}
+		})
+	}
+}
+
+func apiErr(status int, kind error) error {
+	return fmt.Errorf("GitHub call: %d: %w", status, kind)
+}
+
+// TestRecoversIDFromSecret: the write of spec.id was lost after the Secret
+// was stored; the next sync takes the id from the Secret, without GitHub.
+func TestRecoversIDFromSecret(t *testing.T) {
+	f := newFixture(t)
+	r := newRunner("r1")
+	r.Finalizers = []string{octorunv1alpha1.RunnerFinalizer}
+	f.addRunner(r)
+	f.addSecret(newSecret(r, 777, "test-default-r1", "Linux", "config"))
+	if _, err := f.run(r); err != nil {
+		t.Fatalf("sync: %v", err)
+	}
+	if len(f.github.calls) != 0 {
+		t.Errorf("GitHub calls %v, want none", f.github.calls)
+	}
+	if got := f.runner("r1"); got.Spec.ID != 777 {
+		t.Errorf("spec.id = %d, want 777 from the Secret", got.Spec.ID)
+	}
+}
+
+// TestUnstorableConfigIsDeregistered: when the JIT config cannot be kept,
+// the registration is removed again, so no GitHub runner is left without a
+// pod.
+func TestUnstorableConfigIsDeregistered(t *testing.T) {
+	f := newFixture(t)
+	r := newRunner("r1")
+	f.addRunner(r)
+	_, ctx := ktesting.NewTestContext(t)
+	c := f.newController(ctx)
+	f.kubeClient.PrependReactor("create", "secrets", func(core.Action) (bool, runtime.Object, error) {
+		return true, nil, errors.New("quota exceeded")
+	})
+	if _, err := c.sync(ctx, cache.MetaObjectToName(r)); err == nil {
+		t.Fatal("sync succeeded without storing the config")
+	}
+	if diff := cmp.Diff([]string{"RunnerGroupID", "GenerateJITConfig", "DeleteRunner"}, f.github.calls); diff != "" {
+		t.Errorf("GitHub calls (-want +got):\n%s", diff)
+	}
+	if got := f.runner("r1"); got.Spec.ID != 0 {
+		t.Errorf("spec.id = %d, want none", got.Spec.ID)
+	}
+}
+
+func TestDeletion(t *testing.T) {
+	now := metav1.Unix(1_800_000_000, 0)
+	job := octorunv1alpha1.JobAssignment{JobID: 7, AssignedAt: now}.String()
+	tests := []struct {
+		name          string
+		runner        func() *octorunv1alpha1.Runner
+		pod           func(*octorunv1alpha1.Runner) *corev1.Pod
+		deleteErr     error
+		wantCalls     []string
+		wantFinalizer bool
+		wantBusy      bool
+		wantRequeue   time.Duration
+	}{
+		{name: "idle runner", runner: func() *octorunv1alpha1.Runner {
+			return registered(newRunner("r1"), 101, octorunv1alpha1.RunnerPhaseIdle)
+		},
+			pod:       func(r *octorunv1alpha1.Runner) *corev1.Pod { return podOf(r, corev1.PodRunning, true) },
+			wantCalls: []string{"DeleteRunner"}},
+		{name: "active runner waits for its job", runner: func() *octorunv1alpha1.Runner {
+			r := registered(newRunner("r1"), 101, octorunv1alpha1.RunnerPhaseActive)
+			r.Annotations = map[string]string{octorunv1alpha1.AnnotationJobAssignment: job}
+			return r
+		},
+			pod:           func(r *octorunv1alpha1.Runner) *corev1.Pod { return podOf(r, corev1.PodRunning, true) },
+			wantFinalizer: true},
+		{name: "job landed during deletion", runner: func() *octorunv1alpha1.Runner {
+			return registered(newRunner("r1"), 101, octorunv1alpha1.RunnerPhaseIdle)
+		},
+			pod:       func(r *octorunv1alpha1.Runner) *corev1.Pod { return podOf(r, corev1.PodRunning, true) },
+			deleteErr: apiErr(422, github.ErrRunnerBusy), wantCalls: []string{"DeleteRunner"}, wantFinalizer: true, wantBusy: true},
+		{name: "already gone from GitHub", runner: func() *octorunv1alpha1.Runner {
+			return registered(newRunner("r1"), 101, octorunv1alpha1.RunnerPhaseIdle)
+		},
+			pod:       func(r *octorunv1alpha1.Runner) *corev1.Pod { return podOf(r, corev1.PodRunning, true) },
+			deleteErr: apiErr(404, github.ErrNotFound), wantCalls: []string{"DeleteRunner"}},
+		{name: "rate limited", runner: func() *octorunv1alpha1.Runner {
+			return registered(newRunner("r1"), 101, octorunv1alpha1.RunnerPhaseIdle)
+		},
+			pod:       func(r *octorunv1alpha1.Runner) *corev1.Pod { return podOf(r, corev1.PodRunning, true) },
+			deleteErr: &github.RetryAfterError{After: time.Minute, Reason: "pacing"}, wantCalls: []string{"DeleteRunner"},
+			wantFinalizer: true, wantRequeue: time.Minute},
+		{name: "never registered", runner: func() *octorunv1alpha1.Runner {
+			r := newRunner("r1")
+			r.Finalizers = []string{octorunv1alpha1.RunnerFinalizer}
+			return r
+		}},
+		{name: "complete runner removed itself", runner: func() *octorunv1alpha1.Runner {
+			r := registered(newRunner("r1"), 101, octorunv1alpha1.RunnerPhaseComplete)
+			r.Annotations = map[string]string{octorunv1alpha1.AnnotationJobAssignment: job}
+			return r
+		},
+			pod: func(r *octorunv1alpha1.Runner) *corev1.Pod { return podOf(r, corev1.PodSucceeded, false) }},
+		{name: "failed runner", runner: func() *octorunv1alpha1.Runner {
+			return registered(newRunner("r1"), 101, octorunv1alpha1.RunnerPhaseFailed)
+		},
+			pod:       func(r *octorunv1alpha1.Runner) *corev1.Pod { return podOf(r, corev1.PodFailed, false) },
+			wantCalls: []string{"DeleteRunner"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.github.deleteErr = tt.deleteErr
+			r := tt.runner()
+			r.DeletionTimestamp = &now
+			f.addRunner(r)
+			if tt.pod != nil {
+				f.addPod(tt.pod(r))
+			}
+			if r.Spec.ID != 0 {
+				f.addSecret(newSecret(r, r.Spec.ID, "n", "Linux", "config"))
+			}
+			requeue, err := f.run(r)
+			if err != nil {
+				t.Fatalf("sync: %v", err)
+			}
+			if requeue != tt.wantRequeue {
+				t.Errorf("requeue after %s, want %s", requeue, tt.wantRequeue)
+			}
+			if diff := cmp.Diff(tt.wantCalls, f.github.calls); diff != "" {
+				t.Errorf("GitHub calls (-want +got):\n%s", diff)
+			}
+			got := f.runner("r1")
+			if has := len(got.Finalizers) > 0; has != tt.wantFinalizer {
+				t.Errorf("finalizer kept = %v, want %v", has, tt.wantFinalizer)
+			}
+			if _, busy := got.Annotations[octorunv1alpha1.AnnotationJobAssignment]; tt.wantBusy && !busy {
+				t.Error("A busy runner was not marked as holding a job")
+			}
+			_, podErr := f.kubeClient.CoreV1().Pods("default").Get(context.Background(), "r1", metav1.GetOptions{})
+			_, secretErr := f.kubeClient.CoreV1().Secrets("default").Get(context.Background(), "r1", metav1.GetOptions{})
+			if released := !tt.wantFinalizer; released && (podErr == nil || secretErr == nil) && r.Spec.ID != 0 {
+				t.Errorf("Released Runner left its pod (%v) or Secret (%v)", podErr, secretErr)
+			}
+			if tt.wantFinalizer && tt.pod != nil && podErr != nil {
+				t.Errorf("The pod of a Runner still held was deleted: %v", podErr)
+			}
+		})
+	}
+}
+
+func TestGitHubNames(t *testing.T) {
+	r := newRunner("r1")
+	if got := githubRunnerName("eu-", r); got != "eu-default-r1" {
+		t.Errorf("githubRunnerName = %q", got)
+	}
+	long := newRunner(strings.Repeat("x", 100))
+	other := newRunner(strings.Repeat("x", 99) + "y")
+	a, b := githubRunnerName("", long), githubRunnerName("", other)
+	if len(a) > maxRunnerNameLength || a == b || githubRunnerName("", long) != a {
+		t.Errorf("long names %q and %q: want ≤ %d chars, distinct and stable", a, b, maxRunnerNameLength)
+	}
+	r.Labels = map[string]string{
+		octorunv1alpha1.LabelRunner:    "r1",
+		octorunv1alpha1.LabelRunnerSet: "s",
+		"octorun.github.io/gpu":        "",
+		"octorun.github.io/size":       "large",
+		"app":                          "ci",
+	}
+	if diff := cmp.Diff([]string{"self-hosted", "gpu", "size=large"}, githubLabels(r)); diff != "" {
+		t.Errorf("githubLabels (-want +got):\n%s", diff)
+	}
+}
