@@ -33,6 +33,11 @@ func (c *Controller) finalize(ctx context.Context, runner *octorunv1alpha1.Runne
 		return 0, err
 	}
 	status := computeStatus(runner, obs)
+	if obs.pod != nil {
+		if err := c.syncPodAnnotations(ctx, obs.pod, status.Phase); err != nil {
+			return 0, err
+		}
+	}
 	runner, err = c.updateStatus(ctx, runner, status)
 	if err != nil {
 		return 0, err

@@ -1,0 +1,183 @@
+// Command octorun runs Octorun's controllers against a Kubernetes cluster.
+//
+// Every flag can also be set through the environment variable named in its
+// help (OCTORUN_<FLAG>); GitHub credentials come only from files or the
+// environment, never from flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kubeinformers "k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+
+	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
+	"github.com/octorun/octorun/pkg/controller/runner"
+	"github.com/octorun/octorun/pkg/generated/clientset/versioned"
+	informers "github.com/octorun/octorun/pkg/generated/informers/externalversions"
+	"github.com/octorun/octorun/pkg/github"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		klog.ErrorS(err, "Octorun stopped")
+		klog.Flush()
+		os.Exit(1)
+	}
+}
+
+// options are Octorun's settings.
+type options struct {
+	kubeconfig       string
+	namespace        string
+	kubeQPS          float64
+	kubeBurst        int
+	githubURL        string
+	githubAPIURL     string
+	credentialsDir   string
+	runnerNamePrefix string
+	runnerWorkers    int
+	resync           time.Duration
+}
+
+func (o *options) register(fs *flag.FlagSet) {
+	str := func(p *string, name, def, usage string) {
+		fs.StringVar(p, name, envOr(name, def), usage+" ("+envName(name)+")")
+	}
+	str(&o.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "Path to a kubeconfig; empty means the in-cluster config")
+	str(&o.namespace, "namespace", "", "Namespace whose Runners Octorun manages; empty means all namespaces")
+	str(&o.githubURL, "github-url", "https://github.com", "GitHub's URL: https://github.com or a GitHub Enterprise Server URL")
+	str(&o.githubAPIURL, "github-api-url", "", "GitHub REST API URL, if not the one derived from --github-url (e.g. a GitHub simulator)")
+	str(&o.credentialsDir, "github-credentials-dir", "", "Directory with the GitHub credentials as files (a mounted Secret): token, or app-id, installation-id and private-key; "+
+		"if unset or missing a file, the environment variables "+github.TokenEnv+", "+github.AppIDEnv+", "+github.InstallationIDEnv+", "+github.PrivateKeyEnv+" are read")
+	str(&o.runnerNamePrefix, "runner-name-prefix", "", "Prefix of every GitHub runner name, unique per cluster when clusters share an organization")
+	fs.Float64Var(&o.kubeQPS, "kube-api-qps", envFloat("kube-api-qps", 50), "Kubernetes client queries per second ("+envName("kube-api-qps")+")")
+	fs.IntVar(&o.kubeBurst, "kube-api-burst", envInt("kube-api-burst", 100), "Kubernetes client burst ("+envName("kube-api-burst")+")")
+	fs.IntVar(&o.runnerWorkers, "runner-workers", envInt("runner-workers", 8), "Runners synced concurrently ("+envName("runner-workers")+")")
+	fs.DurationVar(&o.resync, "resync-period", envDuration("resync-period", 10*time.Minute), "How often every object is looked at again even without a change ("+envName("resync-period")+")")
+}
+
+func envName(flagName string) string {
+	return "OCTORUN_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func envOr(flagName, def string) string {
+	if v, ok := os.LookupEnv(envName(flagName)); ok {
+		return v
+	}
+	return def
+}
+
+func envInt(flagName string, def int) int {
+	if v, err := strconv.Atoi(envOr(flagName, "")); err == nil {
+		return v
+	}
+	return def
+}
+
+func envFloat(flagName string, def float64) float64 {
+	if v, err := strconv.ParseFloat(envOr(flagName, ""), 64); err == nil {
+		return v
+	}
+	return def
+}
+
+func envDuration(flagName string, def time.Duration) time.Duration {
+	if v, err := time.ParseDuration(envOr(flagName, "")); err == nil {
+		return v
+	}
+	return def
+}
+
+// run parses args and runs Octorun until ctx is done.
+func run(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("octorun", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	o.register(fs)
+	klog.InitFlags(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Octorun runs GitHub Actions self-hosted runners as Kubernetes pods.\n\nUsage: octorun [flags]\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	logger := klog.FromContext(ctx)
+
+	config, err := clientcmd.BuildConfigFromFlags("", o.kubeconfig)
+	if err != nil {
+		return fmt.Errorf("loading the Kubernetes client config: %w", err)
+	}
+	config.QPS, config.Burst = float32(o.kubeQPS), o.kubeBurst
+	config.UserAgent = rest.DefaultKubernetesUserAgent() + " octorun"
+	kubeClient, err := kubernetes.NewForConfig(config)
+	if err != nil {
+		return fmt.Errorf("creating the Kubernetes client: %w", err)
+	}
+	octorunClient, err := versioned.NewForConfig(config)
+	if err != nil {
+		return fmt.Errorf("creating the Octorun client: %w", err)
+	}
+	version, err := kubeClient.Discovery().ServerVersion()
+	if err != nil {
+		return fmt.Errorf("the Kubernetes API server at %s cannot be reached: %w", config.Host, err)
+	}
+	if _, err := octorunClient.OctorunV1alpha1().Runners(o.namespace).List(ctx, metav1.ListOptions{Limit: 1}); err != nil {
+		return fmt.Errorf("listing Runners (are Octorun's CRDs installed? kubectl apply -f manifests/crd): %w", err)
+	}
+	logger.Info("Connected to Kubernetes", "host", config.Host, "version", version.GitVersion)
+
+	creds, err := github.LoadCredentials(o.credentialsDir, os.Getenv)
+	if err != nil {
+		return err
+	}
+	gh, err := github.New(github.Options{ServerURL: o.githubURL, APIURL: o.githubAPIURL, Credentials: creds})
+	if err != nil {
+		return err
+	}
+
+	octorunInformers := informers.NewSharedInformerFactoryWithOptions(octorunClient, o.resync, informers.WithNamespace(o.namespace))
+	// Octorun caches only its own pods and Secrets.
+	kubeInformers := kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, o.resync,
+		kubeinformers.WithNamespace(o.namespace),
+		kubeinformers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = octorunv1alpha1.LabelRunner }))
+
+	runners, err := runner.New(ctx, kubeClient, octorunClient, gh,
+		octorunInformers.Octorun().V1alpha1().Runners(),
+		kubeInformers.Core().V1().Pods(),
+		kubeInformers.Core().V1().Secrets(),
+		runner.Options{RunnerNamePrefix: o.runnerNamePrefix, GitHubHost: gh.Host()})
+	if err != nil {
+		return err
+	}
+	octorunInformers.Start(ctx.Done())
+	kubeInformers.Start(ctx.Done())
+	defer octorunInformers.Shutdown()
+	defer kubeInformers.Shutdown()
+
+	logger.Info("Starting Octorun", "github", o.githubURL, "namespace", o.namespace)
+	return runners.Run(ctx, o.runnerWorkers)
+}
