@@ -27,6 +27,7 @@ import (
 
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
 	"github.com/octorun/octorun/pkg/controller/runner"
+	"github.com/octorun/octorun/pkg/controller/runnerset"
 	"github.com/octorun/octorun/pkg/generated/clientset/versioned"
 	informers "github.com/octorun/octorun/pkg/generated/informers/externalversions"
 	"github.com/octorun/octorun/pkg/github"
@@ -56,6 +57,7 @@ type options struct {
 	credentialsDir   string
 	runnerNamePrefix string
 	runnerWorkers    int
+	runnerSetWorkers int
 	resync           time.Duration
 }
 
@@ -73,6 +75,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.Float64Var(&o.kubeQPS, "kube-api-qps", envFloat("kube-api-qps", 50), "Kubernetes client queries per second ("+envName("kube-api-qps")+")")
 	fs.IntVar(&o.kubeBurst, "kube-api-burst", envInt("kube-api-burst", 100), "Kubernetes client burst ("+envName("kube-api-burst")+")")
 	fs.IntVar(&o.runnerWorkers, "runner-workers", envInt("runner-workers", 8), "Runners synced concurrently ("+envName("runner-workers")+")")
+	fs.IntVar(&o.runnerSetWorkers, "runnerset-workers", envInt("runnerset-workers", 4), "RunnerSets synced concurrently ("+envName("runnerset-workers")+")")
 	fs.DurationVar(&o.resync, "resync-period", envDuration("resync-period", 10*time.Minute), "How often every object is looked at again even without a change ("+envName("resync-period")+")")
 }
 
@@ -173,11 +176,27 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	runnerSets, err := runnerset.New(ctx, kubeClient, octorunClient,
+		octorunInformers.Octorun().V1alpha1().RunnerSets(),
+		octorunInformers.Octorun().V1alpha1().Runners(),
+		runnerset.Options{})
+	if err != nil {
+		return err
+	}
 	octorunInformers.Start(ctx.Done())
 	kubeInformers.Start(ctx.Done())
 	defer octorunInformers.Shutdown()
 	defer kubeInformers.Shutdown()
 
 	logger.Info("Starting Octorun", "github", o.githubURL, "namespace", o.namespace)
-	return runners.Run(ctx, o.runnerWorkers)
+	errs := make(chan error, 2)
+	go func() { errs <- runners.Run(ctx, o.runnerWorkers) }()
+	go func() { errs <- runnerSets.Run(ctx, o.runnerSetWorkers) }()
+	var first error
+	for range 2 {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }

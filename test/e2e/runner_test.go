@@ -14,6 +14,7 @@ import (
 
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
 	"github.com/octorun/octorun/pkg/controller/runner"
+	"github.com/octorun/octorun/pkg/controller/runnerset"
 	"github.com/octorun/octorun/pkg/generated/clientset/versioned"
 	informers "github.com/octorun/octorun/pkg/generated/informers/externalversions"
 	"github.com/octorun/octorun/pkg/github"
@@ -60,13 +61,25 @@ func startRunnerEnv(t *testing.T) *runnerEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sets, err := runnerset.New(ctx, Client, client,
+		octorunInformers.Octorun().V1alpha1().RunnerSets(), octorunInformers.Octorun().V1alpha1().Runners(),
+		runnerset.Options{FailureBackoff: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
 	octorunInformers.Start(ctx.Done())
 	kubeInformers.Start(ctx.Done())
-	done := make(chan struct{})
+	done := make(chan struct{}, 2)
 	go func() {
-		defer close(done)
-		if err := c.Run(ctx, 2); err != nil {
+		defer func() { done <- struct{}{} }()
+		if err := c.Run(ctx, 4); err != nil {
 			t.Errorf("Runner controller: %v", err)
+		}
+	}()
+	go func() {
+		defer func() { done <- struct{}{} }()
+		if err := sets.Run(ctx, 2); err != nil {
+			t.Errorf("RunnerSet controller: %v", err)
 		}
 	}()
 	agent := &runneragent.Agent{Client: Client, Sim: sim, Namespace: ns, Errorf: t.Logf}
@@ -80,12 +93,18 @@ func startRunnerEnv(t *testing.T) *runnerEnv {
 				_ = sim.CompleteJob(j.ID)
 			}
 		}
+		_ = client.OctorunV1alpha1().RunnerSets(ns).DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{})
+		Eventually(t, "the test's RunnerSets to be gone", func(ctx context.Context) (bool, error) {
+			list, err := client.OctorunV1alpha1().RunnerSets(ns).List(ctx, metav1.ListOptions{})
+			return err == nil && len(list.Items) == 0, err
+		})
 		_ = client.OctorunV1alpha1().Runners(ns).DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{})
 		Eventually(t, "the test's Runners to be released", func(ctx context.Context) (bool, error) {
 			list, err := client.OctorunV1alpha1().Runners(ns).List(ctx, metav1.ListOptions{})
 			return err == nil && len(list.Items) == 0, err
 		})
 		cancel()
+		<-done
 		<-done
 		octorunInformers.Shutdown()
 		kubeInformers.Shutdown()

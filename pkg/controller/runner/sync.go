@@ -343,7 +343,24 @@ func (c *Controller) updateStatus(ctx context.Context, runner *octorunv1alpha1.R
 	old := runner.Status.Phase
 	r := runner.DeepCopy()
 	r.Status = status
-	updated, err := c.octorunClient.OctorunV1alpha1().Runners(r.Namespace).UpdateStatus(ctx, r, metav1.UpdateOptions{})
+	runners := c.octorunClient.OctorunV1alpha1().Runners(r.Namespace)
+	updated, err := runners.UpdateStatus(ctx, r, metav1.UpdateOptions{})
+	if apierrors.IsConflict(err) {
+		// The cache is behind a write of the Runner (finalizer, spec.id, a
+		// job hint): the status goes onto a fresh read, once.
+		var live *octorunv1alpha1.Runner
+		if live, err = c.getLiveRunner(ctx, runner); err == nil {
+			if terminal(live.Status.Phase) && !terminal(status.Phase) {
+				return live, nil // never back from Complete or Failed
+			}
+			old = live.Status.Phase
+			live.Status = status
+			updated, err = runners.UpdateStatus(ctx, live, metav1.UpdateOptions{})
+		}
+	}
+	if apierrors.IsNotFound(err) {
+		return runner, nil
+	}
 	if err != nil {
 		return runner, fmt.Errorf("updating the status: %w", err)
 	}

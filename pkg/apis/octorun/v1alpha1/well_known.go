@@ -17,6 +17,11 @@ const (
 	// Runner was created from.
 	LabelRunnerSet = LabelPrefix + "runnerset"
 
+	// LabelTemplateHash is the hash of the RunnerSet template a Runner was
+	// made from, so Runners of an older template can be told apart (like
+	// pod-template-hash).
+	LabelTemplateHash = LabelPrefix + "template-hash"
+
 	// RunnerFinalizer keeps a Runner until its GitHub runner has been removed
 	// from GitHub, so no registration outlives its Runner. While the GitHub
 	// runner holds a job the Runner is not released.
@@ -57,6 +62,10 @@ const (
 	// RunnerSetConditionRunnerFailure is True when Runners of the set could
 	// not be created or deleted, or keep failing.
 	RunnerSetConditionRunnerFailure = "RunnerFailure"
+
+	// RunnerSetConditionReady is True when the set has its desired number of
+	// Idle and Active runners.
+	RunnerSetConditionReady = "Ready"
 
 	// RunnerSetConditionScaleDownBlocked is True when the set has more Runners
 	// than desired but the extra ones hold jobs, so it waits for them.
@@ -111,6 +120,17 @@ const (
 	// ReasonRunnersFailing: Runners of the set keep failing; replacements are
 	// backed off.
 	ReasonRunnersFailing = "RunnersFailing"
+	// ReasonRunnersReady: every desired runner is Idle or Active.
+	ReasonRunnersReady = "RunnersReady"
+	// ReasonRunnersNotReady: some desired runners are not Idle or Active yet.
+	ReasonRunnersNotReady = "RunnersNotReady"
+	// ReasonNoFailure: the set's runners were created and deleted as needed.
+	ReasonNoFailure = "NoFailure"
+	// ReasonScaleDownDone: no runner has to wait to be removed.
+	ReasonScaleDownDone = "NotBlocked"
+	// ReasonInvalidSelector: the selector is empty or invalid, so the set
+	// selects no runner.
+	ReasonInvalidSelector = "InvalidSelector"
 	// ReasonRunnersActive: the set waits for runners that hold jobs.
 	ReasonRunnersActive = "RunnersActive"
 )

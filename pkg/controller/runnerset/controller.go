@@ -1,0 +1,306 @@
+// Package runnerset implements the RunnerSet controller: it keeps
+// spec.runners Runners of a template, like the ReplicaSet controller keeps
+// pods, and never removes a runner that holds a job.
+package runnerset
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+
+	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
+	"github.com/octorun/octorun/pkg/generated/clientset/versioned"
+	octorunscheme "github.com/octorun/octorun/pkg/generated/clientset/versioned/scheme"
+	octoruninformers "github.com/octorun/octorun/pkg/generated/informers/externalversions/octorun/v1alpha1"
+	octorunlisters "github.com/octorun/octorun/pkg/generated/listers/octorun/v1alpha1"
+)
+
+// ControllerName names the controller's queue, events and logger.
+const ControllerName = "runnerset"
+
+// Options tune the controller.
+type Options struct {
+	// BurstRunners caps the Runners created or deleted in one sync of a
+	// set. Zero means 500, the ReplicaSet controller's burst.
+	BurstRunners int
+	// FailureBackoff is the wait before replacing the first of Runners that
+	// fail in a row; it doubles with each up to MaxFailureBackoff. Zero
+	// means 5s and 5m.
+	FailureBackoff, MaxFailureBackoff time.Duration
+}
+
+// Controller is the RunnerSet controller.
+type Controller struct {
+	kubeClient    kubernetes.Interface
+	octorunClient versioned.Interface
+	opts          Options
+
+	setLister     octorunlisters.RunnerSetLister
+	setsSynced    cache.InformerSynced
+	runnerLister  octorunlisters.RunnerLister
+	runnersSynced cache.InformerSynced
+
+	queue        workqueue.TypedRateLimitingInterface[cache.ObjectName]
+	expectations *expectations
+	recorder     record.EventRecorder
+	events       record.EventBroadcaster
+	now          func() time.Time
+
+	failuresMu sync.Mutex
+	failures   map[string]*failureState // by set key
+}
+
+// failureState counts a set's Runners that failed in a row.
+type failureState struct {
+	count   int
+	counted map[string]bool // Runner UIDs already counted
+	until   time.Time       // no replacement before
+}
+
+// New returns a RunnerSet controller.
+func New(ctx context.Context, kubeClient kubernetes.Interface, octorunClient versioned.Interface,
+	setInformer octoruninformers.RunnerSetInformer, runnerInformer octoruninformers.RunnerInformer, opts Options,
+) (*Controller, error) {
+	utilruntime.Must(octorunscheme.AddToScheme(scheme.Scheme))
+	if opts.BurstRunners <= 0 {
+		opts.BurstRunners = 500
+	}
+	if opts.FailureBackoff <= 0 {
+		opts.FailureBackoff = 5 * time.Second
+	}
+	if opts.MaxFailureBackoff <= 0 {
+		opts.MaxFailureBackoff = 5 * time.Minute
+	}
+	events := record.NewBroadcaster(record.WithContext(ctx))
+	c := &Controller{
+		kubeClient:    kubeClient,
+		octorunClient: octorunClient,
+		opts:          opts,
+		setLister:     setInformer.Lister(),
+		setsSynced:    setInformer.Informer().HasSynced,
+		runnerLister:  runnerInformer.Lister(),
+		runnersSynced: runnerInformer.Informer().HasSynced,
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
+			workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
+			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: ControllerName},
+		),
+		expectations: newExpectations(),
+		recorder:     events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "octorun-" + ControllerName}),
+		events:       events,
+		now:          time.Now,
+		failures:     map[string]*failureState{},
+	}
+	if _, err := setInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: c.enqueue,
+		UpdateFunc: func(old, cur any) {
+			if old.(*octorunv1alpha1.RunnerSet).ResourceVersion != cur.(*octorunv1alpha1.RunnerSet).ResourceVersion {
+				c.enqueue(cur)
+			}
+		},
+		DeleteFunc: c.deleteSet,
+	}); err != nil {
+		return nil, fmt.Errorf("watching RunnerSets: %w", err)
+	}
+	if _, err := runnerInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.addRunner,
+		UpdateFunc: c.updateRunner,
+		DeleteFunc: c.deleteRunner,
+	}); err != nil {
+		return nil, fmt.Errorf("watching Runners: %w", err)
+	}
+	return c, nil
+}
+
+// Run starts workers and blocks until ctx is done.
+func (c *Controller) Run(ctx context.Context, workers int) error {
+	defer utilruntime.HandleCrashWithContext(ctx)
+	defer c.queue.ShutDown()
+	logger := klog.FromContext(ctx)
+	c.events.StartStructuredLogging(3)
+	c.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.kubeClient.CoreV1().Events("")})
+	defer c.events.Shutdown()
+
+	logger.Info("Starting RunnerSet controller")
+	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.setsSynced, c.runnersSynced) {
+		return errors.New("failed to wait for caches to sync")
+	}
+	for range workers {
+		go wait.UntilWithContext(ctx, c.runWorker, time.Second)
+	}
+	<-ctx.Done()
+	logger.Info("Shutting down workers")
+	return nil
+}
+
+func (c *Controller) runWorker(ctx context.Context) {
+	for c.processNextWorkItem(ctx) {
+	}
+}
+
+func (c *Controller) processNextWorkItem(ctx context.Context) bool {
+	key, shutdown := c.queue.Get()
+	if shutdown {
+		return false
+	}
+	defer c.queue.Done(key)
+	ctx = klog.NewContext(ctx, klog.LoggerWithValues(klog.FromContext(ctx), "runnerSet", key))
+	requeueAfter, err := c.sync(ctx, key)
+	switch {
+	case err != nil:
+		utilruntime.HandleErrorWithContext(ctx, err, "Error syncing; requeuing for later retry", "runnerSet", key)
+		c.queue.AddRateLimited(key)
+	case requeueAfter > 0:
+		c.queue.Forget(key)
+		c.queue.AddAfter(key, requeueAfter)
+	default:
+		c.queue.Forget(key)
+	}
+	return true
+}
+
+func (c *Controller) enqueue(obj any) {
+	ref, err := cache.ObjectToName(obj)
+	if err != nil {
+		utilruntime.HandleError(err)
+		return
+	}
+	c.queue.Add(ref)
+}
+
+func (c *Controller) deleteSet(obj any) {
+	if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tombstone.Obj
+	}
+	set, ok := obj.(*octorunv1alpha1.RunnerSet)
+	if !ok {
+		return
+	}
+	key := cache.MetaObjectToName(set)
+	c.expectations.forget(key.String())
+	c.failuresMu.Lock()
+	delete(c.failures, key.String())
+	c.failuresMu.Unlock()
+	c.queue.Add(key)
+}
+
+// resolveControllerRef returns the RunnerSet a controller reference names,
+// if it is that very set (same UID).
+func (c *Controller) resolveControllerRef(namespace string, ref *metav1.OwnerReference) *octorunv1alpha1.RunnerSet {
+	if ref == nil || ref.Kind != "RunnerSet" || ref.APIVersion != octorunv1alpha1.SchemeGroupVersion.String() {
+		return nil
+	}
+	set, err := c.setLister.RunnerSets(namespace).Get(ref.Name)
+	if err != nil || set.UID != ref.UID {
+		return nil
+	}
+	return set
+}
+
+// setsSelecting returns the sets whose selector matches an orphan Runner.
+func (c *Controller) setsSelecting(r *octorunv1alpha1.Runner) []*octorunv1alpha1.RunnerSet {
+	sets, err := c.setLister.RunnerSets(r.Namespace).List(labels.Everything())
+	if err != nil {
+		return nil
+	}
+	var out []*octorunv1alpha1.RunnerSet
+	for _, set := range sets {
+		selector, err := selectorOf(set)
+		if err != nil || selector.Empty() || !selector.Matches(labels.Set(r.Labels)) {
+			continue
+		}
+		out = append(out, set)
+	}
+	return out
+}
+
+func (c *Controller) addRunner(obj any) {
+	r := obj.(*octorunv1alpha1.Runner)
+	if r.DeletionTimestamp != nil {
+		c.deleteRunner(r)
+		return
+	}
+	if ref := metav1.GetControllerOf(r); ref != nil {
+		if set := c.resolveControllerRef(r.Namespace, ref); set != nil {
+			c.expectations.creationObserved(cache.MetaObjectToName(set).String())
+			c.enqueue(set)
+		}
+		return
+	}
+	for _, set := range c.setsSelecting(r) {
+		c.enqueue(set)
+	}
+}
+
+func (c *Controller) updateRunner(old, cur any) {
+	oldR, curR := old.(*octorunv1alpha1.Runner), cur.(*octorunv1alpha1.Runner)
+	if oldR.ResourceVersion == curR.ResourceVersion {
+		return
+	}
+	if curR.DeletionTimestamp != nil {
+		// A Runner being deleted counts as deleted for expectations, as
+		// the ReplicaSet controller treats terminating pods.
+		c.deleteRunner(curR)
+		return
+	}
+	curRef, oldRef := metav1.GetControllerOf(curR), metav1.GetControllerOf(oldR)
+	if oldRef != nil && (curRef == nil || oldRef.UID != curRef.UID) {
+		if set := c.resolveControllerRef(oldR.Namespace, oldRef); set != nil {
+			c.enqueue(set)
+		}
+	}
+	if curRef != nil {
+		if set := c.resolveControllerRef(curR.Namespace, curRef); set != nil {
+			c.enqueue(set)
+		}
+		return
+	}
+	for _, set := range c.setsSelecting(curR) {
+		c.enqueue(set)
+	}
+}
+
+func (c *Controller) deleteRunner(obj any) {
+	if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tombstone.Obj
+	}
+	r, ok := obj.(*octorunv1alpha1.Runner)
+	if !ok {
+		return
+	}
+	set := c.resolveControllerRef(r.Namespace, metav1.GetControllerOf(r))
+	if set == nil {
+		return
+	}
+	c.expectations.deletionObserved(cache.MetaObjectToName(set).String(), cache.MetaObjectToName(r).String())
+	c.enqueue(set)
+}
+
+func selectorOf(set *octorunv1alpha1.RunnerSet) (labels.Selector, error) {
+	if set.Spec.Selector == nil {
+		return labels.Nothing(), nil
+	}
+	selector, err := metav1.LabelSelectorAsSelector(set.Spec.Selector)
+	if err != nil {
+		return labels.Nothing(), err
+	}
+	if selector.Empty() {
+		// An empty selector selects nothing, never the whole namespace.
+		return labels.Nothing(), nil
+	}
+	return selector, nil
+}

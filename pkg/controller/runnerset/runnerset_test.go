@@ -1,0 +1,491 @@
+package runnerset
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	k8sfake "k8s.io/client-go/kubernetes/fake"
+	core "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2/ktesting"
+	"k8s.io/utils/ptr"
+
+	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
+	"github.com/octorun/octorun/pkg/generated/clientset/versioned/fake"
+	informers "github.com/octorun/octorun/pkg/generated/informers/externalversions"
+	octorunlisters "github.com/octorun/octorun/pkg/generated/listers/octorun/v1alpha1"
+)
+
+var alwaysReady = func() bool { return true }
+
+type fixture struct {
+	t        *testing.T
+	client   *fake.Clientset
+	recorder *record.FakeRecorder
+	sets     []*octorunv1alpha1.RunnerSet
+	runners  []*octorunv1alpha1.Runner
+	c        *Controller
+	ctx      context.Context
+	created  atomic.Int32
+}
+
+func newFixture(t *testing.T) *fixture { return &fixture{t: t} }
+
+func (f *fixture) build() {
+	var objects []runtime.Object
+	for _, s := range f.sets {
+		objects = append(objects, s)
+	}
+	for _, r := range f.runners {
+		objects = append(objects, r)
+	}
+	f.client = fake.NewSimpleClientset(objects...)
+	// The fake clientset does not generate names.
+	f.client.PrependReactor("create", "runners", func(a core.Action) (bool, runtime.Object, error) {
+		r := a.(core.CreateAction).GetObject().(*octorunv1alpha1.Runner)
+		if r.Name == "" {
+			r.Name = fmt.Sprintf("%s%d", r.GenerateName, f.created.Add(1))
+		}
+		return false, nil, nil
+	})
+	_, f.ctx = ktesting.NewTestContext(f.t)
+	i := informers.NewSharedInformerFactory(f.client, 0)
+	c, err := New(f.ctx, k8sfake.NewSimpleClientset(), f.client,
+		i.Octorun().V1alpha1().RunnerSets(), i.Octorun().V1alpha1().Runners(), Options{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	c.setsSynced, c.runnersSynced = alwaysReady, alwaysReady
+	f.recorder = record.NewFakeRecorder(100)
+	c.recorder = f.recorder
+	for _, s := range f.sets {
+		_ = i.Octorun().V1alpha1().RunnerSets().Informer().GetIndexer().Add(s)
+	}
+	for _, r := range f.runners {
+		_ = i.Octorun().V1alpha1().Runners().Informer().GetIndexer().Add(r)
+	}
+	f.c = c
+}
+
+func (f *fixture) sync(set *octorunv1alpha1.RunnerSet) (time.Duration, error) {
+	if f.c == nil {
+		f.build()
+	}
+	f.client.ClearActions()
+	return f.c.sync(f.ctx, cache.MetaObjectToName(set))
+}
+
+// actions returns "verb resource[/sub] name" of the clientset's actions,
+// without reads.
+func (f *fixture) actions() []string {
+	var out []string
+	for _, a := range f.client.Actions() {
+		switch a.GetVerb() {
+		case "list", "watch", "get":
+			continue
+		}
+		s := a.GetVerb() + " " + a.GetResource().Resource
+		if sub := a.GetSubresource(); sub != "" {
+			s += "/" + sub
+		}
+		switch a := a.(type) {
+		case core.DeleteAction:
+			s += " " + a.GetName()
+		case core.PatchAction:
+			s += " " + a.GetName()
+		}
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (f *fixture) set(name string) *octorunv1alpha1.RunnerSet {
+	s, err := f.client.OctorunV1alpha1().RunnerSets("default").Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return s
+}
+
+func newSet(name string, runners int32) *octorunv1alpha1.RunnerSet {
+	lbls := map[string]string{octorunv1alpha1.LabelRunnerSet: name}
+	return &octorunv1alpha1.RunnerSet{
+		TypeMeta:   metav1.TypeMeta{APIVersion: octorunv1alpha1.SchemeGroupVersion.String(), Kind: "RunnerSet"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", UID: types.UID(name + "-uid"), Generation: 2},
+		Spec: octorunv1alpha1.RunnerSetSpec{
+			Runners:  ptr.To(runners),
+			Selector: &metav1.LabelSelector{MatchLabels: lbls},
+			Template: octorunv1alpha1.RunnerTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: lbls},
+				Spec:       octorunv1alpha1.RunnerSpec{URL: "https://github.com/octo"},
+			},
+		},
+	}
+}
+
+var clock = time.Unix(1_800_000_000, 0)
+
+// runnerOf returns a Runner of the set, created age ago, in a phase.
+func runnerOf(set *octorunv1alpha1.RunnerSet, name string, phase octorunv1alpha1.RunnerPhase, id int64, age time.Duration) *octorunv1alpha1.Runner {
+	r := newRunner(set, templateHash(&set.Spec.Template))
+	r.Name, r.UID = name, types.UID(name+"-uid")
+	r.CreationTimestamp = metav1.NewTime(clock.Add(-age))
+	r.Spec.ID = id
+	r.Status.Phase = phase
+	return r
+}
+
+func TestCreatesRunnersInSlowStartBatches(t *testing.T) {
+	f := newFixture(t)
+	set := newSet("set", 7)
+	f.sets = append(f.sets, set)
+	if _, err := f.sync(set); err != nil {
+		t.Fatalf("sync: %v", err)
+	}
+	list, _ := f.client.OctorunV1alpha1().Runners("default").List(context.Background(), metav1.ListOptions{})
+	if len(list.Items) != 7 {
+		t.Fatalf("%d Runners created, want 7", len(list.Items))
+	}
+	r := list.Items[0]
+	if !metav1.IsControlledBy(&r, set) || r.Labels[octorunv1alpha1.LabelTemplateHash] != templateHash(&set.Spec.Template) ||
+		r.Labels[octorunv1alpha1.LabelRunnerSet] != "set" || !strings.HasPrefix(r.Name, "set-") {
+		t.Errorf("Runner %s = %+v, want it owned by the set with the template's labels and hash", r.Name, r.ObjectMeta)
+	}
+
+	// The cache has not seen them: the expectations keep the next sync from
+	// creating 7 more.
+	if _, err := f.sync(set); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range f.actions() {
+		if strings.HasPrefix(a, "create") {
+			t.Fatalf("A sync with a stale cache created Runners: %v", f.actions())
+		}
+	}
+	// Once the informer saw them, expectations are met.
+	for range 7 {
+		f.c.expectations.creationObserved("default/set")
+	}
+	if !f.c.expectations.satisfied("default/set") {
+		t.Error("Expectations not satisfied after every creation was observed")
+	}
+}
+
+func TestSlowStartStopsAfterAFailingBatch(t *testing.T) {
+	f := newFixture(t)
+	set := newSet("set", 100)
+	f.sets = append(f.sets, set)
+	f.build()
+	var attempts atomic.Int32
+	f.client.PrependReactor("create", "runners", func(core.Action) (bool, runtime.Object, error) {
+		if attempts.Add(1) > 3 {
+			return true, nil, errors.New("exceeded quota")
+		}
+		return false, nil, nil
+	})
+	if _, err := f.sync(set); err == nil {
+		t.Fatal("sync succeeded although creates failed")
+	}
+	// Batches 1, 2 succeed; the batch of 4 fails and nothing follows.
+	if got := attempts.Load(); got != 7 {
+		t.Errorf("%d create attempts, want 7 (batches of 1, 2, 4)", got)
+	}
+	got := f.set("set")
+	cond := meta.FindStatusCondition(got.Status.Conditions, octorunv1alpha1.RunnerSetConditionRunnerFailure)
+	if cond == nil || cond.Status != metav1.ConditionTrue || cond.Reason != octorunv1alpha1.ReasonFailedCreate {
+		t.Errorf("RunnerFailure condition = %+v, want True/FailedCreate", cond)
+	}
+	if n := len(f.recorder.Events); n != 1 {
+		t.Errorf("%d events for one failed sync, want 1", n)
+	}
+	// The creations that were never made do not block the next sync.
+	if !f.c.expectations.satisfied("default/set") {
+		// 3 created, not yet observed.
+		for range 3 {
+			f.c.expectations.creationObserved("default/set")
+		}
+		if !f.c.expectations.satisfied("default/set") {
+			t.Error("Expectations wait for creations that were never made")
+		}
+	}
+}
+
+func TestScaleDownNeverKillsAJob(t *testing.T) {
+	set := newSet("set", 1)
+	tests := []struct {
+		name        string
+		desired     int32
+		runners     []*octorunv1alpha1.Runner
+		wantDeleted []string
+		wantBlocked bool
+	}{
+		{
+			name:    "unregistered, then not running, then idle newest first",
+			desired: 2,
+			runners: []*octorunv1alpha1.Runner{
+				runnerOf(set, "active", octorunv1alpha1.RunnerPhaseActive, 1, 5*time.Hour),
+				runnerOf(set, "idle-old", octorunv1alpha1.RunnerPhaseIdle, 2, 4*time.Hour),
+				runnerOf(set, "idle-new", octorunv1alpha1.RunnerPhaseIdle, 3, time.Hour),
+				runnerOf(set, "pending", octorunv1alpha1.RunnerPhasePending, 4, time.Minute),
+				runnerOf(set, "unregistered", octorunv1alpha1.RunnerPhasePending, 0, 2*time.Hour),
+			},
+			wantDeleted: []string{"delete runners idle-new", "delete runners pending", "delete runners unregistered"},
+		},
+		{
+			name:    "active runners wait",
+			desired: 0,
+			runners: []*octorunv1alpha1.Runner{
+				runnerOf(set, "active-1", octorunv1alpha1.RunnerPhaseActive, 1, time.Hour),
+				runnerOf(set, "active-2", octorunv1alpha1.RunnerPhaseActive, 2, time.Hour),
+				runnerOf(set, "idle", octorunv1alpha1.RunnerPhaseIdle, 3, time.Hour),
+			},
+			wantDeleted: []string{"delete runners idle"},
+			wantBlocked: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			s := newSet("set", tt.desired)
+			f.sets = append(f.sets, s)
+			f.runners = tt.runners
+			if _, err := f.sync(s); err != nil {
+				t.Fatalf("sync: %v", err)
+			}
+			var deleted []string
+			for _, a := range f.actions() {
+				if strings.HasPrefix(a, "delete") {
+					deleted = append(deleted, a)
+				}
+				if strings.HasPrefix(a, "create") {
+					t.Errorf("Scale-down created a Runner: %s", a)
+				}
+			}
+			if diff := cmp.Diff(tt.wantDeleted, deleted); diff != "" {
+				t.Errorf("deleted (-want +got):\n%s", diff)
+			}
+			cond := meta.FindStatusCondition(f.set("set").Status.Conditions, octorunv1alpha1.RunnerSetConditionScaleDownBlocked)
+			if blocked := cond != nil && cond.Status == metav1.ConditionTrue; blocked != tt.wantBlocked {
+				t.Errorf("ScaleDownBlocked = %+v, want blocked %v", cond, tt.wantBlocked)
+			}
+		})
+	}
+}
+
+func TestFinishedRunnersAreReplaced(t *testing.T) {
+	f := newFixture(t)
+	set := newSet("set", 2)
+	f.sets = append(f.sets, set)
+	f.runners = []*octorunv1alpha1.Runner{
+		runnerOf(set, "done", octorunv1alpha1.RunnerPhaseComplete, 1, time.Hour),
+		runnerOf(set, "idle", octorunv1alpha1.RunnerPhaseIdle, 2, time.Hour),
+	}
+	if _, err := f.sync(set); err != nil {
+		t.Fatalf("sync: %v", err)
+	}
+	if diff := cmp.Diff([]string{"create runners", "delete runners done", "update runnersets/status"}, f.actions()); diff != "" {
+		t.Errorf("actions (-want +got):\n%s", diff)
+	}
+}
+
+func TestFailingRunnersBackOff(t *testing.T) {
+	f := newFixture(t)
+	set := newSet("set", 1)
+	f.sets = append(f.sets, set)
+	f.runners = []*octorunv1alpha1.Runner{runnerOf(set, "failed-1", octorunv1alpha1.RunnerPhaseFailed, 1, time.Hour)}
+	f.build()
+	now := clock
+	f.c.now = func() time.Time { return now }
+
+	requeue, err := f.sync(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if requeue != 5*time.Second {
+		t.Errorf("requeue after %s, want the first backoff of 5s", requeue)
+	}
+	if diff := cmp.Diff([]string{"delete runners failed-1", "update runnersets/status"}, f.actions()); diff != "" {
+		t.Errorf("actions (-want +got):\n%s", diff)
+	}
+	cond := meta.FindStatusCondition(f.set("set").Status.Conditions, octorunv1alpha1.RunnerSetConditionRunnerFailure)
+	if cond == nil || cond.Reason != octorunv1alpha1.ReasonRunnersFailing {
+		t.Errorf("RunnerFailure = %+v, want RunnersFailing", cond)
+	}
+
+	// A second failure in a row doubles the wait.
+	f.c.countFailures("default/set", []*octorunv1alpha1.Runner{runnerOf(set, "failed-2", octorunv1alpha1.RunnerPhaseFailed, 2, 0)})
+	if got := f.c.failureBackoff("default/set"); got != 10*time.Second {
+		t.Errorf("backoff after two failures = %s, want 10s", got)
+	}
+	// After the wait, the replacement is created.
+	now = now.Add(11 * time.Second)
+	f.c.expectations.forget("default/set")
+	f.c.runnerLister = emptyRunnerLister()
+	if _, err := f.sync(set); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"create runners", "update runnersets/status"}, f.actions()); diff != "" {
+		t.Errorf("actions after the backoff (-want +got):\n%s", diff)
+	}
+	// A Complete runner ends the streak.
+	f.c.countFailures("default/set", []*octorunv1alpha1.Runner{runnerOf(set, "ok", octorunv1alpha1.RunnerPhaseComplete, 3, 0)})
+	if got := f.c.failureBackoff("default/set"); got != 0 {
+		t.Errorf("backoff after a success = %s, want 0", got)
+	}
+}
+
+func TestAdoptsAndReleases(t *testing.T) {
+	f := newFixture(t)
+	set := newSet("set", 2)
+	f.sets = append(f.sets, set)
+	orphan := runnerOf(set, "orphan", octorunv1alpha1.RunnerPhaseIdle, 1, time.Hour)
+	orphan.OwnerReferences = nil
+	stray := runnerOf(set, "stray", octorunv1alpha1.RunnerPhaseIdle, 2, time.Hour)
+	stray.Labels = map[string]string{"app": "other"}
+	other := runnerOf(set, "others", octorunv1alpha1.RunnerPhaseIdle, 3, time.Hour)
+	other.OwnerReferences[0].UID = "someone-else"
+	f.runners = []*octorunv1alpha1.Runner{orphan, stray, other}
+
+	if _, err := f.sync(set); err != nil {
+		t.Fatalf("sync: %v", err)
+	}
+	acts := f.actions()
+	if !contains(acts, "patch runners orphan") || !contains(acts, "patch runners stray") || contains(acts, "patch runners others") {
+		t.Errorf("actions = %v, want the orphan adopted, the stray released and the other's untouched", acts)
+	}
+	adopted, _ := f.client.OctorunV1alpha1().Runners("default").Get(context.Background(), "orphan", metav1.GetOptions{})
+	if !metav1.IsControlledBy(adopted, set) {
+		t.Errorf("orphan owners = %v", adopted.OwnerReferences)
+	}
+	released, _ := f.client.OctorunV1alpha1().Runners("default").Get(context.Background(), "stray", metav1.GetOptions{})
+	if metav1.GetControllerOf(released) != nil {
+		t.Errorf("stray owners = %v", released.OwnerReferences)
+	}
+}
+
+func TestEmptySelectorSelectsNothing(t *testing.T) {
+	f := newFixture(t)
+	set := newSet("set", 2)
+	set.Spec.Selector = &metav1.LabelSelector{}
+	f.sets = append(f.sets, set)
+	orphan := runnerOf(set, "orphan", octorunv1alpha1.RunnerPhaseIdle, 1, time.Hour)
+	orphan.OwnerReferences = nil
+	f.runners = []*octorunv1alpha1.Runner{orphan}
+	if _, err := f.sync(set); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"update runnersets/status"}, f.actions()); diff != "" {
+		t.Errorf("actions (-want +got):\n%s", diff)
+	}
+	cond := meta.FindStatusCondition(f.set("set").Status.Conditions, octorunv1alpha1.RunnerSetConditionReady)
+	if cond == nil || cond.Reason != octorunv1alpha1.ReasonInvalidSelector {
+		t.Errorf("Ready = %+v, want InvalidSelector", cond)
+	}
+}
+
+func TestTemplateChangeRollsIdleRunnersOneAtATime(t *testing.T) {
+	f := newFixture(t)
+	set := newSet("set", 3)
+	oldSet := set.DeepCopy()
+	set.Spec.Template.Spec.Group = "gpu" // a new template
+	f.sets = append(f.sets, set)
+	f.runners = []*octorunv1alpha1.Runner{
+		runnerOf(oldSet, "old-active", octorunv1alpha1.RunnerPhaseActive, 1, time.Hour),
+		runnerOf(oldSet, "old-idle-1", octorunv1alpha1.RunnerPhaseIdle, 2, 2*time.Hour),
+		runnerOf(oldSet, "old-idle-2", octorunv1alpha1.RunnerPhaseIdle, 3, time.Hour),
+	}
+	if _, err := f.sync(set); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"delete runners old-idle-2", "update runnersets/status"}, f.actions()); diff != "" {
+		t.Errorf("actions (-want +got):\n%s", diff)
+	}
+}
+
+func TestCalculateStatus(t *testing.T) {
+	set := newSet("set", 3)
+	selector, _ := selectorOf(set)
+	deleting := runnerOf(set, "deleting", octorunv1alpha1.RunnerPhaseIdle, 9, 0)
+	deleting.DeletionTimestamp = ptr.To(metav1.NewTime(clock))
+	tests := []struct {
+		name      string
+		runners   []*octorunv1alpha1.Runner
+		out       outcome
+		want      octorunv1alpha1.RunnerSetStatus
+		wantReady string
+		wantFail  string
+		wantBlock string
+	}{
+		{name: "no runners", want: octorunv1alpha1.RunnerSetStatus{}, wantReady: "False/RunnersNotReady", wantFail: "False/NoFailure", wantBlock: "False/NotBlocked"},
+		{name: "all ready", runners: []*octorunv1alpha1.Runner{
+			runnerOf(set, "a", octorunv1alpha1.RunnerPhaseIdle, 1, 0),
+			runnerOf(set, "b", octorunv1alpha1.RunnerPhaseIdle, 2, 0),
+			runnerOf(set, "c", octorunv1alpha1.RunnerPhaseActive, 3, 0),
+			deleting,
+		}, want: octorunv1alpha1.RunnerSetStatus{Runners: 3, IdleRunners: 2, ActiveRunners: 1},
+			wantReady: "True/RunnersReady", wantFail: "False/NoFailure", wantBlock: "False/NotBlocked"},
+		{name: "failure and blocked", runners: []*octorunv1alpha1.Runner{runnerOf(set, "a", octorunv1alpha1.RunnerPhasePending, 0, 0)},
+			out:  outcome{failureReason: octorunv1alpha1.ReasonFailedCreate, failureMessage: "quota", blocked: 2},
+			want: octorunv1alpha1.RunnerSetStatus{Runners: 1}, wantReady: "False/RunnersNotReady", wantFail: "True/FailedCreate", wantBlock: "True/RunnersActive"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := calculateStatus(set, tt.runners, selector, tt.out, metav1.NewTime(clock))
+			if got.Runners != tt.want.Runners || got.IdleRunners != tt.want.IdleRunners || got.ActiveRunners != tt.want.ActiveRunners {
+				t.Errorf("counts = %d/%d/%d, want %d/%d/%d", got.Runners, got.IdleRunners, got.ActiveRunners,
+					tt.want.Runners, tt.want.IdleRunners, tt.want.ActiveRunners)
+			}
+			if got.Selector != octorunv1alpha1.LabelRunnerSet+"=set" || got.ObservedGeneration != 2 {
+				t.Errorf("selector %q, observedGeneration %d", got.Selector, got.ObservedGeneration)
+			}
+			for condType, want := range map[string]string{
+				octorunv1alpha1.RunnerSetConditionReady:            tt.wantReady,
+				octorunv1alpha1.RunnerSetConditionRunnerFailure:    tt.wantFail,
+				octorunv1alpha1.RunnerSetConditionScaleDownBlocked: tt.wantBlock,
+			} {
+				c := meta.FindStatusCondition(got.Conditions, condType)
+				if c == nil || string(c.Status)+"/"+c.Reason != want {
+					t.Errorf("%s = %+v, want %s", condType, c, want)
+				}
+			}
+			// Pure: the same input gives the same status.
+			if again := calculateStatus(set, tt.runners, selector, tt.out, metav1.NewTime(clock)); !cmp.Equal(got, again) {
+				t.Error("calculateStatus is not deterministic")
+			}
+		})
+	}
+}
+
+func TestSlowStartBatch(t *testing.T) {
+	var calls atomic.Int32
+	n, err := slowStartBatch(10, 1, func() error { calls.Add(1); return nil })
+	if n != 10 || err != nil || calls.Load() != 10 {
+		t.Errorf("slowStartBatch(10) = %d, %v after %d calls", n, err, calls.Load())
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func emptyRunnerLister() octorunlisters.RunnerLister {
+	return octorunlisters.NewRunnerLister(cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}))
+}

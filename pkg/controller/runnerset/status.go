@@ -1,0 +1,84 @@
+package runnerset
+
+import (
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
+)
+
+// outcome is what a sync's management of Runners led to.
+type outcome struct {
+	// failure explains a failed create or delete, or a backoff after
+	// failing Runners; empty reason when none.
+	failureReason, failureMessage string
+	// blocked counts the Runners that must go but hold jobs.
+	blocked int
+	// invalidSelector explains why the set selects nothing.
+	invalidSelector string
+}
+
+// calculateStatus is the RunnerSet's status for its Runners (those it owns)
+// and the sync's outcome. It is pure.
+// now stamps the conditions that change.
+func calculateStatus(set *octorunv1alpha1.RunnerSet, runners []*octorunv1alpha1.Runner, selector labels.Selector, out outcome, now metav1.Time) octorunv1alpha1.RunnerSetStatus {
+	status := *set.Status.DeepCopy()
+	status.ObservedGeneration = set.Generation
+	status.Selector = ""
+	if selector != nil && !selector.Empty() {
+		status.Selector = selector.String()
+	}
+	var existing, idle, active int32
+	for _, r := range runners {
+		if r.DeletionTimestamp != nil {
+			continue
+		}
+		existing++
+		switch r.Status.Phase {
+		case octorunv1alpha1.RunnerPhaseIdle:
+			idle++
+		case octorunv1alpha1.RunnerPhaseActive:
+			active++
+		}
+	}
+	status.Runners, status.IdleRunners, status.ActiveRunners = existing, idle, active
+
+	set1 := func(t string, s metav1.ConditionStatus, reason, msg string) {
+		meta.SetStatusCondition(&status.Conditions, metav1.Condition{
+			Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: set.Generation, LastTransitionTime: now,
+		})
+	}
+	desired := desiredRunners(set)
+	switch {
+	case out.invalidSelector != "":
+		set1(octorunv1alpha1.RunnerSetConditionReady, metav1.ConditionFalse, octorunv1alpha1.ReasonInvalidSelector, out.invalidSelector)
+	case idle+active == desired:
+		set1(octorunv1alpha1.RunnerSetConditionReady, metav1.ConditionTrue, octorunv1alpha1.ReasonRunnersReady,
+			fmt.Sprintf("%d of %d runners are Idle or Active", idle+active, desired))
+	default:
+		set1(octorunv1alpha1.RunnerSetConditionReady, metav1.ConditionFalse, octorunv1alpha1.ReasonRunnersNotReady,
+			fmt.Sprintf("%d of %d runners are Idle or Active", idle+active, desired))
+	}
+	if out.failureReason != "" {
+		set1(octorunv1alpha1.RunnerSetConditionRunnerFailure, metav1.ConditionTrue, out.failureReason, out.failureMessage)
+	} else {
+		set1(octorunv1alpha1.RunnerSetConditionRunnerFailure, metav1.ConditionFalse, octorunv1alpha1.ReasonNoFailure, "")
+	}
+	if out.blocked > 0 {
+		set1(octorunv1alpha1.RunnerSetConditionScaleDownBlocked, metav1.ConditionTrue, octorunv1alpha1.ReasonRunnersActive,
+			fmt.Sprintf("%d runners over the desired %d hold jobs; they are removed when their jobs end", out.blocked, desired))
+	} else {
+		set1(octorunv1alpha1.RunnerSetConditionScaleDownBlocked, metav1.ConditionFalse, octorunv1alpha1.ReasonScaleDownDone, "")
+	}
+	return status
+}
+
+func desiredRunners(set *octorunv1alpha1.RunnerSet) int32 {
+	if set.Spec.Runners == nil {
+		return 1
+	}
+	return *set.Spec.Runners
+}
