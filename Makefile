@@ -25,6 +25,14 @@ verify: ## Check generated code, gofmt and go vet
 	$(GO) vet ./...
 	cd test/clientimport && $(GO) vet ./...
 
+.PHONY: run-local
+run-local: ## Run Octorun locally: control plane, GitHub simulator, sample RunnerSet and jobs (Ctrl-C stops)
+	$(GO) run ./test/playground $(ARGS)
+
+.PHONY: run
+run: ## Run Octorun against the cluster of $$KUBECONFIG (credentials in GITHUB_TOKEN or OCTORUN_GITHUB_CREDENTIALS_DIR)
+	$(GO) run ./cmd/octorun $(ARGS)
+
 .PHONY: tools
 tools: ## Build the test control plane (etcd, kube-*, kubectl, kwok) into _output/bin
 	hack/build-tools.sh

@@ -1,0 +1,306 @@
+// Command playground runs Octorun locally with no cluster and no GitHub: it
+// builds (once) and starts a real control plane with kwok nodes, a GitHub
+// simulator and Octorun as a process, applies the CRDs and a sample
+// RunnerSet, feeds simulated jobs, and shows live what happens. Ctrl-C
+// tears everything down.
+//
+//	go run ./test/playground [flags]
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
+
+	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
+	"github.com/octorun/octorun/pkg/generated/clientset/versioned"
+	"github.com/octorun/octorun/test/framework/controlplane"
+	"github.com/octorun/octorun/test/framework/runneragent"
+	"github.com/octorun/octorun/test/githubsim"
+)
+
+const token = "ghp_playground"
+
+type options struct {
+	kubeconfig string
+	runners    int
+	jobEvery   time.Duration
+	jobLength  time.Duration
+	duration   time.Duration
+	plain      bool
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.kubeconfig, "kubeconfig", "", "Use this cluster instead of starting a local control plane (its nodes must run the runner pods)")
+	flag.IntVar(&o.runners, "runners", 3, "Runners of the sample RunnerSet")
+	flag.DurationVar(&o.jobEvery, "job-every", 2*time.Second, "How often a simulated job is queued (0: none)")
+	flag.DurationVar(&o.jobLength, "job-length", 5*time.Second, "Longest duration of a simulated job")
+	flag.DurationVar(&o.duration, "duration", 0, "Stop after this long (0: run until Ctrl-C)")
+	flag.BoolVar(&o.plain, "plain", false, "Print status lines instead of refreshing one line")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if o.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.duration)
+		defer cancel()
+	}
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "playground:", err)
+		os.Exit(1)
+	}
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "playground: "+format+"\n", args...)
+}
+
+func run(ctx context.Context, o options) error {
+	root, err := controlplane.RepoRoot()
+	if err != nil {
+		return err
+	}
+
+	// The cluster: ours, or the one given.
+	kubeconfig := o.kubeconfig
+	kubectl := "kubectl"
+	if kubeconfig == "" {
+		logf("Building the control plane (minutes the first time, cached afterwards)")
+		if err := controlplane.BuildTools(ctx, "", os.Stderr); err != nil {
+			return fmt.Errorf("building the control plane: %w", err)
+		}
+		cp, err := controlplane.Start(ctx, controlplane.Options{
+			Components: controlplane.AllComponents,
+			Nodes:      2,
+			CRDs:       []string{filepath.Join(root, "manifests", "crd")},
+			Logf:       logf,
+		})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			logf("Stopping the control plane")
+			if err := cp.Stop(); err != nil {
+				logf("Stopping the control plane: %v", err)
+			}
+		}()
+		kubeconfig, kubectl = cp.KubeconfigPath, cp.KubectlPath
+	}
+	config, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return err
+	}
+	config.QPS, config.Burst = 50, 100
+	kube, err := kubernetes.NewForConfig(config)
+	if err != nil {
+		return err
+	}
+	octorun, err := versioned.NewForConfig(config)
+	if err != nil {
+		return err
+	}
+	if o.kubeconfig != "" {
+		out, err := exec.CommandContext(ctx, kubectl, "--kubeconfig", kubeconfig, "apply", "-f", filepath.Join(root, "manifests", "crd")).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("applying the CRDs: %v: %s", err, out)
+		}
+	}
+
+	// GitHub.
+	sim := githubsim.New(githubsim.Options{})
+	defer sim.Close()
+	sim.AddToken(token)
+	sim.AddOrganization("octo")
+	sim.AddRepository("octo", "hello")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	simURL := "http://" + ln.Addr().String() + "/"
+	logf("GitHub simulator on %s", simURL)
+
+	// Octorun, as a process.
+	octorunBin := filepath.Join(root, "_output", "bin", "octorun")
+	logf("Building Octorun")
+	build := exec.CommandContext(ctx, "go", "build", "-o", octorunBin, "./cmd/octorun")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("building Octorun: %v: %s", err, out)
+	}
+	logDir, err := os.MkdirTemp("", "octorun-playground-")
+	if err != nil {
+		return err
+	}
+	logPath := filepath.Join(logDir, "octorun.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	cmd := exec.Command(octorunBin, "--kubeconfig", kubeconfig, "--github-api-url", simURL,
+		"--runner-name-prefix", "playground-", "--namespace", "default", "-v", "2")
+	cmd.Env = append(os.Environ(), "GITHUB_TOKEN="+token)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting Octorun: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		logf("Stopping Octorun")
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
+	}()
+	logf("Octorun runs (pid %d), log %s", cmd.Process.Pid, logPath)
+
+	// The runner side of the pods, and the sample RunnerSet.
+	agentCtx, stopAgent := context.WithCancel(ctx)
+	defer stopAgent()
+	agent := &runneragent.Agent{Client: kube, Sim: sim, Namespace: "default", Interval: 200 * time.Millisecond}
+	go agent.Run(agentCtx)
+	labels := map[string]string{octorunv1alpha1.LabelRunnerSet: "playground"}
+	set := &octorunv1alpha1.RunnerSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "playground"},
+		Spec: octorunv1alpha1.RunnerSetSpec{
+			Runners:  ptr.To(int32(o.runners)),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: octorunv1alpha1.RunnerTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       octorunv1alpha1.RunnerSpec{URL: "https://github.com/octo"},
+			},
+		},
+	}
+	if _, err := octorun.OctorunV1alpha1().RunnerSets("default").Create(ctx, set, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("creating the sample RunnerSet: %w", err)
+	}
+	logf("Created RunnerSet default/playground with %d runners", o.runners)
+	fmt.Fprintf(os.Stderr, "\n  Use kubectl alongside:  export KUBECONFIG=%s\n  e.g. kubectl get runnersets,runners -o wide; kubectl scale runnerset/playground --replicas=5\n  Ctrl-C stops everything.\n\n", kubeconfig)
+
+	// Jobs, and what happens.
+	feed := time.NewTicker(max(o.jobEvery, time.Second))
+	defer feed.Stop()
+	status := time.NewTicker(time.Second)
+	defer status.Stop()
+	done := 0
+	for {
+		select {
+		case <-ctx.Done():
+			if !o.plain {
+				fmt.Println()
+			}
+			logf("Shutting down")
+			return cleanUp(octorun, sim)
+		case err := <-exited:
+			return fmt.Errorf("Octorun exited: %v; see %s:\n%s", err, logPath, tail(logPath, 15))
+		case <-feed.C:
+			if o.jobEvery > 0 {
+				d := time.Duration(rand.Int64N(int64(max(o.jobLength, time.Second))))
+				sim.QueueJob(githubsim.JobRequest{Owner: "octo", Repo: "hello", Duration: d})
+			}
+		case <-status.C:
+			line := statusLine(ctx, octorun, sim, &done)
+			if o.plain {
+				fmt.Println(line)
+			} else {
+				fmt.Printf("\r\033[K%s", line)
+			}
+		}
+	}
+}
+
+// statusLine summarises the runners, the jobs and GitHub's load.
+func statusLine(ctx context.Context, octorun versioned.Interface, sim *githubsim.Server, done *int) string {
+	phases := map[octorunv1alpha1.RunnerPhase]int{}
+	list, err := octorun.OctorunV1alpha1().Runners("default").List(ctx, metav1.ListOptions{})
+	if err == nil {
+		for _, r := range list.Items {
+			p := r.Status.Phase
+			if p == "" {
+				p = octorunv1alpha1.RunnerPhasePending
+			}
+			phases[p]++
+		}
+	}
+	jobs := map[string]int{}
+	for _, j := range sim.Jobs() {
+		jobs[j.Status]++
+	}
+	calls := 0
+	for _, n := range sim.Calls() {
+		calls += n
+	}
+	return fmt.Sprintf("%s runners: %d Pending, %d Idle, %d Active, %d Complete, %d Failed | jobs: %d queued, %d running, %d done | GitHub API calls: %d",
+		time.Now().Format("15:04:05"), phases[octorunv1alpha1.RunnerPhasePending], phases[octorunv1alpha1.RunnerPhaseIdle],
+		phases[octorunv1alpha1.RunnerPhaseActive], phases[octorunv1alpha1.RunnerPhaseComplete], phases[octorunv1alpha1.RunnerPhaseFailed],
+		jobs[githubsim.JobQueued], jobs[githubsim.JobInProgress], jobs[githubsim.JobCompleted], calls)
+}
+
+// cleanUp deletes the sample RunnerSet, so the runners are removed from the
+// (simulated) GitHub while Octorun still runs.
+func cleanUp(octorun versioned.Interface, sim *githubsim.Server) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, j := range sim.Jobs() {
+		if j.Status == githubsim.JobInProgress {
+			_ = sim.CompleteJob(j.ID)
+		}
+	}
+	err := octorun.OctorunV1alpha1().RunnerSets("default").Delete(ctx, "playground", metav1.DeleteOptions{})
+	if err != nil {
+		return nil // the cluster is going anyway
+	}
+	for ctx.Err() == nil {
+		list, err := octorun.OctorunV1alpha1().Runners("default").List(ctx, metav1.ListOptions{})
+		if err != nil || len(list.Items) == 0 {
+			return nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return errors.New("runners were still being removed when the playground stopped")
+}
+
+func tail(path string, n int) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(io.LimitReader(f, 1<<20))
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if len(lines) > n {
+			lines = lines[1:]
+		}
+	}
+	return strings.Join(lines, "\n")
+}
