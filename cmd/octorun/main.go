@@ -18,10 +18,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
@@ -59,6 +62,10 @@ type options struct {
 	runnerWorkers    int
 	runnerSetWorkers int
 	resync           time.Duration
+	leaderElect      bool
+	leaseName        string
+	leaseNamespace   string
+	metricsAddr      string
 }
 
 func (o *options) register(fs *flag.FlagSet) {
@@ -76,6 +83,10 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.kubeBurst, "kube-api-burst", envInt("kube-api-burst", 100), "Kubernetes client burst ("+envName("kube-api-burst")+")")
 	fs.IntVar(&o.runnerWorkers, "runner-workers", envInt("runner-workers", 8), "Runners synced concurrently ("+envName("runner-workers")+")")
 	fs.IntVar(&o.runnerSetWorkers, "runnerset-workers", envInt("runnerset-workers", 4), "RunnerSets synced concurrently ("+envName("runnerset-workers")+")")
+	fs.BoolVar(&o.leaderElect, "leader-elect", envOr("leader-elect", "true") == "true", "Run the control loops only while holding the leader Lease, so replicas can run side by side ("+envName("leader-elect")+")")
+	str(&o.leaseName, "leader-election-lease", "octorun", "Name of the leader Lease")
+	str(&o.leaseNamespace, "leader-election-namespace", envOr("pod-namespace", os.Getenv("POD_NAMESPACE")), "Namespace of the leader Lease; empty means the namespace Octorun runs in, or default")
+	str(&o.metricsAddr, "metrics-addr", ":8080", "Address of the metrics, /healthz and /readyz server; 0 turns it off")
 	fs.DurationVar(&o.resync, "resync-period", envDuration("resync-period", 10*time.Minute), "How often every object is looked at again even without a change ("+envName("resync-period")+")")
 }
 
@@ -157,7 +168,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	gh, err := github.New(github.Options{ServerURL: o.githubURL, APIURL: o.githubAPIURL, Credentials: creds})
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	gh, err := github.New(github.Options{ServerURL: o.githubURL, APIURL: o.githubAPIURL, Credentials: creds, Metrics: github.NewMetrics(registry)})
 	if err != nil {
 		return err
 	}
@@ -188,15 +201,45 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	defer octorunInformers.Shutdown()
 	defer kubeInformers.Shutdown()
 
-	logger.Info("Starting Octorun", "github", o.githubURL, "namespace", o.namespace)
-	errs := make(chan error, 2)
-	go func() { errs <- runners.Run(ctx, o.runnerWorkers) }()
-	go func() { errs <- runnerSets.Run(ctx, o.runnerSetWorkers) }()
-	var first error
-	for range 2 {
-		if err := <-errs; err != nil && first == nil {
-			first = err
-		}
+	if o.leaseNamespace == "" {
+		o.leaseNamespace = "default"
 	}
-	return first
+
+	// Servers run on every replica; the control loops on the leader only.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	serverErrs := make(chan error, 4)
+	var h health
+	go serve(ctx, "metrics", o.metricsAddr, h.mux(registry), serverErrs)
+	go func() {
+		if cache.WaitForCacheSync(ctx.Done(), octorunInformers.Octorun().V1alpha1().Runners().Informer().HasSynced,
+			octorunInformers.Octorun().V1alpha1().RunnerSets().Informer().HasSynced) {
+			h.ready.Store(true)
+		}
+	}()
+
+	logger.Info("Starting Octorun", "github", o.githubURL, "namespace", o.namespace)
+	done := make(chan error, 1)
+	go func() {
+		done <- runLeaderElected(ctx, kubeClient, o, func(ctx context.Context) error {
+			errs := make(chan error, 2)
+			go func() { errs <- runners.Run(ctx, o.runnerWorkers) }()
+			go func() { errs <- runnerSets.Run(ctx, o.runnerSetWorkers) }()
+			var first error
+			for range 2 {
+				if err := <-errs; err != nil && first == nil {
+					first = err
+				}
+			}
+			return first
+		})
+	}()
+	select {
+	case err := <-serverErrs:
+		cancel()
+		<-done
+		return err
+	case err := <-done:
+		return err
+	}
 }

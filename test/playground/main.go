@@ -161,7 +161,8 @@ func run(ctx context.Context, o options) error {
 	}
 	defer logFile.Close()
 	cmd := exec.Command(octorunBin, "--kubeconfig", kubeconfig, "--github-api-url", simURL,
-		"--runner-name-prefix", "playground-", "--namespace", "default", "-v", "2")
+		"--runner-name-prefix", "playground-", "--namespace", "default", "--leader-election-namespace", "default",
+		"--metrics-addr", "127.0.0.1:0", "-v", "2")
 	cmd.Env = append(os.Environ(), "GITHUB_TOKEN="+token)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
