@@ -176,7 +176,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 
 	octorunInformers := informers.NewSharedInformerFactoryWithOptions(octorunClient, o.resync, informers.WithNamespace(o.namespace))
-	// Octorun caches only its own pods and Secrets.
+	// Octorun caches only its own pods.
 	kubeInformers := kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, o.resync,
 		kubeinformers.WithNamespace(o.namespace),
 		kubeinformers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = octorunv1alpha1.LabelRunner }))
@@ -184,7 +184,6 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	runners, err := runner.New(ctx, kubeClient, octorunClient, gh,
 		octorunInformers.Octorun().V1alpha1().Runners(),
 		kubeInformers.Core().V1().Pods(),
-		kubeInformers.Core().V1().Secrets(),
 		runner.Options{RunnerNamePrefix: o.runnerNamePrefix, GitHubHost: gh.Host()})
 	if err != nil {
 		return err

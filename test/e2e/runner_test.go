@@ -56,7 +56,7 @@ func startRunnerEnv(t *testing.T) *runnerEnv {
 	kubeInformers := kubeinformers.NewSharedInformerFactoryWithOptions(Client, 0, kubeinformers.WithNamespace(ns),
 		kubeinformers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = octorunv1alpha1.LabelRunner }))
 	c, err := runner.New(ctx, Client, client, gh,
-		octorunInformers.Octorun().V1alpha1().Runners(), kubeInformers.Core().V1().Pods(), kubeInformers.Core().V1().Secrets(),
+		octorunInformers.Octorun().V1alpha1().Runners(), kubeInformers.Core().V1().Pods(),
 		runner.Options{RunnerNamePrefix: "e2e-", RetryPeriod: time.Second})
 	if err != nil {
 		t.Fatal(err)

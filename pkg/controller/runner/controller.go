@@ -67,8 +67,6 @@ type Controller struct {
 	runnersSynced cache.InformerSynced
 	podLister     corelisters.PodLister
 	podsSynced    cache.InformerSynced
-	secretLister  corelisters.SecretLister
-	secretsSynced cache.InformerSynced
 
 	queue    workqueue.TypedRateLimitingInterface[cache.ObjectName]
 	recorder record.EventRecorder
@@ -76,9 +74,10 @@ type Controller struct {
 	now      func() time.Time
 }
 
-// New returns a Runner controller. The pod and Secret informers should
-// select only objects labelled octorun.github.io/runner, so the cache holds
-// Octorun's objects only.
+// New returns a Runner controller. The pod informer should select only pods
+// labelled octorun.github.io/runner, so the cache holds Octorun's pods only.
+// Secrets are not cached: Octorun needs no list or watch of Secrets, only
+// create, get and delete where runners live.
 func New(
 	ctx context.Context,
 	kubeClient kubernetes.Interface,
@@ -86,7 +85,6 @@ func New(
 	gh GitHub,
 	runnerInformer octoruninformers.RunnerInformer,
 	podInformer coreinformers.PodInformer,
-	secretInformer coreinformers.SecretInformer,
 	opts Options,
 ) (*Controller, error) {
 	logger := klog.FromContext(ctx)
@@ -108,8 +106,6 @@ func New(
 		runnersSynced: runnerInformer.Informer().HasSynced,
 		podLister:     podInformer.Lister(),
 		podsSynced:    podInformer.Informer().HasSynced,
-		secretLister:  secretInformer.Lister(),
-		secretsSynced: secretInformer.Informer().HasSynced,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: ControllerName},
@@ -145,9 +141,6 @@ func New(
 	if _, err := podInformer.Informer().AddEventHandler(ownedHandler); err != nil {
 		return nil, fmt.Errorf("watching pods: %w", err)
 	}
-	if _, err := secretInformer.Informer().AddEventHandler(ownedHandler); err != nil {
-		return nil, fmt.Errorf("watching Secrets: %w", err)
-	}
 	return c, nil
 }
 
@@ -162,7 +155,7 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 	defer c.events.Shutdown()
 
 	logger.Info("Starting Runner controller")
-	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.runnersSynced, c.podsSynced, c.secretsSynced) {
+	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.runnersSynced, c.podsSynced) {
 		return errors.New("failed to wait for caches to sync")
 	}
 	logger.Info("Starting workers", "count", workers)
@@ -214,7 +207,7 @@ func (c *Controller) enqueue(obj any) {
 	c.queue.Add(ref)
 }
 
-// enqueueOwner enqueues the Runner controlling a pod or Secret.
+// enqueueOwner enqueues the Runner controlling a pod.
 func (c *Controller) enqueueOwner(obj any) {
 	if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = tombstone.Obj

@@ -81,12 +81,15 @@ func (c *Controller) finalize(ctx context.Context, runner *octorunv1alpha1.Runne
 			return 0, fmt.Errorf("deleting pod %s: %w", runner.Name, err)
 		}
 	}
-	if secret, err := c.secretLister.Secrets(runner.Namespace).Get(runner.Name); err == nil && metav1.IsControlledBy(secret, runner) {
-		if err := c.kubeClient.CoreV1().Secrets(runner.Namespace).Delete(ctx, runner.Name, metav1.DeleteOptions{
+	secrets := c.kubeClient.CoreV1().Secrets(runner.Namespace)
+	if secret, err := secrets.Get(ctx, runner.Name, metav1.GetOptions{}); err == nil && metav1.IsControlledBy(secret, runner) {
+		if err := secrets.Delete(ctx, runner.Name, metav1.DeleteOptions{
 			Preconditions: &metav1.Preconditions{UID: &secret.UID},
 		}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 			return 0, fmt.Errorf("deleting Secret %s: %w", runner.Name, err)
 		}
+	} else if err != nil && !apierrors.IsNotFound(err) {
+		return 0, fmt.Errorf("reading Secret %s: %w", runner.Name, err)
 	}
 
 	r := runner.DeepCopy()

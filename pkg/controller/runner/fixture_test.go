@@ -123,14 +123,13 @@ func (f *fixture) newController(ctx context.Context) *Controller {
 	k := kubeinformers.NewSharedInformerFactory(f.kubeClient, noResyncPeriodFunc())
 
 	c, err := New(ctx, f.kubeClient, f.client, f.github,
-		i.Octorun().V1alpha1().Runners(), k.Core().V1().Pods(), k.Core().V1().Secrets(),
+		i.Octorun().V1alpha1().Runners(), k.Core().V1().Pods(),
 		Options{RunnerNamePrefix: "test-", RetryPeriod: time.Minute})
 	if err != nil {
 		f.t.Fatalf("New: %v", err)
 	}
 	c.runnersSynced = alwaysReady
 	c.podsSynced = alwaysReady
-	c.secretsSynced = alwaysReady
 	f.recorder = record.NewFakeRecorder(100)
 	c.recorder = f.recorder
 	c.now = func() time.Time { return time.Unix(1_800_000_000, 0) }
@@ -142,11 +141,6 @@ func (f *fixture) newController(ctx context.Context) *Controller {
 	}
 	for _, p := range f.pods {
 		if err := k.Core().V1().Pods().Informer().GetIndexer().Add(p); err != nil {
-			f.t.Fatal(err)
-		}
-	}
-	for _, s := range f.secrets {
-		if err := k.Core().V1().Secrets().Informer().GetIndexer().Add(s); err != nil {
 			f.t.Fatal(err)
 		}
 	}
