@@ -2,7 +2,8 @@
 # Regenerates everything generated from the API types in pkg/apis:
 #   - deepcopy functions (zz_generated.deepcopy.go),
 #   - the typed clientset (with fake), listers and informers in pkg/generated,
-#   - the CustomResourceDefinitions in manifests/crd.
+#   - the CustomResourceDefinitions in manifests/crd,
+#   - the API reference in docs/api-reference.md.
 # Tool versions are pinned by hack/tools/go.mod; a fresh machine needs only Go.
 set -o errexit -o nounset -o pipefail
 
@@ -17,6 +18,8 @@ cd "${ROOT}/hack/tools"
 go mod download k8s.io/code-generator
 CODEGEN_PKG="$(go list -m -f '{{.Dir}}' k8s.io/code-generator)"
 go build -o "${TOOLS_BIN}/controller-gen" sigs.k8s.io/controller-tools/cmd/controller-gen
+cd "${ROOT}/hack/tools/docs"
+go build -o "${TOOLS_BIN}/crd-ref-docs" github.com/elastic/crd-ref-docs
 cd "${ROOT}"
 
 export GOBIN="${TOOLS_BIN}"
@@ -42,3 +45,11 @@ rm -f "${ROOT}"/manifests/crd/octorun.github.io_*.yaml
     crd:generateEmbeddedObjectMeta=true \
     paths="./pkg/apis/..." \
     output:crd:artifacts:config=manifests/crd
+
+echo "Generating the API reference into docs/api-reference.md"
+"${TOOLS_BIN}/crd-ref-docs" \
+    --config hack/crd-ref-docs/config.yaml \
+    --source-path pkg/apis/octorun/v1alpha1 \
+    --renderer markdown \
+    --output-path docs/api-reference.md \
+    --log-level ERROR

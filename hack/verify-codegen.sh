@@ -9,6 +9,7 @@ GENERATED=(
     pkg/apis/octorun/v1alpha1/zz_generated.deepcopy.go
     pkg/generated
     manifests/crd
+    docs/api-reference.md
 )
 
 TMP="$(mktemp -d)"
