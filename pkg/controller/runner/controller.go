@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -72,6 +73,10 @@ type Controller struct {
 	recorder record.EventRecorder
 	events   record.EventBroadcaster
 	now      func() time.Time
+
+	// deregistered holds the UIDs of deleted Runners whose GitHub runner
+	// this process removed, until their finalizer is gone.
+	deregistered sync.Map
 }
 
 // New returns a Runner controller. The pod informer should select only pods

@@ -10,6 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
 
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
@@ -51,6 +53,8 @@ func (c *Controller) finalize(ctx context.Context, runner *octorunv1alpha1.Runne
 		// Never registered: nothing to remove from GitHub.
 	case status.Phase == octorunv1alpha1.RunnerPhaseComplete:
 		// The one-job runner removed itself from GitHub after its job.
+	case c.wasDeregistered(runner.UID):
+		// Removed from GitHub by an earlier attempt of this finalizer.
 	default:
 		err := c.github.DeleteRunner(ctx, scope, runner.Spec.ID)
 		switch {
@@ -66,6 +70,7 @@ func (c *Controller) finalize(ctx context.Context, runner *octorunv1alpha1.Runne
 			}
 			return 0, err
 		default:
+			c.deregistered.Store(runner.UID, struct{}{})
 			logger.V(2).Info("Removed the runner from GitHub", "id", runner.Spec.ID)
 			c.recorder.Eventf(runner, corev1.EventTypeNormal, EventDeregistered, "Removed runner %d from GitHub", runner.Spec.ID)
 		}
@@ -92,13 +97,30 @@ func (c *Controller) finalize(ctx context.Context, runner *octorunv1alpha1.Runne
 		return 0, fmt.Errorf("reading Secret %s: %w", runner.Name, err)
 	}
 
-	r := runner.DeepCopy()
-	r.Finalizers = slices.DeleteFunc(r.Finalizers, func(f string) bool { return f == octorunv1alpha1.RunnerFinalizer })
-	if _, err := c.octorunClient.OctorunV1alpha1().Runners(r.Namespace).Update(ctx, r, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) {
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		r := runner.DeepCopy()
+		r.Finalizers = slices.DeleteFunc(r.Finalizers, func(f string) bool { return f == octorunv1alpha1.RunnerFinalizer })
+		_, err := c.octorunClient.OctorunV1alpha1().Runners(r.Namespace).Update(ctx, r, metav1.UpdateOptions{})
+		if apierrors.IsConflict(err) {
+			if live, getErr := c.getLiveRunner(ctx, runner); getErr == nil {
+				runner = live
+			}
+		}
+		return err
+	})
+	if err != nil && !apierrors.IsNotFound(err) {
 		return 0, fmt.Errorf("removing the finalizer: %w", err)
 	}
+	c.deregistered.Delete(runner.UID)
 	logger.V(2).Info("Released the Runner")
 	return 0, nil
+}
+
+// wasDeregistered tells whether this process removed the Runner's GitHub
+// runner already, so a retried finalizer does not ask GitHub again.
+func (c *Controller) wasDeregistered(uid types.UID) bool {
+	_, ok := c.deregistered.Load(uid)
+	return ok
 }
 
 // markBusy records a job assignment on a Runner GitHub says is busy.

@@ -510,3 +510,36 @@ func TestGitHubNames(t *testing.T) {
 		t.Errorf("githubLabels (-want +got):\n%s", diff)
 	}
 }
+
+// TestRetriedFinalizerDeregistersOnce: when releasing the Runner fails after
+// GitHub removed its runner, the retry does not ask GitHub again.
+func TestRetriedFinalizerDeregistersOnce(t *testing.T) {
+	f := newFixture(t)
+	now := metav1.Unix(1_800_000_000, 0)
+	r := registered(newRunner("r1"), 101, octorunv1alpha1.RunnerPhaseIdle)
+	r.DeletionTimestamp = &now
+	f.addRunner(r)
+	f.addPod(podOf(r, corev1.PodRunning, true))
+	_, ctx := ktesting.NewTestContext(t)
+	c := f.newController(ctx)
+	failed := false
+	f.client.PrependReactor("update", "runners", func(core.Action) (bool, runtime.Object, error) {
+		if !failed {
+			failed = true
+			return true, nil, errors.New("etcd unavailable")
+		}
+		return false, nil, nil
+	})
+	if _, err := c.sync(ctx, cache.MetaObjectToName(r)); err == nil {
+		t.Fatal("sync succeeded although releasing the Runner failed")
+	}
+	if _, err := c.sync(ctx, cache.MetaObjectToName(r)); err != nil {
+		t.Fatalf("retried sync: %v", err)
+	}
+	if diff := cmp.Diff([]string{"DeleteRunner"}, f.github.calls); diff != "" {
+		t.Errorf("GitHub calls (-want +got):\n%s", diff)
+	}
+	if got := f.runner("r1"); len(got.Finalizers) != 0 {
+		t.Errorf("finalizers = %v, want none", got.Finalizers)
+	}
+}
