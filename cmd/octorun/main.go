@@ -66,6 +66,15 @@ type options struct {
 	leaseName        string
 	leaseNamespace   string
 	metricsAddr      string
+	serviceAccount   string
+
+	admissionAddr       string
+	admissionService    string
+	admissionSecret     string
+	admissionConfig     string
+	admissionCertFile   string
+	admissionKeyFile    string
+	admissionExtraNames string
 }
 
 func (o *options) register(fs *flag.FlagSet) {
@@ -87,6 +96,14 @@ func (o *options) register(fs *flag.FlagSet) {
 	str(&o.leaseName, "leader-election-lease", "octorun", "Name of the leader Lease")
 	str(&o.leaseNamespace, "leader-election-namespace", envOr("pod-namespace", os.Getenv("POD_NAMESPACE")), "Namespace of the leader Lease; empty means the namespace Octorun runs in, or default")
 	str(&o.metricsAddr, "metrics-addr", ":8080", "Address of the metrics, /healthz and /readyz server; 0 turns it off")
+	str(&o.serviceAccount, "service-account", "octorun", "Octorun's ServiceAccount (in its namespace): the only user the admission webhook lets set spec.id and spec.os")
+	str(&o.admissionAddr, "admission-addr", "", "Address of the admission webhook server (HTTPS), e.g. :9443; empty turns it off")
+	str(&o.admissionService, "admission-service", "octorun-webhook", "Service of the admission webhook, named in its certificate")
+	str(&o.admissionSecret, "admission-cert-secret", "octorun-webhook-tls", "Secret (in Octorun's namespace) where Octorun keeps the webhook's CA and certificate")
+	str(&o.admissionConfig, "admission-webhook-configuration", "octorun", "Mutating and validating webhook configurations that get the CA bundle")
+	str(&o.admissionCertFile, "admission-cert-file", "", "Serve this certificate (e.g. from cert-manager) instead of a self-managed one; reloaded when it changes")
+	str(&o.admissionKeyFile, "admission-key-file", "", "Key of --admission-cert-file")
+	str(&o.admissionExtraNames, "admission-extra-names", "", "Comma-separated extra DNS names and IPs of the self-managed certificate")
 	fs.DurationVar(&o.resync, "resync-period", envDuration("resync-period", 10*time.Minute), "How often every object is looked at again even without a change ("+envName("resync-period")+")")
 }
 
@@ -210,6 +227,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	serverErrs := make(chan error, 4)
 	var h health
 	go serve(ctx, "metrics", o.metricsAddr, h.mux(registry), serverErrs)
+	if o.admissionAddr != "" {
+		if err := startAdmission(ctx, kubeClient, o, serverErrs); err != nil {
+			return err
+		}
+	}
 	go func() {
 		if cache.WaitForCacheSync(ctx.Done(), octorunInformers.Octorun().V1alpha1().Runners().Informer().HasSynced,
 			octorunInformers.Octorun().V1alpha1().RunnerSets().Informer().HasSynced) {
