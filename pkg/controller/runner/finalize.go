@@ -56,7 +56,15 @@ func (c *Controller) finalize(ctx context.Context, runner *octorunv1alpha1.Runne
 	case c.wasDeregistered(runner.UID):
 		// Removed from GitHub by an earlier attempt of this finalizer.
 	default:
-		err := c.github.DeleteRunner(ctx, scope, runner.Spec.ID)
+		// The cache may still show a Runner released a moment ago.
+		live, err := c.getLiveRunner(ctx, runner)
+		if apierrors.IsNotFound(err) || err == nil && !slices.Contains(live.Finalizers, octorunv1alpha1.RunnerFinalizer) {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		err = c.github.DeleteRunner(ctx, scope, runner.Spec.ID)
 		switch {
 		case errors.Is(err, github.ErrRunnerBusy):
 			// A job just landed: the runner is Active now, and is deleted
@@ -70,7 +78,7 @@ func (c *Controller) finalize(ctx context.Context, runner *octorunv1alpha1.Runne
 			}
 			return 0, err
 		default:
-			c.deregistered.Store(runner.UID, struct{}{})
+			c.markDeregistered(runner.UID)
 			logger.V(2).Info("Removed the runner from GitHub", "id", runner.Spec.ID)
 			c.recorder.Eventf(runner, corev1.EventTypeNormal, EventDeregistered, "Removed runner %d from GitHub", runner.Spec.ID)
 		}
@@ -111,7 +119,6 @@ func (c *Controller) finalize(ctx context.Context, runner *octorunv1alpha1.Runne
 	if err != nil && !apierrors.IsNotFound(err) {
 		return 0, fmt.Errorf("removing the finalizer: %w", err)
 	}
-	c.deregistered.Delete(runner.UID)
 	logger.V(2).Info("Released the Runner")
 	return 0, nil
 }
@@ -121,6 +128,19 @@ func (c *Controller) finalize(ctx context.Context, runner *octorunv1alpha1.Runne
 func (c *Controller) wasDeregistered(uid types.UID) bool {
 	_, ok := c.deregistered.Load(uid)
 	return ok
+}
+
+// markDeregistered remembers a deregistration for ten minutes, long enough
+// for any retry of the finalizer.
+func (c *Controller) markDeregistered(uid types.UID) {
+	now := c.now()
+	c.deregistered.Store(uid, now)
+	c.deregistered.Range(func(k, v any) bool {
+		if now.Sub(v.(time.Time)) > 10*time.Minute {
+			c.deregistered.Delete(k)
+		}
+		return true
+	})
 }
 
 // markBusy records a job assignment on a Runner GitHub says is busy.
