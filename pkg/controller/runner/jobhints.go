@@ -3,7 +3,6 @@ package runner
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
@@ -104,7 +104,7 @@ func runnerIDIndexFunc(obj any) ([]string, error) {
 // runner at startedAt (now if zero), unless the hint names that job
 // already. It returns false when no Runner is that runner.
 func (h *JobHints) JobStarted(ctx context.Context, org, repo string, runnerID int64, runnerName string, jobID, runID int64, startedAt time.Time) (bool, error) {
-	runner, err := h.find(org, repo, runnerID, runnerName)
+	runner, err := h.find(ctx, org, repo, runnerID, runnerName)
 	if runner == nil || err != nil {
 		return false, err
 	}
@@ -126,7 +126,7 @@ func (h *JobHints) JobStarted(ctx context.Context, org, repo string, runnerID in
 // came. A hint of another job is left alone. It returns false when no Runner
 // is that runner.
 func (h *JobHints) JobCompleted(ctx context.Context, org, repo string, runnerID int64, runnerName string, jobID, runID int64, startedAt, completedAt time.Time) (bool, error) {
-	runner, err := h.find(org, repo, runnerID, runnerName)
+	runner, err := h.find(ctx, org, repo, runnerID, runnerName)
 	if runner == nil || err != nil {
 		return false, err
 	}
@@ -157,9 +157,13 @@ func (h *JobHints) JobCompleted(ctx context.Context, org, repo string, runnerID 
 // find returns the Runner of the GitHub runner with that id (or, when no
 // Runner has the id yet, that name) whose URL covers the repository
 // org/repo; nil if none.
-func (h *JobHints) find(org, repo string, runnerID int64, runnerName string) (*octorunv1alpha1.Runner, error) {
+func (h *JobHints) find(ctx context.Context, org, repo string, runnerID int64, runnerName string) (*octorunv1alpha1.Runner, error) {
 	if !h.synced() {
-		return nil, errors.New("the Runner cache has not synced yet")
+		// Deliveries may come in while the replica starts.
+		err := wait.PollUntilContextCancel(ctx, 50*time.Millisecond, true, func(context.Context) (bool, error) { return h.synced(), nil })
+		if err != nil {
+			return nil, fmt.Errorf("the Runner cache has not synced yet: %w", err)
+		}
 	}
 	if runnerID != 0 {
 		objs, err := h.indexer.ByIndex(RunnerIDIndex, strconv.FormatInt(runnerID, 10))

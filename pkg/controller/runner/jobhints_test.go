@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -305,8 +306,17 @@ func TestJobHintsWaitForTheCache(t *testing.T) {
 	_, ctx := ktesting.NewTestContext(t)
 	h, _ := newJobHintsFixture(t, registered(newRunner("r1"), 7, octorunv1alpha1.RunnerPhaseIdle))
 	h.synced = func() bool { return false }
-	if _, err := h.JobStarted(ctx, "octo", "hello", 7, "", 10, 50, t0); err == nil {
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if _, err := h.JobStarted(short, "octo", "hello", 7, "", 10, 50, t0); err == nil {
 		t.Error("JobStarted before the cache synced succeeded, want an error (to retry)")
+	}
+	// Once synced, the waiting call goes on.
+	var synced atomic.Bool
+	h.synced = synced.Load
+	time.AfterFunc(100*time.Millisecond, func() { synced.Store(true) })
+	if known, err := h.JobStarted(ctx, "octo", "hello", 7, "", 10, 50, t0); !known || err != nil {
+		t.Errorf("JobStarted while the cache syncs = %v, %v; want true, nil", known, err)
 	}
 }
 
