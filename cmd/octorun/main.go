@@ -29,11 +29,13 @@ import (
 	"k8s.io/klog/v2"
 
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
+	"github.com/octorun/octorun/pkg/controller/githubsync"
 	"github.com/octorun/octorun/pkg/controller/runner"
 	"github.com/octorun/octorun/pkg/controller/runnerset"
 	"github.com/octorun/octorun/pkg/generated/clientset/versioned"
 	informers "github.com/octorun/octorun/pkg/generated/informers/externalversions"
 	"github.com/octorun/octorun/pkg/github"
+	"github.com/octorun/octorun/pkg/githubevents"
 )
 
 func main() {
@@ -68,6 +70,11 @@ type options struct {
 	metricsAddr      string
 	serviceAccount   string
 
+	webhookAddr       string
+	webhookPath       string
+	webhookSecretFile string
+	syncPeriod        time.Duration
+
 	admissionAddr       string
 	admissionService    string
 	admissionSecret     string
@@ -96,6 +103,10 @@ func (o *options) register(fs *flag.FlagSet) {
 	str(&o.leaseName, "leader-election-lease", "octorun", "Name of the leader Lease")
 	str(&o.leaseNamespace, "leader-election-namespace", envOr("pod-namespace", os.Getenv("POD_NAMESPACE")), "Namespace of the leader Lease; empty means the namespace Octorun runs in, or default")
 	str(&o.metricsAddr, "metrics-addr", ":8080", "Address of the metrics, /healthz and /readyz server; 0 turns it off")
+	str(&o.webhookAddr, "github-webhook-addr", "", "Address of the server receiving GitHub's workflow_job webhooks, e.g. :8082; empty turns it off")
+	str(&o.webhookPath, "github-webhook-path", "/github/webhooks", "Path of GitHub's webhooks")
+	str(&o.webhookSecretFile, "github-webhook-secret-file", "", "File with the GitHub webhook secret (or OCTORUN_GITHUB_WEBHOOK_SECRET); required with --github-webhook-addr")
+	fs.DurationVar(&o.syncPeriod, "sync-period", envDuration("sync-period", 5*time.Minute), "How often each GitHub organization or repository in use is synced with GitHub ("+envName("sync-period")+")")
 	str(&o.serviceAccount, "service-account", "octorun", "Octorun's ServiceAccount (in its namespace): the only user the admission webhook lets set spec.id and spec.os")
 	str(&o.admissionAddr, "admission-addr", "", "Address of the admission webhook server (HTTPS), e.g. :9443; empty turns it off")
 	str(&o.admissionService, "admission-service", "octorun-webhook", "Service of the admission webhook, named in its certificate")
@@ -205,6 +216,28 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	hints, err := runner.NewJobHints(octorunClient, octorunInformers.Octorun().V1alpha1().Runners(),
+		runner.JobHintsOptions{RunnerNamePrefix: o.runnerNamePrefix})
+	if err != nil {
+		return err
+	}
+	var receiver *githubevents.Receiver
+	if o.webhookAddr != "" {
+		secret, err := githubevents.LoadSecret(o.webhookSecretFile, "OCTORUN_GITHUB_WEBHOOK_SECRET", os.Getenv)
+		if err != nil {
+			return err
+		}
+		if receiver, err = githubevents.NewReceiver(githubevents.Options{
+			Secret: secret, Sink: hints, Path: o.webhookPath, Registerer: registry,
+		}); err != nil {
+			return err
+		}
+	}
+	syncer, err := githubsync.New(ctx, kubeClient, octorunClient, gh, octorunInformers.Octorun().V1alpha1().Runners(),
+		githubsync.Options{Period: o.syncPeriod, RunnerNamePrefix: o.runnerNamePrefix, GitHubHost: gh.Host(), Registerer: registry})
+	if err != nil {
+		return err
+	}
 	runnerSets, err := runnerset.New(ctx, kubeClient, octorunClient,
 		octorunInformers.Octorun().V1alpha1().RunnerSets(),
 		octorunInformers.Octorun().V1alpha1().Runners(),
@@ -232,6 +265,16 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 	}
+	if receiver != nil {
+		// Every replica takes deliveries: the hints it writes are idempotent.
+		go receiver.Run(ctx)
+		go func() {
+			logger.Info("Serving", "server", "github-webhooks", "addr", o.webhookAddr, "path", o.webhookPath)
+			if err := githubevents.NewServer(o.webhookAddr, receiver, nil).Run(ctx); err != nil {
+				serverErrs <- fmt.Errorf("GitHub webhook server: %w", err)
+			}
+		}()
+	}
 	go func() {
 		if cache.WaitForCacheSync(ctx.Done(), octorunInformers.Octorun().V1alpha1().Runners().Informer().HasSynced,
 			octorunInformers.Octorun().V1alpha1().RunnerSets().Informer().HasSynced) {
@@ -243,11 +286,12 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	done := make(chan error, 1)
 	go func() {
 		done <- runLeaderElected(ctx, kubeClient, o, func(ctx context.Context) error {
-			errs := make(chan error, 2)
+			errs := make(chan error, 3)
 			go func() { errs <- runners.Run(ctx, o.runnerWorkers) }()
 			go func() { errs <- runnerSets.Run(ctx, o.runnerSetWorkers) }()
+			go func() { errs <- syncer.Run(ctx) }()
 			var first error
-			for range 2 {
+			for range 3 {
 				if err := <-errs; err != nil && first == nil {
 					first = err
 				}

@@ -154,6 +154,17 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	// GitHub's webhooks go to Octorun's receiver on a free loopback port.
+	hookPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	secretFile := filepath.Join(logDir, "webhook-secret")
+	if err := os.WriteFile(secretFile, []byte("playground-webhook-secret"), 0o600); err != nil {
+		return err
+	}
+	hookAddr := fmt.Sprintf("127.0.0.1:%d", hookPort)
+	sim.SetWebhook("http://"+hookAddr+"/github/webhooks", "playground-webhook-secret")
 	logPath := filepath.Join(logDir, "octorun.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -162,7 +173,8 @@ func run(ctx context.Context, o options) error {
 	defer logFile.Close()
 	cmd := exec.Command(octorunBin, "--kubeconfig", kubeconfig, "--github-api-url", simURL,
 		"--runner-name-prefix", "playground-", "--namespace", "default", "--leader-election-namespace", "default",
-		"--metrics-addr", "127.0.0.1:0", "-v", "2")
+		"--metrics-addr", "127.0.0.1:0", "--github-webhook-addr", hookAddr, "--github-webhook-secret-file", secretFile,
+		"--sync-period", "30s", "-v", "2")
 	cmd.Env = append(os.Environ(), "GITHUB_TOKEN="+token)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -287,6 +299,15 @@ func cleanUp(octorun versioned.Interface, sim *githubsim.Server) error {
 		time.Sleep(200 * time.Millisecond)
 	}
 	return errors.New("runners were still being removed when the playground stopped")
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 func tail(path string, n int) string {
