@@ -18,8 +18,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -36,6 +34,7 @@ import (
 	informers "github.com/octorun/octorun/pkg/generated/informers/externalversions"
 	"github.com/octorun/octorun/pkg/github"
 	"github.com/octorun/octorun/pkg/githubevents"
+	"github.com/octorun/octorun/pkg/statemetrics"
 )
 
 func main() {
@@ -196,8 +195,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	registry := prometheus.NewRegistry()
-	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registry := statemetrics.NewRegistry()
+	// Before any controller makes its queue.
+	if err := statemetrics.RegisterWorkqueueMetrics(registry); err != nil {
+		return fmt.Errorf("registering work queue metrics: %w", err)
+	}
 	gh, err := github.New(github.Options{ServerURL: o.githubURL, APIURL: o.githubAPIURL, Credentials: creds, Metrics: github.NewMetrics(registry)})
 	if err != nil {
 		return err
@@ -254,12 +256,25 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		o.leaseNamespace = "default"
 	}
 
+	stateOpts := statemetrics.Options{}
+	if receiver != nil {
+		stateOpts.QueuedJobs = statemetrics.QueuedJobsFunc(func(set *octorunv1alpha1.RunnerSet) (int, bool) {
+			scope, err := github.ParseScope(set.Spec.Template.Spec.URL)
+			if err != nil {
+				return 0, false
+			}
+			return receiver.QueuedJobs(scope.Owner, scope.Repo, runner.GitHubLabels(set.Spec.Template.Labels))
+		})
+	}
+	stateMetrics := statemetrics.New(octorunInformers.Octorun().V1alpha1().Runners().Lister(),
+		octorunInformers.Octorun().V1alpha1().RunnerSets().Lister(), stateOpts)
+
 	// Servers run on every replica; the control loops on the leader only.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	serverErrs := make(chan error, 4)
 	var h health
-	go serve(ctx, "metrics", o.metricsAddr, h.mux(registry), serverErrs)
+	go serve(ctx, "metrics", o.metricsAddr, h.mux(statemetrics.Handler(registry, stateMetrics)), serverErrs)
 	if o.admissionAddr != "" {
 		if err := startAdmission(ctx, kubeClient, o, serverErrs); err != nil {
 			return err

@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"k8s.io/klog/v2"
 )
 
@@ -19,7 +17,7 @@ type health struct {
 	ready atomic.Bool
 }
 
-func (h *health) mux(reg *prometheus.Registry) *http.ServeMux {
+func (h *health) mux(metrics http.Handler) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok"))
@@ -31,9 +29,7 @@ func (h *health) mux(reg *prometheus.Registry) *http.ServeMux {
 		}
 		_, _ = w.Write([]byte("ok"))
 	})
-	if reg != nil {
-		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	}
+	mux.Handle("GET /metrics", metrics)
 	return mux
 }
 

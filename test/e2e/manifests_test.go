@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"context"
+	"io"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -93,10 +96,16 @@ func TestOctorunRunsWithShippedRBAC(t *testing.T) {
 	defer cancel()
 	go (&runneragent.Agent{Client: Client, Sim: sim, Namespace: ns}).Run(agentCtx)
 
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := ln.Addr().String()
+	ln.Close()
 	p := startOctorun(t, buildOctorun(t), []string{"GITHUB_TOKEN=" + simToken},
 		"--kubeconfig", kubeconfig, "--github-api-url", srv.URL+"/", "--namespace", ns,
 		"--leader-election-namespace", "octorun-system", "--leader-election-lease", "octorun-"+ns,
-		"--metrics-addr", "127.0.0.1:0", "--runner-name-prefix", "rbac-")
+		"--metrics-addr", metricsAddr, "--runner-name-prefix", "rbac-")
 
 	labels := map[string]string{octorunv1alpha1.LabelRunnerSet: "rbac"}
 	set := &octorunv1alpha1.RunnerSet{
@@ -115,6 +124,37 @@ func TestOctorunRunsWithShippedRBAC(t *testing.T) {
 	}
 	e := &runnerEnv{ns: ns, sim: sim, client: client}
 	e.waitForIdle(t, "rbac", 2)
+
+	// Its metrics and probes.
+	Eventually(t, "/readyz to answer ok", func(context.Context) (bool, error) {
+		resp, err := http.Get("http://" + metricsAddr + "/readyz")
+		if err != nil {
+			return false, nil
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	})
+	want := []string{
+		`octorun_runnerset_status_idle_runners{namespace="` + ns + `",runnerset="rbac"} 2`,
+		`octorun_workqueue_adds_total{name="runner"}`,
+		`octorun_github_requests_total{code="201",operation="GenerateJITConfig"} 2`,
+		`go_goroutines`,
+	}
+	Eventually(t, "/metrics to show the set, the queues and GitHub", func(context.Context) (bool, error) {
+		resp, err := http.Get("http://" + metricsAddr + "/metrics")
+		if err != nil {
+			return false, nil
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		for _, w := range want {
+			if !strings.Contains(string(body), w) {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+
 	if err := client.OctorunV1alpha1().RunnerSets(ns).Delete(ctx, "rbac", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -26,16 +26,22 @@ func githubRunnerName(prefix string, runner *octorunv1alpha1.Runner) string {
 	return strings.TrimRight(full[:maxRunnerNameLength-len(hash)-1], "-.") + "-" + hash
 }
 
-// githubLabels returns the GitHub runner labels of a Runner: "self-hosted"
-// and, for each Kubernetes label "octorun.github.io/<key>: <value>", the
-// label "<key>=<value>" ("<key>" alone for an empty value). Octorun's own
-// labels (runner, runnerset) are not passed on.
+// githubLabels returns the GitHub runner labels of a Runner.
 func githubLabels(runner *octorunv1alpha1.Runner) []string {
+	return GitHubLabels(runner.Labels)
+}
+
+// GitHubLabels returns the GitHub runner labels of a Runner with the given
+// Kubernetes labels: "self-hosted" and, for each label
+// "octorun.github.io/<key>: <value>", the label "<key>=<value>" ("<key>"
+// alone for an empty value). Octorun's own labels (runner, runnerset,
+// template-hash) are not passed on.
+func GitHubLabels(kubeLabels map[string]string) []string {
 	labels := []string{"self-hosted"}
 	var extra []string
-	for k, v := range runner.Labels {
+	for k, v := range kubeLabels {
 		key, ok := strings.CutPrefix(k, octorunv1alpha1.LabelPrefix)
-		if !ok || k == octorunv1alpha1.LabelRunner || k == octorunv1alpha1.LabelRunnerSet || key == "" {
+		if !ok || k == octorunv1alpha1.LabelRunner || k == octorunv1alpha1.LabelRunnerSet || k == octorunv1alpha1.LabelTemplateHash || key == "" {
 			continue
 		}
 		if v != "" {
