@@ -10,7 +10,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -196,7 +195,9 @@ func run(ctx context.Context, o options) error {
 	logf("Octorun runs (pid %d), log %s", cmd.Process.Pid, logPath)
 
 	// The runner side of the pods, and the sample RunnerSet.
-	agentCtx, stopAgent := context.WithCancel(ctx)
+	// The agent outlives ctx: runners finishing their jobs at shutdown need
+	// their pods to exit.
+	agentCtx, stopAgent := context.WithCancel(context.Background())
 	defer stopAgent()
 	agent := &runneragent.Agent{Client: kube, Sim: sim, Namespace: "default", Interval: 200 * time.Millisecond}
 	go agent.Run(agentCtx)
@@ -278,27 +279,28 @@ func statusLine(ctx context.Context, octorun versioned.Interface, sim *githubsim
 }
 
 // cleanUp deletes the sample RunnerSet, so the runners are removed from the
-// (simulated) GitHub while Octorun still runs.
+// (simulated) GitHub while Octorun still runs. Jobs still running are
+// finished, as their runners would only go after them.
 func cleanUp(octorun versioned.Interface, sim *githubsim.Server) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	for _, j := range sim.Jobs() {
-		if j.Status == githubsim.JobInProgress {
-			_ = sim.CompleteJob(j.ID)
-		}
-	}
-	err := octorun.OctorunV1alpha1().RunnerSets("default").Delete(ctx, "playground", metav1.DeleteOptions{})
-	if err != nil {
+	if err := octorun.OctorunV1alpha1().RunnerSets("default").Delete(ctx, "playground", metav1.DeleteOptions{}); err != nil {
 		return nil // the cluster is going anyway
 	}
 	for ctx.Err() == nil {
+		for _, j := range sim.Jobs() {
+			if j.Status == githubsim.JobInProgress {
+				_ = sim.CompleteJob(j.ID)
+			}
+		}
 		list, err := octorun.OctorunV1alpha1().Runners("default").List(ctx, metav1.ListOptions{})
 		if err != nil || len(list.Items) == 0 {
 			return nil
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	return errors.New("runners were still being removed when the playground stopped")
+	logf("Some runners were still being removed when the playground stopped")
+	return nil
 }
 
 func freePort() (int, error) {

@@ -90,16 +90,20 @@ wait:
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
+	tailDone := make(chan struct{})
 	go func() {
-		for range errLines {
+		defer close(tailDone)
+		for line := range errLines {
+			log = append(log, line)
 		}
 	}()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
 	case err := <-done:
+		<-tailDone
 		if err != nil {
-			t.Fatalf("The playground exited with %v after Ctrl-C", err)
+			t.Fatalf("The playground exited with %v after Ctrl-C:\n%s", err, strings.Join(log, "\n"))
 		}
 	case <-time.After(2 * time.Minute):
 		t.Fatal("The playground did not stop within 2 minutes of Ctrl-C")
