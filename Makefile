@@ -41,7 +41,7 @@ tools: ## Build the test control plane (etcd, kube-*, kubectl, kwok) into _outpu
 	hack/build-tools.sh
 
 .PHONY: test
-test: tools test-unit test-e2e ## Run all tests (builds the control plane first)
+test: tools test-unit test-e2e test-fuzz ## Run all tests (builds the control plane first)
 
 .PHONY: test-unit
 test-unit: ## Unit tests (fake clientset), plus a build of a program importing the clientset
@@ -51,6 +51,15 @@ test-unit: ## Unit tests (fake clientset), plus a build of a program importing t
 .PHONY: test-e2e
 test-e2e: tools ## End-to-end tests against a real control plane
 	$(GO) test $(GOTESTFLAGS) -count=1 -timeout 30m ./test/e2e/...
+
+# Fuzz targets run briefly on every test run (their seeds run with the unit
+# tests too); FUZZTIME=5m for a longer hunt.
+FUZZTIME ?= 10s
+.PHONY: test-fuzz
+test-fuzz: ## Run each fuzz target for FUZZTIME
+	$(GO) test -run '^$$' -fuzz '^FuzzReceiver$$' -fuzztime $(FUZZTIME) ./pkg/githubevents/
+	$(GO) test -run '^$$' -fuzz '^FuzzSignature$$' -fuzztime $(FUZZTIME) ./pkg/githubevents/
+	$(GO) test -run '^$$' -fuzz '^FuzzHandler$$' -fuzztime $(FUZZTIME) ./pkg/admission/
 
 .PHONY: help
 help:
