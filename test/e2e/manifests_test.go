@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -53,8 +54,10 @@ func TestManifestsAcceptedByAPIServer(t *testing.T) {
 }
 
 // TestOctorunRunsWithShippedRBAC runs Octorun as a process with the token
-// of its ServiceAccount bound to the shipped roles, not as cluster admin:
-// a RunnerSet comes up and goes away.
+// of its ServiceAccount bound to the shipped roles, not as cluster admin,
+// with every server on: its admission webhook (self-managed certificate,
+// CA bundle injected) defaults and validates, its GitHub webhook receiver
+// turns a runner Active, and a RunnerSet comes up and goes away.
 func TestOctorunRunsWithShippedRBAC(t *testing.T) {
 	client := InstallCRDs(t)
 	ensureNamespace(t, "octorun-system")
@@ -89,6 +92,7 @@ func TestOctorunRunsWithShippedRBAC(t *testing.T) {
 	sim := githubsim.New(githubsim.Options{})
 	sim.AddToken(simToken)
 	sim.AddOrganization("octo")
+	sim.AddRepository("octo", "hello")
 	srv := httptest.NewServer(sim)
 	defer srv.Close()
 	defer sim.Close()
@@ -96,16 +100,28 @@ func TestOctorunRunsWithShippedRBAC(t *testing.T) {
 	defer cancel()
 	go (&runneragent.Agent{Client: Client, Sim: sim, Namespace: ns}).Run(agentCtx)
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	metricsAddr, admissionAddr, hookAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	registerProcessWebhooks(t, ns, admissionAddr)
+	secretFile := filepath.Join(t.TempDir(), "webhook-secret")
+	if err := os.WriteFile(secretFile, []byte("e2e-secret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	metricsAddr := ln.Addr().String()
-	ln.Close()
+	sim.SetWebhook("http://"+hookAddr+"/github/webhooks", "e2e-secret")
 	p := startOctorun(t, buildOctorun(t), []string{"GITHUB_TOKEN=" + simToken},
 		"--kubeconfig", kubeconfig, "--github-api-url", srv.URL+"/", "--namespace", ns,
 		"--leader-election-namespace", "octorun-system", "--leader-election-lease", "octorun-"+ns,
-		"--metrics-addr", metricsAddr, "--runner-name-prefix", "rbac-")
+		"--metrics-addr", metricsAddr, "--runner-name-prefix", "rbac-",
+		"--admission-addr", admissionAddr, "--admission-extra-names", "127.0.0.1",
+		"--github-webhook-addr", hookAddr, "--github-webhook-secret-file", secretFile)
+
+	// The validating webhook refuses what the CRD schema lets pass.
+	Eventually(t, "the admission webhook to refuse a Runner of an unknown GitHub host", func(ctx context.Context) (bool, error) {
+		_, err := client.OctorunV1alpha1().Runners(ns).Create(ctx, &octorunv1alpha1.Runner{
+			ObjectMeta: metav1.ObjectMeta{GenerateName: "bad-"},
+			Spec:       octorunv1alpha1.RunnerSpec{URL: "https://example.com/octo"},
+		}, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		return err != nil && strings.Contains(err.Error(), "spec.url"), nil
+	})
 
 	labels := map[string]string{octorunv1alpha1.LabelRunnerSet: "rbac"}
 	set := &octorunv1alpha1.RunnerSet{
@@ -124,6 +140,23 @@ func TestOctorunRunsWithShippedRBAC(t *testing.T) {
 	}
 	e := &runnerEnv{ns: ns, sim: sim, client: client}
 	e.waitForIdle(t, "rbac", 2)
+	runners, err := client.OctorunV1alpha1().Runners(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := runners.Items[0]; r.Spec.Workdir != octorunv1alpha1.DefaultWorkdir || r.Spec.Image.Name != octorunv1alpha1.DefaultRunnerImage {
+		t.Errorf("Runner %s was not defaulted by the mutating webhook: %+v", r.Name, r.Spec)
+	}
+
+	// A job's in_progress delivery reaches the receiver: Active at once.
+	job := sim.QueueJob(githubsim.JobRequest{Owner: "octo", Repo: "hello"})
+	Eventually(t, "a runner to turn Active from the webhook delivery", func(ctx context.Context) (bool, error) {
+		byPhase, _, err := e.setRunners(ctx, "rbac")
+		return err == nil && len(byPhase[octorunv1alpha1.RunnerPhaseActive]) == 1, err
+	})
+	if err := sim.CompleteJob(job.ID); err != nil {
+		t.Fatal(err)
+	}
 
 	// Its metrics and probes.
 	Eventually(t, "/readyz to answer ok", func(context.Context) (bool, error) {
@@ -137,7 +170,8 @@ func TestOctorunRunsWithShippedRBAC(t *testing.T) {
 	want := []string{
 		`octorun_runnerset_status_idle_runners{namespace="` + ns + `",runnerset="rbac"} 2`,
 		`octorun_workqueue_adds_total{name="runner"}`,
-		`octorun_github_requests_total{code="201",operation="GenerateJITConfig"} 2`,
+		`octorun_github_requests_total{code="201",operation="GenerateJITConfig"}`,
+		`octorun_githubevents_deliveries_total{action="in_progress",event="workflow_job",result="accepted"}`,
 		`go_goroutines`,
 	}
 	Eventually(t, "/metrics to show the set, the queues and GitHub", func(context.Context) (bool, error) {
@@ -169,4 +203,59 @@ func TestOctorunRunsWithShippedRBAC(t *testing.T) {
 		t.Error("Octorun was refused something by RBAC (see its log)")
 	}
 	_ = os.Remove(kubeconfig)
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// registerProcessWebhooks registers the shipped webhook configurations'
+// rules, named as shipped ("octorun", so the process's RBAC lets it inject
+// the CA bundle), calling the process at addr, for the test's namespace
+// only.
+func registerProcessWebhooks(t *testing.T, ns, addr string) {
+	t.Helper()
+	ctx := context.Background()
+	selector := &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}}
+	rules := []admissionregistrationv1.RuleWithOperations{{
+		Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+		Rule: admissionregistrationv1.Rule{
+			APIGroups: []string{octorunv1alpha1.GroupName}, APIVersions: []string{"v1alpha1"}, Resources: []string{"runners", "runnersets"},
+		},
+	}}
+	none := admissionregistrationv1.SideEffectClassNone
+	fail := admissionregistrationv1.Fail
+	url := func(path string) *string { u := "https://" + addr + path; return &u }
+	regs := Client.AdmissionregistrationV1()
+	_ = regs.MutatingWebhookConfigurations().Delete(ctx, "octorun", metav1.DeleteOptions{})
+	_ = regs.ValidatingWebhookConfigurations().Delete(ctx, "octorun", metav1.DeleteOptions{})
+	if _, err := regs.MutatingWebhookConfigurations().Create(ctx, &admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "octorun"},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{{
+			Name: "mutate.octorun.github.io", AdmissionReviewVersions: []string{"v1"}, SideEffects: &none, FailurePolicy: &fail,
+			ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: url("/mutate")}, Rules: rules, NamespaceSelector: selector,
+		}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := regs.ValidatingWebhookConfigurations().Create(ctx, &admissionregistrationv1.ValidatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "octorun"},
+		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
+			Name: "validate.octorun.github.io", AdmissionReviewVersions: []string{"v1"}, SideEffects: &none, FailurePolicy: &fail,
+			ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: url("/validate")}, Rules: rules, NamespaceSelector: selector,
+		}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = regs.MutatingWebhookConfigurations().Delete(context.Background(), "octorun", metav1.DeleteOptions{})
+		_ = regs.ValidatingWebhookConfigurations().Delete(context.Background(), "octorun", metav1.DeleteOptions{})
+		_ = Client.CoreV1().Secrets("octorun-system").Delete(context.Background(), "octorun-webhook-tls", metav1.DeleteOptions{})
+	})
 }
