@@ -49,7 +49,7 @@ type options struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.kubeconfig, "kubeconfig", "", "Use this cluster instead of starting a local control plane (its nodes must run the runner pods)")
+	flag.StringVar(&o.kubeconfig, "kubeconfig", "", "Use this cluster instead of starting a local control plane; its nodes must be kwok's, as the simulated GitHub's runner configs work with no real runner")
 	flag.IntVar(&o.runners, "runners", 3, "Runners of the sample RunnerSet")
 	flag.DurationVar(&o.jobEvery, "job-every", 2*time.Second, "How often a simulated job is queued (0: none)")
 	flag.DurationVar(&o.jobLength, "job-length", 5*time.Second, "Longest duration of a simulated job")
