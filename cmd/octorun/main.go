@@ -263,7 +263,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 			if err != nil {
 				return 0, false
 			}
-			return receiver.QueuedJobs(scope.Owner, scope.Repo, runner.GitHubLabels(set.Spec.Template.Labels))
+			return receiver.QueuedJobs(scope.Owner, scope.Repo, octorunv1alpha1.GitHubLabels(set.Spec.Template.Labels))
 		})
 	}
 	stateMetrics := statemetrics.New(octorunInformers.Octorun().V1alpha1().Runners().Lister(),

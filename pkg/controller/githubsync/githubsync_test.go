@@ -464,20 +464,3 @@ func TestRun(t *testing.T) {
 		t.Errorf("Run: %v", err)
 	}
 }
-
-// TestGitHubRunnerNameGolden pins the copy of the Runner controller's
-// naming (pkg/controller/runner has the same table).
-func TestGitHubRunnerNameGolden(t *testing.T) {
-	for _, tc := range []struct{ prefix, namespace, name, want string }{
-		{"e2e-", "default", "one-job", "e2e-default-one-job"},
-		{"", "ns", "r", "ns-r"},
-		{"prod-eu-", "team-a", "pool-x7k2p", "prod-eu-team-a-pool-x7k2p"},
-		{"prod-eu-", "a-very-long-namespace-name-for-a-team", "pool-with-a-long-name-x7k2p", "prod-eu-a-very-long-namespace-name-for-a-team-pool-wi-018b126739"},
-	} {
-		r := newRunner(tc.name, org, 0, "")
-		r.Namespace = tc.namespace
-		if got := githubRunnerName(tc.prefix, r); got != tc.want {
-			t.Errorf("githubRunnerName(%q, %s/%s) = %q, want %q", tc.prefix, tc.namespace, tc.name, got, tc.want)
-		}
-	}
-}

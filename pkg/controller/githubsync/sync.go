@@ -228,7 +228,7 @@ func (c *Controller) deleteOrphans(ctx context.Context, scope github.Scope, stat
 		if r.Spec.ID != 0 {
 			ids[r.Spec.ID] = true
 		}
-		names[githubRunnerName(prefix, r)] = true
+		names[octorunv1alpha1.GitHubRunnerName(prefix, r)] = true
 	}
 	orphans := map[int64]bool{}
 	var errs []error

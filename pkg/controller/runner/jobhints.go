@@ -69,7 +69,7 @@ func NewJobHints(client versioned.Interface, runnerInformer octoruninformers.Run
 			if !ok {
 				return nil, nil
 			}
-			return []string{githubRunnerName(prefix, r)}, nil
+			return []string{octorunv1alpha1.GitHubRunnerName(prefix, r)}, nil
 		},
 	}
 	existing := informer.GetIndexer().GetIndexers()

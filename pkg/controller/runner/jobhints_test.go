@@ -340,20 +340,3 @@ func TestNewJobHintsTwiceOnOneInformer(t *testing.T) {
 		}
 	}
 }
-
-// TestGitHubRunnerNameGolden pins githubRunnerName: pkg/controller/githubsync
-// has a copy (it may not import this package) tested with the same table.
-func TestGitHubRunnerNameGolden(t *testing.T) {
-	for _, tc := range []struct{ prefix, namespace, name, want string }{
-		{"e2e-", "default", "one-job", "e2e-default-one-job"},
-		{"", "ns", "r", "ns-r"},
-		{"prod-eu-", "team-a", "pool-x7k2p", "prod-eu-team-a-pool-x7k2p"},
-		{"prod-eu-", "a-very-long-namespace-name-for-a-team", "pool-with-a-long-name-x7k2p", "prod-eu-a-very-long-namespace-name-for-a-team-pool-wi-018b126739"},
-	} {
-		r := newRunner(tc.name)
-		r.Namespace = tc.namespace
-		if got := githubRunnerName(tc.prefix, r); got != tc.want {
-			t.Errorf("githubRunnerName(%q, %s/%s) = %q, want %q", tc.prefix, tc.namespace, tc.name, got, tc.want)
-		}
-	}
-}

@@ -488,29 +488,6 @@ func TestDeletion(t *testing.T) {
 	}
 }
 
-func TestGitHubNames(t *testing.T) {
-	r := newRunner("r1")
-	if got := githubRunnerName("eu-", r); got != "eu-default-r1" {
-		t.Errorf("githubRunnerName = %q", got)
-	}
-	long := newRunner(strings.Repeat("x", 100))
-	other := newRunner(strings.Repeat("x", 99) + "y")
-	a, b := githubRunnerName("", long), githubRunnerName("", other)
-	if len(a) > maxRunnerNameLength || a == b || githubRunnerName("", long) != a {
-		t.Errorf("long names %q and %q: want ≤ %d chars, distinct and stable", a, b, maxRunnerNameLength)
-	}
-	r.Labels = map[string]string{
-		octorunv1alpha1.LabelRunner:    "r1",
-		octorunv1alpha1.LabelRunnerSet: "s",
-		"octorun.github.io/gpu":        "",
-		"octorun.github.io/size":       "large",
-		"app":                          "ci",
-	}
-	if diff := cmp.Diff([]string{"self-hosted", "gpu", "size=large"}, githubLabels(r)); diff != "" {
-		t.Errorf("githubLabels (-want +got):\n%s", diff)
-	}
-}
-
 // TestRetriedFinalizerDeregistersOnce: when releasing the Runner fails after
 // GitHub removed its runner, the retry does not ask GitHub again.
 func TestRetriedFinalizerDeregistersOnce(t *testing.T) {

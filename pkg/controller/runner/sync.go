@@ -101,7 +101,7 @@ func (c *Controller) register(ctx context.Context, runner *octorunv1alpha1.Runne
 	if scopeErr != nil {
 		return runner, registration{reason: octorunv1alpha1.ReasonInvalidURL, message: scopeErr.Error(), permanent: true}, 0, nil
 	}
-	labels := githubLabels(runner)
+	labels := octorunv1alpha1.GitHubLabels(runner.Labels)
 	if len(labels) > 100 {
 		return runner, registration{
 			reason:    octorunv1alpha1.ReasonRegistrationFailed,
@@ -154,7 +154,7 @@ func (c *Controller) register(ctx context.Context, runner *octorunv1alpha1.Runne
 	if err != nil {
 		return c.registrationFailure(ctx, runner, err)
 	}
-	name := githubRunnerName(c.opts.RunnerNamePrefix, runner)
+	name := octorunv1alpha1.GitHubRunnerName(c.opts.RunnerNamePrefix, runner)
 	workdir := runner.Spec.Workdir
 	if workdir == "" {
 		workdir = octorunv1alpha1.DefaultWorkdir

@@ -1,34 +1,27 @@
-package runner
+package v1alpha1
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
 	"sort"
 	"strings"
-
-	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
 )
 
-// maxRunnerNameLength is the longest runner name GitHub accepts.
-const maxRunnerNameLength = 64
+// MaxGitHubRunnerNameLength is the longest runner name GitHub accepts.
+const MaxGitHubRunnerNameLength = 64
 
-// githubRunnerName is the name of the Runner's GitHub runner: the prefix
+// GitHubRunnerName is the name of a Runner's GitHub runner: the prefix
 // (identifying the cluster), the namespace and the name. It is stable for a
 // Runner and unique across namespaces; names too long for GitHub are cut and
 // made unique again by a hash of the full name.
-func githubRunnerName(prefix string, runner *octorunv1alpha1.Runner) string {
+func GitHubRunnerName(prefix string, runner *Runner) string {
 	full := prefix + runner.Namespace + "-" + runner.Name
-	if len(full) <= maxRunnerNameLength {
+	if len(full) <= MaxGitHubRunnerNameLength {
 		return full
 	}
 	sum := sha256.Sum256([]byte(full))
 	hash := hex.EncodeToString(sum[:])[:10]
-	return strings.TrimRight(full[:maxRunnerNameLength-len(hash)-1], "-.") + "-" + hash
-}
-
-// githubLabels returns the GitHub runner labels of a Runner.
-func githubLabels(runner *octorunv1alpha1.Runner) []string {
-	return GitHubLabels(runner.Labels)
+	return strings.TrimRight(full[:MaxGitHubRunnerNameLength-len(hash)-1], "-.") + "-" + hash
 }
 
 // GitHubLabels returns the GitHub runner labels of a Runner with the given
@@ -40,8 +33,8 @@ func GitHubLabels(kubeLabels map[string]string) []string {
 	labels := []string{"self-hosted"}
 	var extra []string
 	for k, v := range kubeLabels {
-		key, ok := strings.CutPrefix(k, octorunv1alpha1.LabelPrefix)
-		if !ok || k == octorunv1alpha1.LabelRunner || k == octorunv1alpha1.LabelRunnerSet || k == octorunv1alpha1.LabelTemplateHash || key == "" {
+		key, ok := strings.CutPrefix(k, LabelPrefix)
+		if !ok || k == LabelRunner || k == LabelRunnerSet || k == LabelTemplateHash || key == "" {
 			continue
 		}
 		if v != "" {
