@@ -26,6 +26,7 @@ import (
 	"k8s.io/klog/v2"
 
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
+	"github.com/octorun/octorun/pkg/controller/internal/worker"
 	"github.com/octorun/octorun/pkg/generated/clientset/versioned"
 	octorunscheme "github.com/octorun/octorun/pkg/generated/clientset/versioned/scheme"
 	octoruninformers "github.com/octorun/octorun/pkg/generated/informers/externalversions/octorun/v1alpha1"
@@ -173,31 +174,7 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 }
 
 func (c *Controller) runWorker(ctx context.Context) {
-	for c.processNextWorkItem(ctx) {
-	}
-}
-
-func (c *Controller) processNextWorkItem(ctx context.Context) bool {
-	key, shutdown := c.queue.Get()
-	if shutdown {
-		return false
-	}
-	defer c.queue.Done(key)
-
-	logger := klog.LoggerWithValues(klog.FromContext(ctx), "runner", key)
-	ctx = klog.NewContext(ctx, logger)
-	requeueAfter, err := c.sync(ctx, key)
-	switch {
-	case err != nil:
-		utilruntime.HandleErrorWithContext(ctx, err, "Error syncing; requeuing for later retry", "runner", key)
-		c.queue.AddRateLimited(key)
-	case requeueAfter > 0:
-		c.queue.Forget(key)
-		c.queue.AddAfter(key, requeueAfter)
-	default:
-		c.queue.Forget(key)
-	}
-	return true
+	worker.Run(ctx, c.queue, "runner", c.sync)
 }
 
 func (c *Controller) enqueue(obj any) {
