@@ -67,7 +67,9 @@ type options struct {
 	leaseName        string
 	leaseNamespace   string
 	metricsAddr      string
+	profiling        bool
 	serviceAccount   string
+	secondaryLimit   int
 
 	webhookAddr       string
 	webhookPath       string
@@ -102,6 +104,9 @@ func (o *options) register(fs *flag.FlagSet) {
 	str(&o.leaseName, "leader-election-lease", "octorun", "Name of the leader Lease")
 	str(&o.leaseNamespace, "leader-election-namespace", envOr("pod-namespace", os.Getenv("POD_NAMESPACE")), "Namespace of the leader Lease; empty means the namespace Octorun runs in, or default")
 	str(&o.metricsAddr, "metrics-addr", ":8080", "Address of the metrics, /healthz and /readyz server; 0 turns it off")
+	fs.BoolVar(&o.profiling, "profiling", envOr("profiling", "false") == "true", "Serve Go's profiles (net/http/pprof) under /debug/pprof/ on the metrics server ("+envName("profiling")+")")
+	fs.IntVar(&o.secondaryLimit, "github-secondary-limit", envInt("github-secondary-limit", 900), "GitHub's secondary rate limit in points per minute (a GET costs 1, a POST or DELETE 5), which Octorun paces its requests under; "+
+		"0 turns pacing off, for a GitHub Enterprise Server with rate limiting disabled ("+envName("github-secondary-limit")+")")
 	str(&o.webhookAddr, "github-webhook-addr", "", "Address of the server receiving GitHub's workflow_job webhooks, e.g. :8082; empty turns it off")
 	str(&o.webhookPath, "github-webhook-path", "/github/webhooks", "Path of GitHub's webhooks")
 	str(&o.webhookSecretFile, "github-webhook-secret-file", "", "File with the GitHub webhook secret (or OCTORUN_GITHUB_WEBHOOK_SECRET); required with --github-webhook-addr")
@@ -115,6 +120,15 @@ func (o *options) register(fs *flag.FlagSet) {
 	str(&o.admissionKeyFile, "admission-key-file", "", "Key of --admission-cert-file")
 	str(&o.admissionExtraNames, "admission-extra-names", "", "Comma-separated extra DNS names and IPs of the self-managed certificate")
 	fs.DurationVar(&o.resync, "resync-period", envDuration("resync-period", 10*time.Minute), "How often every object is looked at again even without a change ("+envName("resync-period")+")")
+}
+
+// secondaryPointsPerMinute turns --github-secondary-limit into the budget's
+// option, where 0 means GitHub's default and a negative number no pacing.
+func secondaryPointsPerMinute(flagValue int) int {
+	if flagValue == 0 {
+		return -1
+	}
+	return flagValue
 }
 
 func envName(flagName string) string {
@@ -166,6 +180,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
+	if o.secondaryLimit < 0 {
+		return fmt.Errorf("--github-secondary-limit is %d: it must be 0 (no pacing) or a number of points per minute", o.secondaryLimit)
+	}
 	logger := klog.FromContext(ctx)
 
 	config, err := clientcmd.BuildConfigFromFlags("", o.kubeconfig)
@@ -200,7 +217,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := statemetrics.RegisterWorkqueueMetrics(registry); err != nil {
 		return fmt.Errorf("registering work queue metrics: %w", err)
 	}
-	gh, err := github.New(github.Options{ServerURL: o.githubURL, APIURL: o.githubAPIURL, Credentials: creds, Metrics: github.NewMetrics(registry)})
+	gh, err := github.New(github.Options{ServerURL: o.githubURL, APIURL: o.githubAPIURL, Credentials: creds, Metrics: github.NewMetrics(registry),
+		Budget: github.BudgetOptions{SecondaryPointsPerMinute: secondaryPointsPerMinute(o.secondaryLimit)}})
 	if err != nil {
 		return err
 	}
@@ -274,7 +292,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	defer cancel()
 	serverErrs := make(chan error, 4)
 	var h health
-	go serve(ctx, "metrics", o.metricsAddr, h.mux(statemetrics.Handler(registry, stateMetrics)), serverErrs)
+	go serve(ctx, "metrics", o.metricsAddr, h.mux(statemetrics.Handler(registry, stateMetrics), o.profiling), serverErrs)
 	if o.admissionAddr != "" {
 		if err := startAdmission(ctx, kubeClient, o, serverErrs); err != nil {
 			return err

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,7 +23,8 @@ func TestHelpNamesEveryOptionAndItsVariable(t *testing.T) {
 	for _, want := range []string{
 		"--github-url", "OCTORUN_GITHUB_URL", "--namespace", "--runner-name-prefix", "--runner-workers",
 		"--runnerset-workers", "--sync-period", "--kube-api-qps", "--kube-api-burst", "--leader-elect",
-		"--admission-addr", "--github-webhook-addr", "--metrics-addr", "GITHUB_TOKEN",
+		"--admission-addr", "--github-webhook-addr", "--metrics-addr", "GITHUB_TOKEN", "--profiling",
+		"--github-secondary-limit", "OCTORUN_GITHUB_SECONDARY_LIMIT",
 	} {
 		if !strings.Contains(out.String(), strings.TrimPrefix(want, "-")) {
 			t.Errorf("--help does not mention %s", want)
@@ -69,6 +72,7 @@ func TestStartupErrorsAreClear(t *testing.T) {
 		{"unreachable API server", []string{"--kubeconfig", bad}, "cannot be reached"},
 		{"missing kubeconfig", []string{"--kubeconfig", filepath.Join(t.TempDir(), "none")}, "loading the Kubernetes client config"},
 		{"stray argument", []string{"--kubeconfig", bad, "extra"}, "unexpected arguments"},
+		{"negative secondary limit", []string{"--kubeconfig", bad, "--github-secondary-limit", "-5"}, "--github-secondary-limit is -5"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -78,5 +82,28 @@ func TestStartupErrorsAreClear(t *testing.T) {
 				t.Errorf("run error = %v, want one containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestSecondaryLimitFlag(t *testing.T) {
+	for _, tc := range []struct{ flag, want int }{
+		{900, 900},   // github.com
+		{3000, 3000}, // a GitHub Enterprise Server with a higher limit
+		{0, -1},      // no pacing
+	} {
+		if got := secondaryPointsPerMinute(tc.flag); got != tc.want {
+			t.Errorf("secondaryPointsPerMinute(%d) = %d, want %d", tc.flag, got, tc.want)
+		}
+	}
+}
+
+func TestProfilingIsServedOnlyWhenAsked(t *testing.T) {
+	var h health
+	for _, profiling := range []bool{false, true} {
+		rec := httptest.NewRecorder()
+		h.mux(http.NotFoundHandler(), profiling).ServeHTTP(rec, httptest.NewRequest("GET", "/debug/pprof/heap?debug=1", nil))
+		if got := rec.Code == http.StatusOK; got != profiling {
+			t.Errorf("profiling %v: GET /debug/pprof/heap = %d", profiling, rec.Code)
+		}
 	}
 }

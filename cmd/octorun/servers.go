@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync/atomic"
 	"time"
 
@@ -12,12 +13,13 @@ import (
 )
 
 // health answers /healthz (the process serves) and /readyz (its caches are
-// synced, so its webhooks and metrics answer from current state).
+// synced, so its webhooks and metrics answer from current state). With
+// profiling it also serves Go's profiles under /debug/pprof/.
 type health struct {
 	ready atomic.Bool
 }
 
-func (h *health) mux(metrics http.Handler) *http.ServeMux {
+func (h *health) mux(metrics http.Handler, profiling bool) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok"))
@@ -30,6 +32,13 @@ func (h *health) mux(metrics http.Handler) *http.ServeMux {
 		_, _ = w.Write([]byte("ok"))
 	})
 	mux.Handle("GET /metrics", metrics)
+	if profiling {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 
