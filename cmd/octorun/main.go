@@ -217,6 +217,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := statemetrics.RegisterWorkqueueMetrics(registry); err != nil {
 		return fmt.Errorf("registering work queue metrics: %w", err)
 	}
+	if err := statemetrics.RegisterClientMetrics(registry); err != nil {
+		return fmt.Errorf("registering client metrics: %w", err)
+	}
 	gh, err := github.New(github.Options{ServerURL: o.githubURL, APIURL: o.githubAPIURL, Credentials: creds, Metrics: github.NewMetrics(registry),
 		Budget: github.BudgetOptions{SecondaryPointsPerMinute: secondaryPointsPerMinute(o.secondaryLimit)}})
 	if err != nil {

@@ -14,6 +14,7 @@
 // serves the same metrics on Octorun's endpoint, written as text straight
 // from the listers, after the process metrics of a registry: NewRegistry's
 // Go and process collectors, on which cmd/octorun also registers the
-// client-go workqueue metrics (RegisterWorkqueueMetrics), the GitHub
-// client's and the webhook deliveries'.
+// client-go workqueue metrics (RegisterWorkqueueMetrics), the Kubernetes
+// client's (RegisterClientMetrics), the GitHub client's and the webhook
+// deliveries'.
 package statemetrics

@@ -8,7 +8,8 @@ import (
 // NewRegistry returns a registry holding the Go runtime and process
 // collectors (go_*, process_*). cmd/octorun registers the other process
 // metrics on it: the client-go workqueue metrics (RegisterWorkqueueMetrics),
-// the GitHub client's (github.NewMetrics) and the webhook deliveries', and
+// the Kubernetes client's (RegisterClientMetrics), the GitHub client's
+// (github.NewMetrics) and the webhook deliveries', and
 // serves it with the state metrics through Handler.
 //
 // The state Collector is a prometheus.Collector too and may be registered
