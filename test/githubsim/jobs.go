@@ -172,12 +172,20 @@ func eligible(r *runner, j *job) bool {
 // assign hands queued jobs, oldest first, to eligible runners, lowest id
 // first.
 func (s *Server) assign() {
-	runners := s.sortedRunners()
+	var free []*runner
+	for _, r := range s.sortedRunners() {
+		if r.online && !r.busy {
+			free = append(free, r)
+		}
+	}
+	if len(free) == 0 {
+		return // nothing to hand out, however long the queue
+	}
 	for _, j := range s.jobs {
 		if j.Status != JobQueued {
 			continue
 		}
-		for _, r := range runners {
+		for _, r := range free {
 			if !eligible(r, j) {
 				continue
 			}

@@ -7,14 +7,19 @@ package runneragent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
 
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
 	"github.com/octorun/octorun/test/framework/controlplane"
@@ -45,16 +50,26 @@ type Agent struct {
 	runners map[types.UID]int64 // pod → simulator runner
 }
 
-// Run plays the runners until ctx is done.
+// Run plays the runners until ctx is done. It watches the runner pods
+// through an informer, so looking often costs the API server nothing.
 func (a *Agent) Run(ctx context.Context) {
 	if a.Interval == 0 {
 		a.Interval = 50 * time.Millisecond
 	}
 	a.runners = map[types.UID]int64{}
+	factory := informers.NewSharedInformerFactoryWithOptions(a.Client, 0, informers.WithNamespace(a.Namespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = octorunv1alpha1.LabelRunner }))
+	pods := factory.Core().V1().Pods()
+	informer := pods.Informer()
+	factory.Start(ctx.Done())
+	defer factory.Shutdown()
+	if !cache.WaitForCacheSync(ctx.Done(), informer.HasSynced) {
+		return
+	}
 	ticker := time.NewTicker(a.Interval)
 	defer ticker.Stop()
 	for {
-		if err := a.step(ctx); err != nil && ctx.Err() == nil && a.Errorf != nil {
+		if err := a.step(ctx, pods.Lister()); err != nil && ctx.Err() == nil && a.Errorf != nil {
 			a.Errorf("runner agent: %v", err)
 		}
 		select {
@@ -65,36 +80,38 @@ func (a *Agent) Run(ctx context.Context) {
 	}
 }
 
-func (a *Agent) step(ctx context.Context) error {
-	pods, err := a.Client.CoreV1().Pods(a.Namespace).List(ctx, metav1.ListOptions{LabelSelector: octorunv1alpha1.LabelRunner})
+func (a *Agent) step(ctx context.Context, lister corelisters.PodLister) error {
+	pods, err := lister.List(labels.Everything())
 	if err != nil {
 		return err
 	}
-	completed := map[int64]bool{}
-	for _, job := range a.Sim.Jobs() {
-		if job.Status == githubsim.JobCompleted && job.RunnerID != 0 {
-			completed[job.RunnerID] = true
+	var completed map[int64]bool // runners whose job completed, when needed
+	live := make(map[types.UID]bool, len(pods))
+	var errs []error
+	for _, pod := range pods {
+		id, known := a.runners[pod.UID]
+		if pod.DeletionTimestamp != nil || pod.Status.Phase == corev1.PodFailed {
+			continue // its runner process is gone: below
 		}
-	}
-	for i := range pods.Items {
-		pod := &pods.Items[i]
-		if pod.Status.Phase != corev1.PodRunning || pod.DeletionTimestamp != nil {
+		live[pod.UID] = true
+		if pod.Status.Phase != corev1.PodRunning {
 			continue
 		}
 		if _, exiting := pod.Annotations[controlplane.ExitCodeAnnotation]; exiting {
 			continue
 		}
-		id, known := a.runners[pod.UID]
 		if !known {
 			r, err := a.runnerOf(ctx, pod)
 			if err != nil {
-				return err
+				errs = append(errs, err)
+				continue
 			}
 			if r == nil {
 				continue
 			}
 			if err := a.Sim.SetRunnerOnline(r.ID, true); err != nil {
-				return fmt.Errorf("starting runner %d of pod %s/%s: %w", r.ID, pod.Namespace, pod.Name, err)
+				errs = append(errs, fmt.Errorf("starting runner %d of pod %s/%s: %w", r.ID, pod.Namespace, pod.Name, err))
+				continue
 			}
 			a.runners[pod.UID] = r.ID
 			continue
@@ -104,15 +121,41 @@ func (a *Agent) step(ctx context.Context) error {
 		}
 		// The runner is gone from GitHub: after its job, exit 0; removed
 		// without one, the runner process fails.
+		if completed == nil {
+			completed = a.completedRunners()
+		}
 		code := "1"
 		if completed[id] {
 			code = "0"
 		}
 		if err := a.exit(ctx, pod, code); err != nil {
-			return err
+			errs = append(errs, err)
 		}
 	}
-	return nil
+	// A runner whose pod is deleted or failed lost its process: GitHub sees
+	// it go offline, and a job it ran fails, as a killed runner's would.
+	for uid, id := range a.runners {
+		if live[uid] {
+			continue
+		}
+		delete(a.runners, uid)
+		if r, registered := a.Sim.Runner(id); registered && r.Status == "online" {
+			if err := a.Sim.SetRunnerOnline(id, false); err != nil {
+				errs = append(errs, fmt.Errorf("stopping runner %d: %w", id, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (a *Agent) completedRunners() map[int64]bool {
+	completed := map[int64]bool{}
+	for _, job := range a.Sim.Jobs() {
+		if job.Status == githubsim.JobCompleted && job.RunnerID != 0 {
+			completed[job.RunnerID] = true
+		}
+	}
+	return completed
 }
 
 // runnerOf finds the simulator's runner of a pod through its JIT config.
