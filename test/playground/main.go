@@ -8,11 +8,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -20,7 +18,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -32,6 +29,7 @@ import (
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
 	"github.com/octorun/octorun/pkg/generated/clientset/versioned"
 	"github.com/octorun/octorun/test/framework/controlplane"
+	"github.com/octorun/octorun/test/framework/octorunproc"
 	"github.com/octorun/octorun/test/framework/runneragent"
 	"github.com/octorun/octorun/test/githubsim"
 )
@@ -144,17 +142,15 @@ func run(ctx context.Context, o options) error {
 	// Octorun, as a process.
 	octorunBin := filepath.Join(root, "_output", "bin", "octorun")
 	logf("Building Octorun")
-	build := exec.CommandContext(ctx, "go", "build", "-o", octorunBin, "./cmd/octorun")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("building Octorun: %v: %s", err, out)
+	if err := octorunproc.Build(ctx, root, octorunBin); err != nil {
+		return err
 	}
 	logDir, err := os.MkdirTemp("", "octorun-playground-")
 	if err != nil {
 		return err
 	}
 	// GitHub's webhooks go to Octorun's receiver on a free loopback port.
-	hookPort, err := freePort()
+	hookAddr, err := octorunproc.FreeAddr()
 	if err != nil {
 		return err
 	}
@@ -162,37 +158,27 @@ func run(ctx context.Context, o options) error {
 	if err := os.WriteFile(secretFile, []byte("playground-webhook-secret"), 0o600); err != nil {
 		return err
 	}
-	hookAddr := fmt.Sprintf("127.0.0.1:%d", hookPort)
 	sim.SetWebhook("http://"+hookAddr+"/github/webhooks", "playground-webhook-secret")
 	logPath := filepath.Join(logDir, "octorun.log")
-	logFile, err := os.Create(logPath)
+	proc, err := octorunproc.Start(octorunproc.Options{
+		Binary: octorunBin,
+		Args: []string{"--kubeconfig", kubeconfig, "--github-api-url", simURL,
+			"--runner-name-prefix", "playground-", "--namespace", "default", "--leader-election-namespace", "default",
+			"--metrics-addr", "127.0.0.1:0", "--github-webhook-addr", hookAddr, "--github-webhook-secret-file", secretFile,
+			"--sync-period", "30s", "-v", "2"},
+		Env:     []string{"GITHUB_TOKEN=" + token},
+		LogPath: logPath,
+	})
 	if err != nil {
 		return err
 	}
-	defer logFile.Close()
-	cmd := exec.Command(octorunBin, "--kubeconfig", kubeconfig, "--github-api-url", simURL,
-		"--runner-name-prefix", "playground-", "--namespace", "default", "--leader-election-namespace", "default",
-		"--metrics-addr", "127.0.0.1:0", "--github-webhook-addr", hookAddr, "--github-webhook-secret-file", secretFile,
-		"--sync-period", "30s", "-v", "2")
-	cmd.Env = append(os.Environ(), "GITHUB_TOKEN="+token)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting Octorun: %w", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
 	defer func() {
 		logf("Stopping Octorun")
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
+		if err := proc.Stop(10 * time.Second); err != nil {
+			logf("Stopping Octorun: %v", err)
 		}
 	}()
-	logf("Octorun runs (pid %d), log %s", cmd.Process.Pid, logPath)
+	logf("Octorun runs (pid %d), log %s", proc.Pid, logPath)
 
 	// The runner side of the pods, and the sample RunnerSet.
 	// The agent outlives ctx: runners finishing their jobs at shutdown need
@@ -233,8 +219,8 @@ func run(ctx context.Context, o options) error {
 			}
 			logf("Shutting down")
 			return cleanUp(octorun, sim)
-		case err := <-exited:
-			return fmt.Errorf("Octorun exited: %v; see %s:\n%s", err, logPath, tail(logPath, 15))
+		case <-proc.Done():
+			return fmt.Errorf("Octorun exited: %v; see %s:\n%s", proc.Err(), logPath, proc.LogTail(15))
 		case <-feed.C:
 			if o.jobEvery > 0 {
 				d := time.Duration(rand.Int64N(int64(max(o.jobLength, time.Second))))
@@ -301,30 +287,4 @@ func cleanUp(octorun versioned.Interface, sim *githubsim.Server) error {
 	}
 	logf("Some runners were still being removed when the playground stopped")
 	return nil
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-func tail(path string, n int) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	var lines []string
-	sc := bufio.NewScanner(io.LimitReader(f, 1<<20))
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-		if len(lines) > n {
-			lines = lines[1:]
-		}
-	}
-	return strings.Join(lines, "\n")
 }
