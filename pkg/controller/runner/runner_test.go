@@ -28,6 +28,26 @@ func conditionReason(r *octorunv1alpha1.Runner, condType string) string {
 	return ""
 }
 
+// TestRegistrationRetryLooksForAnEarlierAttempt: a Runner that has the
+// finalizer may have been registered by an earlier sync the cache is behind,
+// so the registration reads it live and looks for its Secret first.
+func TestRegistrationRetryLooksForAnEarlierAttempt(t *testing.T) {
+	f := newFixture(t)
+	r := newRunner("r1")
+	r.Finalizers = []string{octorunv1alpha1.RunnerFinalizer}
+	f.addRunner(r)
+
+	if _, err := f.run(r); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"get runners", "update runners", "update runners/status"}, actions(f.client)); diff != "" {
+		t.Errorf("Octorun actions (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"get secrets", "create secrets", "create pods"}, actions(f.kubeClient)); diff != "" {
+		t.Errorf("Kubernetes actions (-want +got):\n%s", diff)
+	}
+}
+
 func TestRegistersANewRunner(t *testing.T) {
 	f := newFixture(t)
 	r := newRunner("r1")
@@ -46,11 +66,13 @@ func TestRegistersANewRunner(t *testing.T) {
 	}, req); diff != "" {
 		t.Errorf("JIT request (-want +got):\n%s", diff)
 	}
-	wantOctorun := []string{"update runners", "get runners", "update runners", "update runners/status"}
+	// Adding the finalizer to the cached version succeeded, so no earlier
+	// attempt registered it: no live read, no look for an earlier Secret.
+	wantOctorun := []string{"update runners", "update runners", "update runners/status"}
 	if diff := cmp.Diff(wantOctorun, actions(f.client)); diff != "" {
 		t.Errorf("Octorun actions (-want +got):\n%s", diff)
 	}
-	wantKube := []string{"get secrets", "create secrets", "create pods"}
+	wantKube := []string{"create secrets", "create pods"}
 	if diff := cmp.Diff(wantKube, actions(f.kubeClient)); diff != "" {
 		t.Errorf("Kubernetes actions (-want +got):\n%s", diff)
 	}

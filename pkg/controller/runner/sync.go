@@ -118,7 +118,10 @@ func (c *Controller) register(ctx context.Context, runner *octorunv1alpha1.Runne
 		if err != nil {
 			return runner, registration{}, 0, fmt.Errorf("adding the finalizer: %w", err)
 		}
-		runner = updated
+		// The update succeeded on the cached version, which had no
+		// finalizer: no earlier attempt registered the Runner, so neither a
+		// live read nor a look for an earlier attempt's Secret is needed.
+		return c.registerOnGitHub(ctx, updated, scope, labels)
 	}
 
 	// The cache may be behind an earlier sync that registered already.
@@ -149,7 +152,13 @@ func (c *Controller) register(ctx context.Context, runner *octorunv1alpha1.Runne
 	case !apierrors.IsNotFound(err):
 		return runner, registration{}, 0, fmt.Errorf("reading Secret %s: %w", runner.Name, err)
 	}
+	return c.registerOnGitHub(ctx, runner, scope, labels)
+}
 
+// registerOnGitHub registers a Runner that carries the finalizer and has no
+// registration yet, and keeps its JIT config in a Secret.
+func (c *Controller) registerOnGitHub(ctx context.Context, runner *octorunv1alpha1.Runner, scope github.Scope, labels []string) (*octorunv1alpha1.Runner, registration, time.Duration, error) {
+	logger := klog.FromContext(ctx)
 	groupID, err := c.github.RunnerGroupID(ctx, scope, runner.Spec.Group)
 	if err != nil {
 		return c.registrationFailure(ctx, runner, err)
@@ -172,7 +181,7 @@ func (c *Controller) register(ctx context.Context, runner *octorunv1alpha1.Runne
 	logger.V(2).Info("Registered the runner on GitHub", "id", id, "githubName", name)
 
 	// Keep the config: the Secret first (it records the id too), then spec.
-	secret = newSecret(runner, id, jit.Runner.Name, jit.Runner.OS, jit.EncodedJITConfig)
+	secret := newSecret(runner, id, jit.Runner.Name, jit.Runner.OS, jit.EncodedJITConfig)
 	if _, err := c.kubeClient.CoreV1().Secrets(runner.Namespace).Create(ctx, secret, metav1.CreateOptions{}); err != nil {
 		// Without its config the registration is useless: remove it rather
 		// than leave a runner on GitHub that no pod will run.
