@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -540,5 +541,41 @@ func TestRetriedFinalizerDeregistersOnce(t *testing.T) {
 	}
 	if got := f.runner("r1"); len(got.Finalizers) != 0 {
 		t.Errorf("finalizers = %v, want none", got.Finalizers)
+	}
+}
+
+// TestStaleCacheWritesStatusOnce: a sync working from a cache that is behind
+// the previous sync's status write gets a conflict, reads the Runner, finds
+// the status already written and does not write it again.
+func TestStaleCacheWritesStatusOnce(t *testing.T) {
+	f := newFixture(t)
+	r := registered(newRunner("r1"), 101, octorunv1alpha1.RunnerPhasePending)
+	f.addRunner(r)
+	f.addPod(podOf(r, corev1.PodRunning, true))
+	_, ctx := ktesting.NewTestContext(t)
+	c := f.newController(ctx)
+	if _, err := c.sync(ctx, cache.MetaObjectToName(r)); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.runner("r1").Status.Phase; got != octorunv1alpha1.RunnerPhaseIdle {
+		t.Fatalf("phase = %s, want Idle", got)
+	}
+	// The cache still holds the Pending Runner; a later sync computes the
+	// same status at another time, and the API server refuses its write.
+	c.now = func() time.Time { return time.Unix(1_800_000_100, 0) }
+	conflicted := false
+	f.client.PrependReactor("update", "runners", func(a core.Action) (bool, runtime.Object, error) {
+		if a.GetSubresource() == "status" && !conflicted {
+			conflicted = true
+			return true, nil, apierrors.NewConflict(octorunv1alpha1.Resource("runners"), "r1", errors.New("stale"))
+		}
+		return false, nil, nil
+	})
+	f.client.ClearActions()
+	if _, err := c.sync(ctx, cache.MetaObjectToName(r)); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"update runners/status", "get runners"}, actions(f.client)); diff != "" {
+		t.Errorf("Octorun actions (-want +got):\n%s", diff)
 	}
 }

@@ -362,6 +362,9 @@ func (c *Controller) updateStatus(ctx context.Context, runner *octorunv1alpha1.R
 			if terminal(live.Status.Phase) && !terminal(status.Phase) {
 				return live, nil // never back from Complete or Failed
 			}
+			if sameStatus(live.Status, status) {
+				return live, nil // an earlier sync wrote it already
+			}
 			old = live.Status.Phase
 			live.Status = status
 			updated, err = runners.UpdateStatus(ctx, live, metav1.UpdateOptions{})
@@ -378,6 +381,18 @@ func (c *Controller) updateStatus(ctx context.Context, runner *octorunv1alpha1.R
 		c.phaseEvent(updated)
 	}
 	return updated, nil
+}
+
+// sameStatus says whether two statuses differ only in when their conditions
+// last changed, as the same status computed by two syncs does.
+func sameStatus(a, b octorunv1alpha1.RunnerStatus) bool {
+	a, b = *a.DeepCopy(), *b.DeepCopy()
+	for _, s := range []*octorunv1alpha1.RunnerStatus{&a, &b} {
+		for i := range s.Conditions {
+			s.Conditions[i].LastTransitionTime = metav1.Time{}
+		}
+	}
+	return equality.Semantic.DeepEqual(a, b)
 }
 
 func (c *Controller) phaseEvent(runner *octorunv1alpha1.Runner) {
