@@ -41,7 +41,7 @@ tools: ## Build the test control plane (etcd, kube-*, kubectl, kwok) into _outpu
 	hack/build-tools.sh
 
 .PHONY: test
-test: tools test-unit test-e2e test-fuzz ## Run all tests (builds the control plane first)
+test: tools test-unit test-e2e test-fuzz test-bench ## Run all tests (builds the control plane first)
 
 .PHONY: test-unit
 test-unit: ## Unit tests (fake clientset), plus a build of a program importing the clientset
@@ -51,6 +51,14 @@ test-unit: ## Unit tests (fake clientset), plus a build of a program importing t
 .PHONY: test-e2e
 test-e2e: tools ## End-to-end tests against a real control plane
 	$(GO) test $(GOTESTFLAGS) -count=1 -timeout 30m ./test/e2e/...
+
+.PHONY: test-bench
+test-bench: tools ## Prove the scale benchmark's harness with a small run (100 runners)
+	$(GO) run ./test/bench -size small
+
+.PHONY: bench
+bench: tools ## Scale benchmark on a real control plane (about 30 min): a table on stdout, JSON in _output/bench/
+	$(GO) run ./test/bench $(ARGS)
 
 # Fuzz targets run briefly on every test run (their seeds run with the unit
 # tests too); FUZZTIME=5m for a longer hunt.

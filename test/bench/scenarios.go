@@ -1,0 +1,334 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sort"
+	"time"
+
+	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
+	"github.com/octorun/octorun/test/githubsim"
+)
+
+const jitCall = "POST /orgs/{org}/actions/runners/generate-jitconfig"
+
+// octorunArgs are the flags Octorun runs with: its Kubernetes client's QPS
+// (and twice as much burst) and the extra ones given to the bench.
+func (c config) octorunClientArgs(qps float64) []string {
+	args := []string{fmt.Sprintf("--kube-api-qps=%g", qps), fmt.Sprintf("--kube-api-burst=%g", 2*qps)}
+	return append(args, c.octorunArgs...)
+}
+
+// noGitHubLimit is a GitHub that does not limit Octorun, e.g. a GitHub
+// Enterprise Server with rate limiting off (its default): scenarios that
+// measure Octorun and Kubernetes, not GitHub's limits, run against it.
+var noGitHubLimit = []string{"--github-secondary-limit=0"}
+
+// scaleUp: a RunnerSet scaled 0 → n Idle runners.
+func scaleUp(ctx context.Context, cfg config, sr scaleRun) (*section, error) {
+	n := sr.runners
+	name := fmt.Sprintf("Scale 0 → %d Idle runners at %g QPS", n, sr.qps)
+	e, err := startEnv(ctx, cfg, envOptions{
+		name: fmt.Sprintf("scale-%d-%g", n, sr.qps), nodes: nodesFor(n), profiling: true, agentEvery: 100 * time.Millisecond,
+		octorunArgs: append(cfg.octorunClientArgs(sr.qps), noGitHubLimit...),
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer e.stop()
+	if err := e.createRunnerSet(ctx, 0); err != nil {
+		return nil, err
+	}
+	before, err := e.count(ctx)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	if cfg.profiles {
+		go e.saveProfile(ctx, "profile", "?seconds=20")
+	}
+	if err := e.scale(ctx, n); err != nil {
+		return nil, err
+	}
+	var firstIdle time.Duration
+	err = e.waitFor(ctx, fmt.Sprintf("%d Idle runners", n), time.Duration(n)*200*time.Millisecond+2*time.Minute, func() (bool, error) {
+		idle := e.tracker.countPhase(octorunv1alpha1.RunnerPhaseIdle)
+		if idle > 0 && firstIdle == 0 {
+			firstIdle = time.Since(start)
+		}
+		return idle >= n, nil
+	})
+	wall := time.Since(start)
+	if err != nil {
+		return nil, err
+	}
+	after, err := e.count(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.profiles {
+		e.saveProfile(ctx, "heap", "")
+	}
+	rate := float64(n) / wall.Seconds()
+	s := &section{Name: name, Bound: "kube-apiserver and etcd (writes per runner), kwok and the scheduler (pod start), all on 2 cores; Octorun's client QPS"}
+	s.add("wall time", wall.Seconds(), "s", "", nil)
+	s.add("first runner Idle after", firstIdle.Seconds(), "s", "", nil)
+	s.add("runners per second", rate, "runners/s", "≥ 50", ptrBool(rate >= 50))
+	s.add("Octorun's API requests per runner", (after.octorunKube-before.octorunKube)/float64(n), "requests", "", nil)
+	s.add("API server requests per runner (all clients)", (after.apiserver-before.apiserver)/float64(n), "requests", "", nil)
+	s.add("GitHub calls per runner", float64(after.githubCalls-before.githubCalls)/float64(n), "calls", "", nil)
+	peak := mib(after.usage.PeakRSS)
+	var rssGoal string
+	var rssMet *bool
+	if n <= 1000 {
+		rssGoal, rssMet = "≤ 100 MiB at 1,000", ptrBool(peak <= 100)
+	}
+	s.add("Octorun peak RSS", peak, "MiB", rssGoal, rssMet)
+	s.add("Octorun CPU time", (after.usage.CPU - before.usage.CPU).Seconds(), "s", "", nil)
+	s.Details = map[string]any{"kubeQPS": sr.qps, "kubeBurst": 2 * sr.qps, "githubCalls": diffCalls(before, after), "cpuSeconds": cpuShares(before, after)}
+	return s, nil
+}
+
+// churn: jobs of random short duration against a RunnerSet; every job
+// takes a runner, which leaves after it, and the set replaces it.
+func churn(ctx context.Context, cfg config) (*section, error) {
+	runners, jobs := cfg.churnRunners, cfg.churnJobs
+	name := fmt.Sprintf("Job churn: %d jobs, RunnerSet of %d", jobs, runners)
+	e, err := startEnv(ctx, cfg, envOptions{
+		name: "churn", nodes: nodesFor(runners), agentEvery: 50 * time.Millisecond, withWebhooks: true, profiling: true,
+		octorunArgs: append(cfg.octorunClientArgs(cfg.kubeQPS), noGitHubLimit...),
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer e.stop()
+	if err := e.createRunnerSet(ctx, runners); err != nil {
+		return nil, err
+	}
+	if err := e.waitFor(ctx, fmt.Sprintf("%d Idle runners", runners), 5*time.Minute, func() (bool, error) {
+		return e.tracker.countPhase(octorunv1alpha1.RunnerPhaseIdle) >= runners, nil
+	}); err != nil {
+		return nil, err
+	}
+	before, err := e.count(ctx)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	rng := rand.New(rand.NewPCG(11, 27))
+	for range jobs {
+		d := cfg.jobMin + time.Duration(rng.Int64N(int64(cfg.jobMax-cfg.jobMin)+1))
+		e.sim.QueueJob(githubsim.JobRequest{Owner: org, Repo: "app", Duration: d})
+	}
+	var done []githubsim.Job
+	err = e.waitFor(ctx, fmt.Sprintf("%d jobs completed", jobs), time.Duration(jobs)*time.Second+5*time.Minute, func() (bool, error) {
+		all := e.sim.Jobs()
+		done = done[:0]
+		for _, j := range all {
+			if j.Status == githubsim.JobCompleted {
+				done = append(done, j)
+			}
+		}
+		return len(done) >= jobs, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var last time.Time
+	for _, j := range done {
+		if j.CompletedAt.After(last) {
+			last = j.CompletedAt
+		}
+	}
+	// The last jobs' replacements.
+	if err := e.waitFor(ctx, fmt.Sprintf("%d Idle runners again", runners), 5*time.Minute, func() (bool, error) {
+		return e.tracker.countPhase(octorunv1alpha1.RunnerPhaseIdle) >= runners, nil
+	}); err != nil {
+		return nil, err
+	}
+	after, err := e.count(ctx)
+	if err != nil {
+		return nil, err
+	}
+
+	var killed, unseen int
+	var toActive, completions []float64
+	var completedAt []time.Time
+	for _, j := range done {
+		if j.Conclusion != githubsim.ConclusionSuccess {
+			killed++
+		}
+		completedAt = append(completedAt, j.CompletedAt)
+		at, ok := e.tracker.activeAt(j.RunnerID)
+		if !ok {
+			unseen++
+			continue
+		}
+		toActive = append(toActive, math.Max(0, at.Sub(j.StartedAt).Seconds()))
+	}
+	// Each completed job's runner is replaced by one new Runner: the n-th
+	// job to complete is paired with the n-th replacement to be ready.
+	sort.Slice(completedAt, func(i, j int) bool { return completedAt[i].Before(completedAt[j]) })
+	ready := e.tracker.readySince(start)
+	for i := 0; i < len(completedAt) && i < len(ready); i++ {
+		completions = append(completions, math.Max(0, ready[i].Sub(completedAt[i]).Seconds()))
+	}
+	calls := float64(after.githubCalls - before.githubCalls)
+	wall := last.Sub(start)
+	s := &section{Name: name, Bound: "replacement time: Runner deletion and creation through the API server, pod start by the scheduler and kwok; jobs last " + fmt.Sprintf("%s–%s", cfg.jobMin, cfg.jobMax)}
+	s.add("time to complete every job", wall.Seconds(), "s", "", nil)
+	s.add("jobs per second", float64(jobs)/wall.Seconds(), "jobs/s", "", nil)
+	s.add("GitHub calls per job", calls/float64(jobs), "calls", "≤ 1.0", ptrBool(calls/float64(jobs) <= 1.0))
+	p99 := percentile(toActive, 99)
+	s.add("job start → Runner Active, p50", percentile(toActive, 50), "s", "", nil)
+	s.add("job start → Runner Active, p99", p99, "s", "< 1", ptrBool(p99 < 1))
+	p50 := percentile(completions, 50)
+	s.add("job completed → replacement Idle, p50", p50, "s", "< 2", ptrBool(p50 < 2))
+	s.add("job completed → replacement Idle, p99", percentile(completions, 99), "s", "", nil)
+	s.add("jobs killed", float64(killed), "jobs", "0", ptrBool(killed == 0))
+	s.add("Octorun peak RSS", mib(after.usage.PeakRSS), "MiB", "", nil)
+	s.add("Octorun CPU time", (after.usage.CPU - before.usage.CPU).Seconds(), "s", "", nil)
+	s.Details = map[string]any{"jobsNotSeenActive": unseen, "githubCalls": diffCalls(before, after), "kubeQPS": cfg.kubeQPS, "kubeBurst": 2 * cfg.kubeQPS,
+		"octorunAPIRequestsPerJob": (after.octorunKube - before.octorunKube) / float64(jobs), "cpuSeconds": cpuShares(before, after)}
+	return s, nil
+}
+
+// steady: Idle runners left alone; only the periodic sync should reach
+// GitHub.
+func steady(ctx context.Context, cfg config) (*section, error) {
+	n, window, period := cfg.steadyRunners, cfg.steadyDuration, cfg.syncPeriod
+	name := fmt.Sprintf("Steady state: %d Idle runners for %s", n, window)
+	e, err := startEnv(ctx, cfg, envOptions{
+		name: "steady", nodes: nodesFor(n), agentEvery: 200 * time.Millisecond, withWebhooks: true,
+		octorunArgs: append(cfg.octorunClientArgs(cfg.kubeQPS), append(noGitHubLimit, "--sync-period="+period.String())...),
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer e.stop()
+	if err := e.createRunnerSet(ctx, n); err != nil {
+		return nil, err
+	}
+	if err := e.waitFor(ctx, fmt.Sprintf("%d Idle runners", n), time.Duration(n)*200*time.Millisecond+2*time.Minute, func() (bool, error) {
+		return e.tracker.countPhase(octorunv1alpha1.RunnerPhaseIdle) >= n, nil
+	}); err != nil {
+		return nil, err
+	}
+	before, err := e.count(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.waitFor(ctx, "the steady-state window", window+time.Minute, func() (bool, error) {
+		return time.Since(before.at) >= window, nil
+	}); err != nil {
+		return nil, err
+	}
+	after, err := e.count(ctx)
+	if err != nil {
+		return nil, err
+	}
+	elapsed := after.at.Sub(before.at)
+	calls := float64(after.githubCalls - before.githubCalls)
+	pages := math.Ceil(float64(n) / 100)
+	syncs := math.Max(1, math.Round(elapsed.Seconds()/period.Seconds()))
+	perSync := calls / syncs
+	cpu := (after.usage.CPU - before.usage.CPU).Seconds()
+	s := &section{Name: name, Bound: fmt.Sprintf("the sync period (%s): one paginated list of the organization's runners per period", period)}
+	s.add("GitHub calls", calls, "calls", "", nil)
+	s.add("GitHub calls per sync period", perSync, "calls", fmt.Sprintf("≤ ⌈%d/100⌉ = %g", n, pages), ptrBool(perSync <= pages))
+	s.add("Octorun CPU time", cpu, "s", "", nil)
+	s.add("Octorun CPU use", 100*cpu/elapsed.Seconds(), "% of a core", "", nil)
+	s.add("Octorun API requests per minute", (after.octorunKube-before.octorunKube)/elapsed.Minutes(), "requests/min", "", nil)
+	s.add("Octorun RSS", mib(after.usage.RSS), "MiB", "", nil)
+	s.Details = map[string]any{"syncPeriod": period.String(), "githubCalls": diffCalls(before, after), "cpuSeconds": cpuShares(before, after)}
+	return s, nil
+}
+
+// jitRate: registration against GitHub's secondary limit of 900 points a
+// minute, where a JIT config costs 5: at most 180 a minute.
+func jitRate(ctx context.Context, cfg config) (*section, error) {
+	window := cfg.jitDuration
+	e, err := startEnv(ctx, cfg, envOptions{
+		name: "jit", nodes: 2, agentEvery: 200 * time.Millisecond,
+		sim:         githubsim.Options{SecondaryPointsPerMinute: 900},
+		octorunArgs: cfg.octorunClientArgs(cfg.kubeQPS), // GitHub's limit, the default
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer e.stop()
+	// More runners than the window can register, so the limit binds.
+	want := int(math.Ceil(180*window.Minutes())) + 50
+	if err := e.createRunnerSet(ctx, want); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	var first time.Time
+	if err := e.waitFor(ctx, "the first JIT config", time.Minute, func() (bool, error) {
+		if e.sim.Calls()[jitCall] > 0 {
+			first = time.Now()
+			return true, nil
+		}
+		return false, nil
+	}); err != nil {
+		return nil, err
+	}
+	// The budget may spend a small burst at first; the rate it keeps is
+	// measured after a warm-up of a third of the window (at most a minute).
+	warmUp := min(window/3, time.Minute)
+	var warm int
+	var warmAt time.Time
+	if err := e.waitFor(ctx, "the registration window", window+time.Minute, func() (bool, error) {
+		if warmAt.IsZero() && time.Since(first) >= warmUp {
+			warm, warmAt = e.sim.CallsByStatus()[201], time.Now()
+		}
+		return time.Since(first) >= window, nil
+	}); err != nil {
+		return nil, err
+	}
+	elapsed := time.Since(first)
+	byStatus := e.sim.CallsByStatus()
+	calls := e.sim.Calls()
+	created := byStatus[201]
+	limited := byStatus[403] + byStatus[429]
+	perMinute := float64(created) / elapsed.Minutes()
+	steadyPerMinute := float64(created-warm) / time.Since(warmAt).Minutes()
+	share := 100 * steadyPerMinute / 180
+	s := &section{Name: fmt.Sprintf("Registration against the secondary limit (900 points/min), %s", window.Round(time.Second)), Bound: "GitHub's secondary limit: 900 points a minute, 5 per JIT config, so 180 a minute; Octorun paces to 97 % of it"}
+	s.add("JIT configs per minute, whole window", perMinute, "/min", "", nil)
+	s.add(fmt.Sprintf("JIT configs per minute, after %s", warmUp.Round(time.Second)), steadyPerMinute, "/min", "", nil)
+	s.add("share of GitHub's allowed 180/min", share, "%", "≥ 95", ptrBool(share >= 95))
+	s.add("403/429 answers", float64(limited), "answers", "0", ptrBool(limited == 0))
+	s.Details = map[string]any{"jitConfigs": created, "elapsedSeconds": elapsed.Seconds(), "sinceScaleSeconds": time.Since(start).Seconds(), "githubCalls": calls, "byStatus": byStatus}
+	return s, nil
+}
+
+// nodesFor spreads the pods over kwok nodes, 250 a node.
+func nodesFor(pods int) int { return max(1, (pods+249)/250) }
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+func ptrBool(b bool) *bool { return &b }
+
+// percentile of values (nearest rank); 0 for none.
+func percentile(values []float64, p float64) float64 {
+	if len(values) == 0 {
+		return math.NaN()
+	}
+	v := append([]float64(nil), values...)
+	sort.Float64s(v)
+	rank := int(math.Ceil(p/100*float64(len(v)))) - 1
+	return v[min(max(rank, 0), len(v)-1)]
+}
+
+func diffCalls(before, after counters) map[string]int {
+	out := map[string]int{}
+	for k, v := range after.githubByCall {
+		if d := v - before.githubByCall[k]; d != 0 {
+			out[k] = d
+		}
+	}
+	return out
+}
