@@ -190,7 +190,7 @@ func churn(ctx context.Context, cfg config) (*section, error) {
 	s.add("jobs killed", float64(killed), "jobs", "0", ptrBool(killed == 0))
 	s.add("Octorun peak RSS", mib(after.usage.PeakRSS), "MiB", "", nil)
 	s.add("Octorun CPU time", (after.usage.CPU - before.usage.CPU).Seconds(), "s", "", nil)
-	s.Details = map[string]any{"jobsNotSeenActive": unseen, "githubCalls": diffCalls(before, after), "kubeQPS": cfg.kubeQPS, "kubeBurst": 2 * cfg.kubeQPS,
+	s.Details = map[string]any{"jobsNotSeenActive": unseen, "failedRunners": e.tracker.failed(), "githubCalls": diffCalls(before, after), "kubeQPS": cfg.kubeQPS, "kubeBurst": 2 * cfg.kubeQPS,
 		"octorunAPIRequestsPerJob": (after.octorunKube - before.octorunKube) / float64(jobs), "cpuSeconds": cpuShares(before, after)}
 	return s, nil
 }

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"fmt"
+	"maps"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -44,10 +47,12 @@ type tracker struct {
 	mu      sync.Mutex
 	runners map[string]*runnerTimes // by UID
 	byID    map[int64]*runnerTimes
+	// failures counts the Runners that failed, by their conditions.
+	failures map[string]int
 }
 
 func newTracker() *tracker {
-	return &tracker{runners: map[string]*runnerTimes{}, byID: map[int64]*runnerTimes{}}
+	return &tracker{runners: map[string]*runnerTimes{}, byID: map[int64]*runnerTimes{}, failures: map[string]int{}}
 }
 
 func (t *tracker) handler() cache.ResourceEventHandler {
@@ -83,6 +88,13 @@ func (t *tracker) observe(obj any, deleted bool) {
 	rt.phase = r.Status.Phase
 	if _, seen := rt.phases[r.Status.Phase]; !seen && r.Status.Phase != "" {
 		rt.phases[r.Status.Phase] = now
+		if r.Status.Phase == octorunv1alpha1.RunnerPhaseFailed {
+			var why []string
+			for _, c := range r.Status.Conditions {
+				why = append(why, fmt.Sprintf("%s=%s/%s: %s", c.Type, c.Status, c.Reason, c.Message))
+			}
+			t.failures[strings.Join(why, "; ")]++
+		}
 	}
 	rt.gone = rt.gone || deleted
 }
@@ -129,6 +141,13 @@ func (t *tracker) readySince(since time.Time) []time.Time {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Before(out[j]) })
 	return out
+}
+
+// failed returns how many Runners failed, by their conditions.
+func (t *tracker) failed() map[string]int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return maps.Clone(t.failures)
 }
 
 // created counts the Runners seen at all.

@@ -85,7 +85,7 @@ func (a *Agent) step(ctx context.Context, lister corelisters.PodLister) error {
 	if err != nil {
 		return err
 	}
-	var completed map[int64]bool // runners whose job completed, when needed
+	var completed map[int64]bool // runners whose job completed, read when needed
 	live := make(map[types.UID]bool, len(pods))
 	var errs []error
 	for _, pod := range pods {
@@ -121,7 +121,8 @@ func (a *Agent) step(ctx context.Context, lister corelisters.PodLister) error {
 		}
 		// The runner is gone from GitHub: after its job, exit 0; removed
 		// without one, the runner process fails.
-		if completed == nil {
+		if !completed[id] {
+			// The jobs may have moved on since the last look.
 			completed = a.completedRunners()
 		}
 		code := "1"
