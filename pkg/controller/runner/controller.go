@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -67,8 +66,12 @@ type Controller struct {
 
 	runnerLister  octorunlisters.RunnerLister
 	runnersSynced cache.InformerSynced
-	podLister     corelisters.PodLister
-	podsSynced    cache.InformerSynced
+	// runners is the Runner cache with this process's own writes laid over
+	// it until the informer catches up, so a sync right after a write does
+	// not work from the older version (and meet a conflict).
+	runners    cache.MutationCache
+	podLister  corelisters.PodLister
+	podsSynced cache.InformerSynced
 
 	queue    workqueue.TypedRateLimitingInterface[cache.ObjectName]
 	recorder record.EventRecorder
@@ -76,8 +79,10 @@ type Controller struct {
 	now      func() time.Time
 
 	// deregistered holds the UIDs of deleted Runners whose GitHub runner
-	// this process removed, until their finalizer is gone.
-	deregistered sync.Map
+	// this process removed, so a retried finalizer does not ask GitHub
+	// again; released those whose finalizer it removed, so a sync from a
+	// cache that is behind does nothing.
+	deregistered, released uidMemory
 }
 
 // New returns a Runner controller. The pod informer should select only pods
@@ -110,8 +115,10 @@ func New(
 		opts:          opts,
 		runnerLister:  runnerInformer.Lister(),
 		runnersSynced: runnerInformer.Informer().HasSynced,
-		podLister:     podInformer.Lister(),
-		podsSynced:    podInformer.Informer().HasSynced,
+		runners: cache.NewIntegerResourceVersionMutationCache(logger, runnerInformer.Informer().GetStore(),
+			runnerInformer.Informer().GetIndexer(), time.Minute, false),
+		podLister:  podInformer.Lister(),
+		podsSynced: podInformer.Informer().HasSynced,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: ControllerName},
@@ -212,6 +219,27 @@ func (c *Controller) enqueueOwner(obj any) {
 
 // getLiveRunner reads a Runner from the API server, not the cache, for the
 // decisions a stale cache must not make (registering twice).
+// cachedRunner returns the newest version of a Runner this process knows:
+// the informer's, or the one its last write returned.
+func (c *Controller) cachedRunner(key cache.ObjectName) (*octorunv1alpha1.Runner, error) {
+	obj, exists, err := c.runners.GetByKey(key.String())
+	if err != nil {
+		return nil, err
+	}
+	r, ok := obj.(*octorunv1alpha1.Runner)
+	if !exists || !ok {
+		return nil, apierrors.NewNotFound(octorunv1alpha1.Resource("runners"), key.Name)
+	}
+	return r, nil
+}
+
+// wrote lays a Runner returned by a write over the cache.
+func (c *Controller) wrote(r *octorunv1alpha1.Runner) {
+	if r != nil {
+		c.runners.Mutation(r)
+	}
+}
+
 func (c *Controller) getLiveRunner(ctx context.Context, runner *octorunv1alpha1.Runner) (*octorunv1alpha1.Runner, error) {
 	live, err := c.octorunClient.OctorunV1alpha1().Runners(runner.Namespace).Get(ctx, runner.Name, metav1.GetOptions{})
 	if err != nil {

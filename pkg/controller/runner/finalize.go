@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -23,7 +24,8 @@ import (
 // the job ends.
 func (c *Controller) finalize(ctx context.Context, runner *octorunv1alpha1.Runner, scope github.Scope, scopeErr error, job *octorunv1alpha1.JobAssignment) (time.Duration, error) {
 	logger := klog.FromContext(ctx)
-	if !slices.Contains(runner.Finalizers, octorunv1alpha1.RunnerFinalizer) {
+	if !slices.Contains(runner.Finalizers, octorunv1alpha1.RunnerFinalizer) || c.released.has(runner.UID) {
+		// A cache behind the release may still show the finalizer.
 		return 0, nil
 	}
 	obs := observation{job: job}
@@ -53,7 +55,7 @@ func (c *Controller) finalize(ctx context.Context, runner *octorunv1alpha1.Runne
 		// Never registered: nothing to remove from GitHub.
 	case status.Phase == octorunv1alpha1.RunnerPhaseComplete:
 		// The one-job runner removed itself from GitHub after its job.
-	case c.wasDeregistered(runner.UID):
+	case c.deregistered.has(runner.UID):
 		// Removed from GitHub by an earlier attempt of this finalizer.
 	default:
 		// The cache may still show a Runner released a moment ago.
@@ -78,7 +80,7 @@ func (c *Controller) finalize(ctx context.Context, runner *octorunv1alpha1.Runne
 			}
 			return 0, err
 		default:
-			c.markDeregistered(runner.UID)
+			c.deregistered.mark(runner.UID, c.now())
 			logger.V(2).Info("Removed the runner from GitHub", "id", runner.Spec.ID)
 			c.recorder.Eventf(runner, corev1.EventTypeNormal, EventDeregistered, "Removed runner %d from GitHub", runner.Spec.ID)
 		}
@@ -108,7 +110,10 @@ func (c *Controller) finalize(ctx context.Context, runner *octorunv1alpha1.Runne
 	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		r := runner.DeepCopy()
 		r.Finalizers = slices.DeleteFunc(r.Finalizers, func(f string) bool { return f == octorunv1alpha1.RunnerFinalizer })
-		_, err := c.octorunClient.OctorunV1alpha1().Runners(r.Namespace).Update(ctx, r, metav1.UpdateOptions{})
+		updated, err := c.octorunClient.OctorunV1alpha1().Runners(r.Namespace).Update(ctx, r, metav1.UpdateOptions{})
+		if err == nil {
+			c.wrote(updated)
+		}
 		if apierrors.IsConflict(err) {
 			if live, getErr := c.getLiveRunner(ctx, runner); getErr == nil {
 				runner = live
@@ -119,25 +124,27 @@ func (c *Controller) finalize(ctx context.Context, runner *octorunv1alpha1.Runne
 	if err != nil && !apierrors.IsNotFound(err) {
 		return 0, fmt.Errorf("removing the finalizer: %w", err)
 	}
+	c.released.mark(runner.UID, c.now())
 	logger.V(2).Info("Released the Runner")
 	return 0, nil
 }
 
-// wasDeregistered tells whether this process removed the Runner's GitHub
-// runner already, so a retried finalizer does not ask GitHub again.
-func (c *Controller) wasDeregistered(uid types.UID) bool {
-	_, ok := c.deregistered.Load(uid)
+// uidMemory remembers Runner UIDs for ten minutes, long enough for any
+// retry of a finalizer and for the cache to catch up.
+type uidMemory struct {
+	m sync.Map // UID → time marked
+}
+
+func (u *uidMemory) has(uid types.UID) bool {
+	_, ok := u.m.Load(uid)
 	return ok
 }
 
-// markDeregistered remembers a deregistration for ten minutes, long enough
-// for any retry of the finalizer.
-func (c *Controller) markDeregistered(uid types.UID) {
-	now := c.now()
-	c.deregistered.Store(uid, now)
-	c.deregistered.Range(func(k, v any) bool {
+func (u *uidMemory) mark(uid types.UID, now time.Time) {
+	u.m.Store(uid, now)
+	u.m.Range(func(k, v any) bool {
 		if now.Sub(v.(time.Time)) > 10*time.Minute {
-			c.deregistered.Delete(k)
+			u.m.Delete(k)
 		}
 		return true
 	})
@@ -153,9 +160,11 @@ func (c *Controller) markBusy(ctx context.Context, runner *octorunv1alpha1.Runne
 		r.Annotations = map[string]string{}
 	}
 	r.Annotations[octorunv1alpha1.AnnotationJobAssignment] = octorunv1alpha1.JobAssignment{AssignedAt: metav1.NewTime(c.now())}.String()
-	if _, err := c.octorunClient.OctorunV1alpha1().Runners(r.Namespace).Update(ctx, r, metav1.UpdateOptions{}); err != nil {
+	updated, err := c.octorunClient.OctorunV1alpha1().Runners(r.Namespace).Update(ctx, r, metav1.UpdateOptions{})
+	if err != nil {
 		return fmt.Errorf("recording that the runner is busy: %w", err)
 	}
+	c.wrote(updated)
 	c.recorder.Event(runner, corev1.EventTypeNormal, EventDeletionDelayed, "GitHub says the runner is running a job; it is deleted when the job ends")
 	return nil
 }

@@ -579,3 +579,29 @@ func TestStaleCacheWritesStatusOnce(t *testing.T) {
 		t.Errorf("Octorun actions (-want +got):\n%s", diff)
 	}
 }
+
+// TestReleasedRunnerIsLeftAlone: a sync from a cache that still shows a
+// Runner this process released makes no request.
+func TestReleasedRunnerIsLeftAlone(t *testing.T) {
+	f := newFixture(t)
+	now := metav1.Unix(1_800_000_000, 0)
+	r := registered(newRunner("r1"), 101, octorunv1alpha1.RunnerPhaseComplete)
+	r.DeletionTimestamp = &now
+	f.addRunner(r)
+	_, ctx := ktesting.NewTestContext(t)
+	c := f.newController(ctx)
+	if _, err := c.sync(ctx, cache.MetaObjectToName(r)); err != nil {
+		t.Fatal(err)
+	}
+	if got := actions(f.client); len(got) == 0 || got[len(got)-1] != "update runners" {
+		t.Fatalf("Octorun actions = %v, want the finalizer removed last", got)
+	}
+	f.client.ClearActions()
+	f.kubeClient.ClearActions()
+	if _, err := c.sync(ctx, cache.MetaObjectToName(r)); err != nil {
+		t.Fatal(err)
+	}
+	if got := append(actions(f.client), actions(f.kubeClient)...); len(got) != 0 {
+		t.Errorf("actions of the second sync = %v, want none", got)
+	}
+}

@@ -41,7 +41,7 @@ const (
 // backoff.
 func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Duration, error) {
 	logger := klog.FromContext(ctx)
-	cached, err := c.runnerLister.Runners(key.Namespace).Get(key.Name)
+	cached, err := c.cachedRunner(key)
 	if apierrors.IsNotFound(err) {
 		logger.V(4).Info("Runner is gone")
 		return 0, nil
@@ -118,6 +118,7 @@ func (c *Controller) register(ctx context.Context, runner *octorunv1alpha1.Runne
 		if err != nil {
 			return runner, registration{}, 0, fmt.Errorf("adding the finalizer: %w", err)
 		}
+		c.wrote(updated)
 		// The update succeeded on the cached version, which had no
 		// finalizer: no earlier attempt registered the Runner, so neither a
 		// live read nor a look for an earlier attempt's Secret is needed.
@@ -276,6 +277,7 @@ func (c *Controller) setRunnerID(ctx context.Context, runner *octorunv1alpha1.Ru
 	if err != nil {
 		return runner, fmt.Errorf("writing spec.id %d: %w", id, err)
 	}
+	c.wrote(updated)
 	return updated, nil
 }
 
@@ -376,6 +378,7 @@ func (c *Controller) updateStatus(ctx context.Context, runner *octorunv1alpha1.R
 	if err != nil {
 		return runner, fmt.Errorf("updating the status: %w", err)
 	}
+	c.wrote(updated)
 	if old != status.Phase {
 		klog.FromContext(ctx).V(2).Info("Runner phase changed", "from", old, "to", status.Phase)
 		c.phaseEvent(updated)

@@ -51,7 +51,11 @@ type Controller struct {
 	octorunClient versioned.Interface
 	opts          Options
 
-	setLister     octorunlisters.RunnerSetLister
+	setLister octorunlisters.RunnerSetLister
+	// sets is the RunnerSet cache with this process's own status writes
+	// laid over it until the informer catches up, so the next sync does not
+	// write onto the older version (and meet a conflict).
+	sets          cache.MutationCache
 	setsSynced    cache.InformerSynced
 	runnerLister  octorunlisters.RunnerLister
 	runnersSynced cache.InformerSynced
@@ -93,6 +97,8 @@ func New(ctx context.Context, kubeClient kubernetes.Interface, octorunClient ver
 		octorunClient: octorunClient,
 		opts:          opts,
 		setLister:     setInformer.Lister(),
+		sets: cache.NewIntegerResourceVersionMutationCache(klog.FromContext(ctx), setInformer.Informer().GetStore(),
+			setInformer.Informer().GetIndexer(), time.Minute, false),
 		setsSynced:    setInformer.Informer().HasSynced,
 		runnerLister:  runnerInformer.Lister(),
 		runnersSynced: runnerInformer.Informer().HasSynced,
