@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -226,11 +227,16 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 
-	octorunInformers := informers.NewSharedInformerFactoryWithOptions(octorunClient, o.resync, informers.WithNamespace(o.namespace))
+	// The caches leave out managedFields, which Octorun never reads: a
+	// good part of a cached object's memory. Writes of cached objects
+	// without them keep the server's.
+	octorunInformers := informers.NewSharedInformerFactoryWithOptions(octorunClient, o.resync, informers.WithNamespace(o.namespace),
+		informers.WithTransform(stripManagedFields))
 	// Octorun caches only its own pods.
 	kubeInformers := kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, o.resync,
 		kubeinformers.WithNamespace(o.namespace),
-		kubeinformers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = octorunv1alpha1.LabelRunner }))
+		kubeinformers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = octorunv1alpha1.LabelRunner }),
+		kubeinformers.WithTransform(stripManagedFields))
 
 	runners, err := runner.New(ctx, kubeClient, octorunClient, gh,
 		octorunInformers.Octorun().V1alpha1().Runners(),
@@ -343,4 +349,13 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	case err := <-done:
 		return err
 	}
+}
+
+// stripManagedFields is the informers' transform: it drops managedFields
+// from each object before it is cached.
+func stripManagedFields(obj any) (any, error) {
+	if m, err := meta.Accessor(obj); err == nil {
+		m.SetManagedFields(nil)
+	}
+	return obj, nil
 }

@@ -12,6 +12,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
 )
 
 func TestHelpNamesEveryOptionAndItsVariable(t *testing.T) {
@@ -105,5 +109,18 @@ func TestProfilingIsServedOnlyWhenAsked(t *testing.T) {
 		if got := rec.Code == http.StatusOK; got != profiling {
 			t.Errorf("profiling %v: GET /debug/pprof/heap = %d", profiling, rec.Code)
 		}
+	}
+}
+
+func TestStripManagedFields(t *testing.T) {
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}}}
+	got, err := stripManagedFields(pod)
+	if err != nil || got.(*corev1.Pod).ManagedFields != nil || got.(*corev1.Pod).Name != "p" {
+		t.Errorf("stripManagedFields = %+v, %v; want the pod without managedFields", got, err)
+	}
+	// What is no object passes unchanged.
+	tombstone := cache.DeletedFinalStateUnknown{Key: "ns/p", Obj: pod}
+	if got, err := stripManagedFields(tombstone); err != nil || got != any(tombstone) {
+		t.Errorf("stripManagedFields(tombstone) = %v, %v", got, err)
 	}
 }
