@@ -288,6 +288,14 @@ func (e *env) waitFor(ctx context.Context, what string, timeout time.Duration, c
 	}
 }
 
+// waitIdle waits until n Runners are Idle, allowing 200ms a runner plus two
+// minutes.
+func (e *env) waitIdle(ctx context.Context, n int) error {
+	return e.waitFor(ctx, fmt.Sprintf("%d Idle runners", n), time.Duration(n)*200*time.Millisecond+2*time.Minute, func() (bool, error) {
+		return e.tracker.countPhase(octorunv1alpha1.RunnerPhaseIdle) >= n, nil
+	})
+}
+
 // counters is what is counted around a measurement.
 type counters struct {
 	at             time.Time

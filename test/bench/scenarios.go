@@ -47,7 +47,9 @@ func scaleUp(ctx context.Context, cfg config, sr scaleRun) (*section, error) {
 	}
 	start := time.Now()
 	if cfg.profiles {
-		go e.saveProfile(ctx, "profile", "?seconds=20")
+		// A CPU profile of the scale-up, short enough to end before it.
+		seconds := min(20, max(2, n/80))
+		go e.saveProfile(ctx, "profile", fmt.Sprintf("?seconds=%d", seconds))
 	}
 	if err := e.scale(ctx, n); err != nil {
 		return nil, err
@@ -107,9 +109,7 @@ func churn(ctx context.Context, cfg config) (*section, error) {
 	if err := e.createRunnerSet(ctx, runners); err != nil {
 		return nil, err
 	}
-	if err := e.waitFor(ctx, fmt.Sprintf("%d Idle runners", runners), 5*time.Minute, func() (bool, error) {
-		return e.tracker.countPhase(octorunv1alpha1.RunnerPhaseIdle) >= runners, nil
-	}); err != nil {
+	if err := e.waitIdle(ctx, runners); err != nil {
 		return nil, err
 	}
 	before, err := e.count(ctx)
@@ -143,9 +143,7 @@ func churn(ctx context.Context, cfg config) (*section, error) {
 		}
 	}
 	// The last jobs' replacements.
-	if err := e.waitFor(ctx, fmt.Sprintf("%d Idle runners again", runners), 5*time.Minute, func() (bool, error) {
-		return e.tracker.countPhase(octorunv1alpha1.RunnerPhaseIdle) >= runners, nil
-	}); err != nil {
+	if err := e.waitIdle(ctx, runners); err != nil {
 		return nil, err
 	}
 	after, err := e.count(ctx)
@@ -211,9 +209,7 @@ func steady(ctx context.Context, cfg config) (*section, error) {
 	if err := e.createRunnerSet(ctx, n); err != nil {
 		return nil, err
 	}
-	if err := e.waitFor(ctx, fmt.Sprintf("%d Idle runners", n), time.Duration(n)*200*time.Millisecond+2*time.Minute, func() (bool, error) {
-		return e.tracker.countPhase(octorunv1alpha1.RunnerPhaseIdle) >= n, nil
-	}); err != nil {
+	if err := e.waitIdle(ctx, n); err != nil {
 		return nil, err
 	}
 	before, err := e.count(ctx)
