@@ -40,6 +40,10 @@ type Options struct {
 	WebhookURL string
 	// WebhookSecret signs the deliveries (X-Hub-Signature-256).
 	WebhookSecret string
+	// WebhookWorkers is how many deliveries are sent at once. 0 or 1 sends
+	// them one at a time, in order; GitHub sends several at once and
+	// promises no order.
+	WebhookWorkers int
 	// Logf receives debug output. nil discards it.
 	Logf func(format string, args ...any)
 }
@@ -120,7 +124,7 @@ func New(opts Options) *Server {
 		s.retryAfter = time.Minute
 	}
 	s.labelID(selfHostedLabel) // id 1, as on a fresh GitHub
-	s.hooks = newWebhookSender(opts.WebhookURL, opts.WebhookSecret, s.logf)
+	s.hooks = newWebhookSender(opts.WebhookURL, opts.WebhookSecret, opts.WebhookWorkers, s.logf)
 	s.api = s.apiMux()
 	s.control = s.controlMux()
 	return s

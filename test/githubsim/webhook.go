@@ -53,6 +53,9 @@ type Delivery struct {
 	// StatusCode is the receiver's answer, 0 when the request failed (Err).
 	StatusCode int
 	Err        string
+	// SentAt is when the request went out; AnsweredAt when the receiver's
+	// answer came (zero when none did).
+	SentAt, AnsweredAt time.Time
 }
 
 type delivery struct {
@@ -61,9 +64,10 @@ type delivery struct {
 	body   []byte
 }
 
-// webhookSender delivers webhooks in order from one goroutine, so that API
-// handlers never wait on a receiver. A failed delivery is not retried:
-// GitHub does not redeliver on its own.
+// webhookSender delivers webhooks from its own goroutines, so that API
+// handlers never wait on a receiver: with one, in order; with more, several
+// at once in no promised order, as GitHub does. A failed delivery is not
+// retried: GitHub does not redeliver on its own.
 type webhookSender struct {
 	logf   func(string, ...any)
 	client *http.Client
@@ -75,12 +79,12 @@ type webhookSender struct {
 	attempts []delivery
 	wake     chan struct{}
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	done   chan struct{}
+	ctx     context.Context
+	cancel  context.CancelFunc
+	workers sync.WaitGroup
 }
 
-func newWebhookSender(url, secret string, logf func(string, ...any)) *webhookSender {
+func newWebhookSender(url, secret string, workers int, logf func(string, ...any)) *webhookSender {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &webhookSender{
 		logf:   logf,
@@ -90,9 +94,11 @@ func newWebhookSender(url, secret string, logf func(string, ...any)) *webhookSen
 		wake:   make(chan struct{}, 1),
 		ctx:    ctx,
 		cancel: cancel,
-		done:   make(chan struct{}),
 	}
-	go w.run()
+	for range max(workers, 1) {
+		w.workers.Add(1)
+		go w.run()
+	}
 	return w
 }
 
@@ -116,6 +122,11 @@ func (w *webhookSender) enqueue(event, action string, jobID int64, body []byte) 
 		body:     body,
 	})
 	w.mu.Unlock()
+	w.signal()
+}
+
+// signal wakes a waiting worker; it never blocks.
+func (w *webhookSender) signal() {
 	select {
 	case w.wake <- struct{}{}:
 	default:
@@ -123,7 +134,7 @@ func (w *webhookSender) enqueue(event, action string, jobID int64, body []byte) 
 }
 
 func (w *webhookSender) run() {
-	defer close(w.done)
+	defer w.workers.Done()
 	for {
 		w.mu.Lock()
 		if len(w.queue) == 0 {
@@ -137,7 +148,11 @@ func (w *webhookSender) run() {
 		}
 		d := w.queue[0]
 		w.queue = w.queue[1:]
+		more := len(w.queue) > 0
 		w.mu.Unlock()
+		if more {
+			w.signal() // another worker may take the next one
+		}
 
 		w.deliver(&d)
 		w.mu.Lock()
@@ -166,6 +181,7 @@ func (w *webhookSender) deliver(d *delivery) {
 		req.Header.Set("X-Hub-Signature-256", Sign([]byte(d.secret), d.body))
 		req.Header.Set("X-Hub-Signature", signSHA1([]byte(d.secret), d.body))
 	}
+	d.SentAt = time.Now()
 	resp, err := w.client.Do(req)
 	if err != nil {
 		d.Err = err.Error()
@@ -175,6 +191,7 @@ func (w *webhookSender) deliver(d *delivery) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxBodyBytes))
 	_ = resp.Body.Close()
 	d.StatusCode = resp.StatusCode
+	d.AnsweredAt = time.Now()
 	w.logf("githubsim: delivery %s (%s %s) answered %d", d.ID, d.Event, d.Action, resp.StatusCode)
 }
 
@@ -182,7 +199,7 @@ func (w *webhookSender) deliver(d *delivery) {
 // one under way.
 func (w *webhookSender) close() {
 	w.cancel()
-	<-w.done
+	w.workers.Wait()
 	w.client.CloseIdleConnections()
 }
 
@@ -216,10 +233,7 @@ func (w *webhookSender) redeliver(id string) error {
 	}
 	w.queue = append(w.queue, *found)
 	w.mu.Unlock()
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
+	w.signal()
 	return nil
 }
 

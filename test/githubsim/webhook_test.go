@@ -255,3 +255,39 @@ func TestWebhooksDoNotBlockTheAPI(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhookWorkersDeliverAtOnce: with several workers, deliveries wait for
+// a slow receiver side by side, and each records when it was answered.
+func TestWebhookWorkersDeliverAtOnce(t *testing.T) {
+	var mu sync.Mutex
+	inFlight, most := 0, 0
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		inFlight++
+		most = max(most, inFlight)
+		mu.Unlock()
+		time.Sleep(100 * time.Millisecond)
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+	}))
+	defer slow.Close()
+	sim := New(Options{WebhookURL: slow.URL, WebhookSecret: "s", WebhookWorkers: 4})
+	defer sim.Close()
+
+	before := time.Now()
+	for i := 0; i < 8; i++ {
+		sim.QueueJob(JobRequest{Owner: testOrg, Repo: testRepo})
+	}
+	eventually(t, "all deliveries", func() bool { return len(sim.Deliveries()) == 8 })
+	mu.Lock()
+	defer mu.Unlock()
+	if most < 2 {
+		t.Errorf("at most %d deliveries in flight, want several", most)
+	}
+	for _, d := range sim.Deliveries() {
+		if d.StatusCode != http.StatusOK || d.SentAt.Before(before) || d.AnsweredAt.Sub(d.SentAt) < 100*time.Millisecond {
+			t.Errorf("delivery %+v: want 200, sent after the jobs were queued and answered 100ms later", d)
+		}
+	}
+}
