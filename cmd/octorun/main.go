@@ -63,6 +63,7 @@ type options struct {
 	runnerNamePrefix string
 	runnerWorkers    int
 	runnerSetWorkers int
+	webhookWorkers   int
 	resync           time.Duration
 	leaderElect      bool
 	leaseName        string
@@ -110,6 +111,7 @@ func (o *options) register(fs *flag.FlagSet) {
 		"0 turns pacing off, for a GitHub Enterprise Server with rate limiting disabled ("+envName("github-secondary-limit")+")")
 	str(&o.webhookAddr, "github-webhook-addr", "", "Address of the server receiving GitHub's workflow_job webhooks, e.g. :8082; empty turns it off")
 	str(&o.webhookPath, "github-webhook-path", "/github/webhooks", "Path of GitHub's webhooks")
+	fs.IntVar(&o.webhookWorkers, "github-webhook-workers", envInt("github-webhook-workers", 4), "Webhook deliveries processed concurrently; each may write a job hint on a Runner ("+envName("github-webhook-workers")+")")
 	str(&o.webhookSecretFile, "github-webhook-secret-file", "", "File with the GitHub webhook secret (or OCTORUN_GITHUB_WEBHOOK_SECRET); required with --github-webhook-addr")
 	fs.DurationVar(&o.syncPeriod, "sync-period", envDuration("sync-period", 5*time.Minute), "How often each GitHub organization or repository in use is synced with GitHub ("+envName("sync-period")+")")
 	str(&o.serviceAccount, "service-account", "octorun", "Octorun's ServiceAccount (in its namespace): the only user the admission webhook lets set spec.id and spec.os")
@@ -184,6 +186,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if o.secondaryLimit < 0 {
 		return fmt.Errorf("--github-secondary-limit is %d: it must be 0 (no pacing) or a number of points per minute", o.secondaryLimit)
 	}
+	if o.webhookWorkers < 1 {
+		return fmt.Errorf("--github-webhook-workers is %d: it must be at least 1", o.webhookWorkers)
+	}
 	logger := klog.FromContext(ctx)
 
 	config, err := clientcmd.BuildConfigFromFlags("", o.kubeconfig)
@@ -257,7 +262,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 		if receiver, err = githubevents.NewReceiver(githubevents.Options{
-			Secret: secret, Sink: hints, Path: o.webhookPath, Registerer: registry,
+			Secret: secret, Sink: hints, Path: o.webhookPath, Registerer: registry, Workers: o.webhookWorkers,
 		}); err != nil {
 			return err
 		}

@@ -28,7 +28,7 @@ func TestHelpNamesEveryOptionAndItsVariable(t *testing.T) {
 		"--github-url", "OCTORUN_GITHUB_URL", "--namespace", "--runner-name-prefix", "--runner-workers",
 		"--runnerset-workers", "--sync-period", "--kube-api-qps", "--kube-api-burst", "--leader-elect",
 		"--admission-addr", "--github-webhook-addr", "--metrics-addr", "GITHUB_TOKEN", "--profiling",
-		"--github-secondary-limit", "OCTORUN_GITHUB_SECONDARY_LIMIT",
+		"--github-secondary-limit", "OCTORUN_GITHUB_SECONDARY_LIMIT", "--github-webhook-workers",
 	} {
 		if !strings.Contains(out.String(), strings.TrimPrefix(want, "-")) {
 			t.Errorf("--help does not mention %s", want)
@@ -76,6 +76,7 @@ func TestStartupErrorsAreClear(t *testing.T) {
 		{"unreachable API server", []string{"--kubeconfig", bad}, "cannot be reached"},
 		{"missing kubeconfig", []string{"--kubeconfig", filepath.Join(t.TempDir(), "none")}, "loading the Kubernetes client config"},
 		{"stray argument", []string{"--kubeconfig", bad, "extra"}, "unexpected arguments"},
+		{"no webhook workers", []string{"--kubeconfig", bad, "--github-webhook-workers", "0"}, "--github-webhook-workers is 0"},
 		{"negative secondary limit", []string{"--kubeconfig", bad, "--github-secondary-limit", "-5"}, "--github-secondary-limit is -5"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
