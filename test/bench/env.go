@@ -301,6 +301,7 @@ type counters struct {
 	at             time.Time
 	usage          octorunproc.Usage
 	octorunKube    float64 // Octorun's Kubernetes API requests
+	throttled      float64 // seconds they waited for the client-side QPS
 	apiserver      float64 // requests the API server served, from everyone
 	githubCalls    int
 	githubByStatus map[int]int
@@ -338,6 +339,11 @@ func (e *env) count(ctx context.Context) (counters, error) {
 		return c, fmt.Errorf("scraping Octorun: %w", err)
 	}
 	c.octorunKube = sum(families, "rest_client_requests_total")
+	if f, ok := families["rest_client_rate_limiter_duration_seconds"]; ok {
+		for _, m := range f.GetMetric() {
+			c.throttled += m.GetHistogram().GetSampleSum()
+		}
+	}
 	families, err = scrape(ctx, func(ctx context.Context) (io.ReadCloser, error) {
 		return e.kube.CoreV1().RESTClient().Get().AbsPath("/metrics").Stream(ctx)
 	})
@@ -351,6 +357,15 @@ func (e *env) count(ctx context.Context) (counters, error) {
 		c.githubCalls += n
 	}
 	return c, nil
+}
+
+// throttledPerRequest is how long, on average, Octorun's Kubernetes
+// requests waited for its client-side QPS limit between two counts.
+func throttledPerRequest(before, after counters) float64 {
+	if n := after.octorunKube - before.octorunKube; n > 0 {
+		return (after.throttled - before.throttled) / n
+	}
+	return 0
 }
 
 // cpuShares says how much CPU each process used between two counts, as

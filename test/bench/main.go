@@ -51,6 +51,7 @@ type config struct {
 	scaleRuns       []scaleRun
 	churnRunners    int
 	churnJobs       int
+	churnRate       float64
 	jobMin, jobMax  time.Duration
 	steadyRunners   int
 	steadyDuration  time.Duration
@@ -62,11 +63,11 @@ type config struct {
 
 var sizes = map[string]config{
 	"full": {
-		scaleRuns: []scaleRun{{1000, 200}, {1000, 500}, {5000, 500}}, churnRunners: 200, churnJobs: 2000, jobMin: time.Second, jobMax: 10 * time.Second,
+		scaleRuns: []scaleRun{{1000, 200}, {1000, 500}, {5000, 500}}, churnRunners: 200, churnJobs: 2000, churnRate: 10, jobMin: time.Second, jobMax: 10 * time.Second,
 		steadyRunners: 500, steadyDuration: 10 * time.Minute, syncPeriod: 5 * time.Minute, jitDuration: 3 * time.Minute, goBenchTime: "3s",
 	},
 	"small": {
-		scaleRuns: []scaleRun{{100, 200}}, churnRunners: 20, churnJobs: 100, jobMin: time.Second, jobMax: 3 * time.Second,
+		scaleRuns: []scaleRun{{100, 200}}, churnRunners: 20, churnJobs: 100, churnRate: 5, jobMin: time.Second, jobMax: 3 * time.Second,
 		steadyRunners: 50, steadyDuration: 30 * time.Second, syncPeriod: 10 * time.Second, jitDuration: 20 * time.Second, goBenchTime: "1x",
 	},
 }
@@ -81,6 +82,7 @@ func main() {
 	flag.StringVar(&scale, "scale-runners", "", "Comma-separated scale-ups, each N (runners, at --kube-api-qps) or N@QPS (default: the preset's)")
 	flag.IntVar(&cfg.churnRunners, "churn-runners", 0, "RunnerSet size of the churn scenario (default: the preset's)")
 	flag.IntVar(&cfg.churnJobs, "churn-jobs", 0, "Jobs of the churn scenario (default: the preset's)")
+	flag.Float64Var(&cfg.churnRate, "churn-rate", 0, "Jobs a second arriving in the paced churn (default: the preset's)")
 	flag.IntVar(&cfg.steadyRunners, "steady-runners", 0, "Idle runners of the steady-state scenario (default: the preset's)")
 	flag.DurationVar(&cfg.steadyDuration, "steady-duration", 0, "Length of the steady-state window (default: the preset's)")
 	flag.DurationVar(&cfg.jitDuration, "jit-duration", 0, "Length of the registration-rate window (default: the preset's)")
@@ -156,7 +158,8 @@ func run(ctx context.Context, cfg config, scenarios, scale string) error {
 		steps = append(steps, step{"scale", func() (*section, error) { return scaleUp(ctx, cfg, sr) }})
 	}
 	steps = append(steps,
-		step{"churn", func() (*section, error) { return churn(ctx, cfg) }},
+		step{"churn", func() (*section, error) { return churn(ctx, cfg, 0) }},
+		step{"churn", func() (*section, error) { return churn(ctx, cfg, cfg.churnRate) }},
 		step{"steady", func() (*section, error) { return steady(ctx, cfg) }},
 		step{"jit", func() (*section, error) { return jitRate(ctx, cfg) }},
 		step{"go", func() (*section, error) { return goBenchmarks(ctx, cfg) }},
@@ -236,6 +239,9 @@ func (c *config) fill(p config, scenarios, scale string) error {
 	}
 	setInt(&c.churnRunners, p.churnRunners)
 	setInt(&c.churnJobs, p.churnJobs)
+	if c.churnRate <= 0 {
+		c.churnRate = p.churnRate
+	}
 	setInt(&c.steadyRunners, p.steadyRunners)
 	setDuration(&c.steadyDuration, p.steadyDuration)
 	setDuration(&c.jitDuration, p.jitDuration)
