@@ -302,6 +302,7 @@ type counters struct {
 	usage          octorunproc.Usage
 	octorunKube    float64 // Octorun's Kubernetes API requests
 	throttled      float64 // seconds they waited for the client-side QPS
+	scopeSyncs     float64 // syncs of a GitHub scope by Octorun's sync loop
 	apiserver      float64 // requests the API server served, from everyone
 	githubCalls    int
 	githubByStatus map[int]int
@@ -339,6 +340,7 @@ func (e *env) count(ctx context.Context) (counters, error) {
 		return c, fmt.Errorf("scraping Octorun: %w", err)
 	}
 	c.octorunKube = sum(families, "rest_client_requests_total")
+	c.scopeSyncs = sum(families, "octorun_githubsync_scope_syncs_total")
 	if f, ok := families["rest_client_rate_limiter_duration_seconds"]; ok {
 		for _, m := range f.GetMetric() {
 			c.throttled += m.GetHistogram().GetSampleSum()

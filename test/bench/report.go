@@ -87,8 +87,10 @@ func formatValue(v float64) string {
 		return strconv.FormatFloat(v, 'f', 0, 64)
 	case a >= 100:
 		return strconv.FormatFloat(v, 'f', 0, 64)
-	case a >= 1:
+	case a >= 10:
 		return strconv.FormatFloat(v, 'f', 2, 64)
+	case a >= 1:
+		return strconv.FormatFloat(v, 'f', 3, 64)
 	default:
 		return strconv.FormatFloat(v, 'f', 3, 64)
 	}

@@ -290,12 +290,13 @@ func steady(ctx context.Context, cfg config) (*section, error) {
 	elapsed := after.at.Sub(before.at)
 	calls := float64(after.githubCalls - before.githubCalls)
 	pages := math.Ceil(float64(n) / 100)
-	syncs := math.Max(1, math.Round(elapsed.Seconds()/period.Seconds()))
-	perSync := calls / syncs
+	syncs := after.scopeSyncs - before.scopeSyncs // of the one organization
+	perSync := calls / math.Max(syncs, 1)
 	cpu := (after.usage.CPU - before.usage.CPU).Seconds()
 	s := &section{Name: name, Bound: fmt.Sprintf("the sync period (%s): one paginated list of the organization's runners per period", period)}
 	s.add("GitHub calls", calls, "calls", "", nil)
-	s.add("GitHub calls per sync period", perSync, "calls", fmt.Sprintf("≤ ⌈%d/100⌉ = %g", n, pages), ptrBool(perSync <= pages))
+	s.add("syncs of the organization", syncs, "syncs", "", nil)
+	s.add("GitHub calls per sync", perSync, "calls", fmt.Sprintf("≤ ⌈%d/100⌉ = %g", n, pages), ptrBool(syncs >= 1 && perSync <= pages))
 	s.add("Octorun CPU time", cpu, "s", "", nil)
 	s.add("Octorun CPU use", 100*cpu/elapsed.Seconds(), "% of a core", "", nil)
 	s.add("Octorun API requests per minute", (after.octorunKube-before.octorunKube)/elapsed.Minutes(), "requests/min", "", nil)
