@@ -57,7 +57,7 @@ test-bench: tools ## Prove the scale benchmark's harness with a small run (100 r
 	$(GO) run ./test/bench -size small
 
 .PHONY: bench
-bench: tools ## Scale benchmark on a real control plane (about 30 min): a table on stdout, JSON in _output/bench/
+bench: tools ## Scale benchmark on a real control plane (about 25 min): a table on stdout, JSON in _output/bench/
 	$(GO) run ./test/bench $(ARGS)
 
 # Fuzz targets run briefly on every test run (their seeds run with the unit

@@ -4,7 +4,7 @@
 // this tree) and the runner agent, then measures from outside. It prints a
 // Markdown table and writes every figure as JSON.
 //
-//	go run ./test/bench                 # the full run (about 30 minutes)
+//	go run ./test/bench                 # the full run (about 25 minutes)
 //	go run ./test/bench -size small     # a small run proving the harness (CI)
 package main
 
