@@ -152,10 +152,10 @@ func churn(ctx context.Context, cfg config, rate float64) (*section, error) {
 	}()
 	var done []githubsim.Job
 	err = e.waitFor(ctx, fmt.Sprintf("%d jobs completed", jobs), time.Duration(jobs)*time.Second+5*time.Minute, func() (bool, error) {
-		if len(e.sim.Jobs()) < jobs {
-			return false, nil
-		}
 		all := e.sim.Jobs()
+		if len(all) < jobs {
+			return false, nil // paced jobs are still arriving
+		}
 		done = done[:0]
 		for _, j := range all {
 			if j.Status == githubsim.JobCompleted {
