@@ -25,6 +25,7 @@ import (
 	"k8s.io/klog/v2"
 
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
+	"github.com/octorun/octorun/pkg/controller/internal/overlay"
 	"github.com/octorun/octorun/pkg/controller/internal/worker"
 	"github.com/octorun/octorun/pkg/generated/clientset/versioned"
 	octorunscheme "github.com/octorun/octorun/pkg/generated/clientset/versioned/scheme"
@@ -69,7 +70,7 @@ type Controller struct {
 	// runners is the Runner cache with this process's own writes laid over
 	// it until the informer catches up, so a sync right after a write does
 	// not work from the older version (and meet a conflict).
-	runners    cache.MutationCache
+	runners    *overlay.Cache[*octorunv1alpha1.Runner]
 	podLister  corelisters.PodLister
 	podsSynced cache.InformerSynced
 
@@ -115,10 +116,9 @@ func New(
 		opts:          opts,
 		runnerLister:  runnerInformer.Lister(),
 		runnersSynced: runnerInformer.Informer().HasSynced,
-		runners: cache.NewIntegerResourceVersionMutationCache(logger, runnerInformer.Informer().GetStore(),
-			runnerInformer.Informer().GetIndexer(), time.Minute, false),
-		podLister:  podInformer.Lister(),
-		podsSynced: podInformer.Informer().HasSynced,
+		runners:       overlay.New[*octorunv1alpha1.Runner](logger, runnerInformer.Informer(), octorunv1alpha1.Resource("runners")),
+		podLister:     podInformer.Lister(),
+		podsSynced:    podInformer.Informer().HasSynced,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: ControllerName},
@@ -219,24 +219,10 @@ func (c *Controller) enqueueOwner(obj any) {
 
 // getLiveRunner reads a Runner from the API server, not the cache, for the
 // decisions a stale cache must not make (registering twice).
-// cachedRunner returns the newest version of a Runner this process knows:
-// the informer's, or the one its last write returned.
-func (c *Controller) cachedRunner(key cache.ObjectName) (*octorunv1alpha1.Runner, error) {
-	obj, exists, err := c.runners.GetByKey(key.String())
-	if err != nil {
-		return nil, err
-	}
-	r, ok := obj.(*octorunv1alpha1.Runner)
-	if !exists || !ok {
-		return nil, apierrors.NewNotFound(octorunv1alpha1.Resource("runners"), key.Name)
-	}
-	return r, nil
-}
-
 // wrote lays a Runner returned by a write over the cache.
 func (c *Controller) wrote(r *octorunv1alpha1.Runner) {
 	if r != nil {
-		c.runners.Mutation(r)
+		c.runners.Wrote(r)
 	}
 }
 

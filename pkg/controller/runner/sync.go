@@ -41,7 +41,7 @@ const (
 // backoff.
 func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Duration, error) {
 	logger := klog.FromContext(ctx)
-	cached, err := c.cachedRunner(key)
+	cached, err := c.runners.Get(key)
 	if apierrors.IsNotFound(err) {
 		logger.V(4).Info("Runner is gone")
 		return 0, nil

@@ -24,6 +24,7 @@ import (
 	"k8s.io/klog/v2"
 
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
+	"github.com/octorun/octorun/pkg/controller/internal/overlay"
 	"github.com/octorun/octorun/pkg/controller/internal/worker"
 	"github.com/octorun/octorun/pkg/generated/clientset/versioned"
 	octorunscheme "github.com/octorun/octorun/pkg/generated/clientset/versioned/scheme"
@@ -55,7 +56,7 @@ type Controller struct {
 	// sets is the RunnerSet cache with this process's own status writes
 	// laid over it until the informer catches up, so the next sync does not
 	// write onto the older version (and meet a conflict).
-	sets          cache.MutationCache
+	sets          *overlay.Cache[*octorunv1alpha1.RunnerSet]
 	setsSynced    cache.InformerSynced
 	runnerLister  octorunlisters.RunnerLister
 	runnersSynced cache.InformerSynced
@@ -97,8 +98,7 @@ func New(ctx context.Context, kubeClient kubernetes.Interface, octorunClient ver
 		octorunClient: octorunClient,
 		opts:          opts,
 		setLister:     setInformer.Lister(),
-		sets: cache.NewIntegerResourceVersionMutationCache(klog.FromContext(ctx), setInformer.Informer().GetStore(),
-			setInformer.Informer().GetIndexer(), time.Minute, false),
+		sets:          overlay.New[*octorunv1alpha1.RunnerSet](klog.FromContext(ctx), setInformer.Informer(), octorunv1alpha1.Resource("runnersets")),
 		setsSynced:    setInformer.Informer().HasSynced,
 		runnerLister:  runnerInformer.Lister(),
 		runnersSynced: runnerInformer.Informer().HasSynced,

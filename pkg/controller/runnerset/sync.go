@@ -38,7 +38,7 @@ const (
 // status. It returns when to look again (0: on change only).
 func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Duration, error) {
 	logger := klog.FromContext(ctx)
-	cached, err := c.cachedSet(key)
+	cached, err := c.sets.Get(key)
 	if apierrors.IsNotFound(err) {
 		logger.V(4).Info("RunnerSet is gone")
 		c.expectations.forget(key.String())
@@ -79,20 +79,6 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 	return requeue, manageErr
 }
 
-// cachedSet returns the newest version of a RunnerSet this process knows:
-// the informer's, or the one its last status write returned.
-func (c *Controller) cachedSet(key cache.ObjectName) (*octorunv1alpha1.RunnerSet, error) {
-	obj, exists, err := c.sets.GetByKey(key.String())
-	if err != nil {
-		return nil, err
-	}
-	set, ok := obj.(*octorunv1alpha1.RunnerSet)
-	if !exists || !ok {
-		return nil, apierrors.NewNotFound(octorunv1alpha1.Resource("runnersets"), key.Name)
-	}
-	return set, nil
-}
-
 // updateStatus writes the status when it changed. The cached set may be
 // behind the controller's own last write: on a conflict the status goes onto
 // a fresh read, as the ReplicaSet controller does.
@@ -107,7 +93,7 @@ func (c *Controller) updateStatus(ctx context.Context, set *octorunv1alpha1.Runn
 		updated, err := sets.UpdateStatus(ctx, set, metav1.UpdateOptions{})
 		switch {
 		case err == nil:
-			c.sets.Mutation(updated)
+			c.sets.Wrote(updated)
 			return nil
 		case apierrors.IsNotFound(err):
 			return nil
