@@ -71,7 +71,6 @@ func startAdmission(ctx context.Context, client kubernetes.Interface, o options,
 	}
 	srv := admission.NewServer(o.admissionAddr, handler, certs)
 	go func() {
-		logger.Info("Serving", "server", "admission", "addr", o.admissionAddr)
 		if err := srv.Run(ctx); err != nil {
 			errs <- fmt.Errorf("admission webhook server: %w", err)
 		}

@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
-	"net"
 	"net/http"
 	"net/http/pprof"
 	"sync/atomic"
 	"time"
 
-	"k8s.io/klog/v2"
+	"github.com/octorun/octorun/internal/httpserver"
 )
 
 // health answers /healthz (the process serves) and /readyz (its caches are
@@ -43,32 +41,22 @@ func (h *health) mux(metrics http.Handler, profiling bool) *http.ServeMux {
 }
 
 // serve runs an HTTP server on addr until ctx is done, then shuts it down
-// gracefully, finishing requests in flight.
+// gracefully, finishing requests in flight. addr "" or "0" serves nothing.
 func serve(ctx context.Context, name, addr string, handler http.Handler, errs chan<- error) {
-	logger := klog.FromContext(ctx)
 	if addr == "" || addr == "0" {
 		return
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		errs <- err
-		return
-	}
-	srv := &http.Server{
+	s := httpserver.New(httpserver.Options{
+		Serving:           name,
+		Addr:              addr,
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       90 * time.Second,
-	}
-	logger.Info("Serving", "server", name, "addr", ln.Addr().String())
-	go func() {
-		<-ctx.Done()
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shutdownCtx)
-	}()
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		ShutdownTimeout:   10 * time.Second,
+	})
+	if err := s.Run(ctx); err != nil {
 		errs <- err
 	}
 }

@@ -1,15 +1,11 @@
 package admission
 
 import (
-	"context"
 	"crypto/tls"
-	"errors"
-	"fmt"
-	"net"
 	"net/http"
 	"time"
 
-	"k8s.io/klog/v2"
+	"github.com/octorun/octorun/internal/httpserver"
 )
 
 // Timeouts of the Server. The API server waits at most 30s for a webhook.
@@ -30,13 +26,14 @@ type CertificateSource interface {
 
 // Server serves a handler over TLS.
 type Server struct {
-	server *http.Server
+	*httpserver.Server
 }
 
 // NewServer returns a Server of handler on addr (host:port) with the
 // certificates of certs.
 func NewServer(addr string, handler http.Handler, certs CertificateSource) *Server {
-	return &Server{server: &http.Server{
+	return &Server{httpserver.New(httpserver.Options{
+		Serving: "admission requests",
 		Addr:    addr,
 		Handler: handler,
 		TLSConfig: &tls.Config{
@@ -47,46 +44,6 @@ func NewServer(addr string, handler http.Handler, certs CertificateSource) *Serv
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    1 << 16,
-		ErrorLog:          klog.NewStandardLogger("INFO"),
-	}}
-}
-
-// Run listens on the Server's address and serves until ctx is done, then
-// shuts down gracefully.
-func (s *Server) Run(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.server.Addr)
-	if err != nil {
-		return fmt.Errorf("listening for admission requests: %w", err)
-	}
-	return s.Serve(ctx, ln)
-}
-
-// Serve serves on ln until ctx is done, then shuts down gracefully. It
-// closes ln.
-func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	logger := klog.FromContext(ctx)
-	logger.Info("Serving admission webhooks", "address", ln.Addr().String())
-	// Requests log with ctx's logger, but are not canceled with ctx: a
-	// graceful shutdown lets them finish.
-	s.server.BaseContext = func(net.Listener) context.Context {
-		return klog.NewContext(context.Background(), logger)
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- s.server.ServeTLS(ln, "", "") }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serving admission requests: %w", err)
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
-	defer cancel()
-	err := s.server.Shutdown(shutdownCtx)
-	if serveErr := <-errc; !errors.Is(serveErr, http.ErrServerClosed) && err == nil {
-		err = serveErr
-	}
-	if err != nil {
-		return fmt.Errorf("shutting down the admission server: %w", err)
-	}
-	return nil
+		ShutdownTimeout:   shutdownTimeout,
+	})}
 }

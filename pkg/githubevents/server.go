@@ -1,17 +1,14 @@
 package githubevents
 
 import (
-	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"strings"
 	"time"
 
-	"k8s.io/klog/v2"
+	"github.com/octorun/octorun/internal/httpserver"
 )
 
 // Timeouts of a Server. GitHub waits 10s for an answer, and the Receiver
@@ -27,13 +24,15 @@ const (
 // Server serves a Receiver (or any handler) over HTTP, or HTTPS when given a
 // TLS configuration, with read, write and idle timeouts.
 type Server struct {
+	*httpserver.Server
 	server *http.Server
 }
 
 // NewServer returns a Server of handler on addr (host:port). tlsConfig nil
 // serves plain HTTP, for a TLS-terminating ingress in front.
 func NewServer(addr string, handler http.Handler, tlsConfig *tls.Config) *Server {
-	return &Server{server: &http.Server{
+	s := httpserver.New(httpserver.Options{
+		Serving:           "GitHub webhooks",
 		Addr:              addr,
 		Handler:           handler,
 		TLSConfig:         tlsConfig,
@@ -41,52 +40,9 @@ func NewServer(addr string, handler http.Handler, tlsConfig *tls.Config) *Server
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    1 << 16,
-		ErrorLog:          klog.NewStandardLogger("INFO"),
-	}}
-}
-
-// Run listens on the Server's address and serves until ctx is done, then
-// shuts down gracefully.
-func (s *Server) Run(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.server.Addr)
-	if err != nil {
-		return fmt.Errorf("listening for GitHub webhooks: %w", err)
-	}
-	return s.Serve(ctx, ln)
-}
-
-// Serve serves on ln until ctx is done, then shuts down gracefully: requests
-// under way finish. It closes ln.
-func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	logger := klog.FromContext(ctx)
-	logger.Info("Serving GitHub webhooks", "address", ln.Addr().String(), "tls", s.server.TLSConfig != nil)
-	s.server.BaseContext = func(net.Listener) context.Context {
-		return klog.NewContext(context.Background(), logger)
-	}
-	errc := make(chan error, 1)
-	go func() {
-		if s.server.TLSConfig != nil {
-			errc <- s.server.ServeTLS(ln, "", "")
-			return
-		}
-		errc <- s.server.Serve(ln)
-	}()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serving GitHub webhooks: %w", err)
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
-	defer cancel()
-	err := s.server.Shutdown(shutdownCtx)
-	if serveErr := <-errc; !errors.Is(serveErr, http.ErrServerClosed) && err == nil {
-		err = serveErr
-	}
-	if err != nil {
-		return fmt.Errorf("shutting down the GitHub webhook server: %w", err)
-	}
-	return nil
+		ShutdownTimeout:   shutdownTimeout,
+	})
+	return &Server{Server: s, server: s.HTTP()}
 }
 
 // LoadSecret reads the webhook secret from file, if file is not empty, or
