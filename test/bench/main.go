@@ -25,6 +25,7 @@ import (
 
 	"github.com/octorun/octorun/test/framework/controlplane"
 	"github.com/octorun/octorun/test/framework/octorunproc"
+	"github.com/octorun/octorun/test/framework/world"
 )
 
 // scaleRun is one scale-up: to runners, with Octorun's client at qps.
@@ -147,7 +148,7 @@ func run(ctx context.Context, cfg config, scenarios, scale string) error {
 		Size: cfg.size, Started: time.Now().UTC(), Command: "go run ./test/bench " + strings.Join(os.Args[1:], " "),
 		Machine:      machine(),
 		KubeQPS:      cfg.kubeQPS,
-		HarnessNotes: fmt.Sprintf("Each scenario runs on a fresh control plane. kube-scheduler, kube-controller-manager and the bench's own clients run at %d QPS / %d burst, and kwok unthrottled, so they do not throttle.", harnessQPS, harnessBurst),
+		HarnessNotes: fmt.Sprintf("Each scenario runs on a fresh control plane. kube-scheduler, kube-controller-manager and the bench's own clients run at %d QPS / %d burst, and kwok unthrottled, so they do not throttle.", world.HarnessQPS, world.HarnessBurst),
 	}
 	type step struct {
 		key string

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"sort"
 	"time"
 
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
+	"github.com/octorun/octorun/test/framework/world"
 	"github.com/octorun/octorun/test/githubsim"
 )
 
@@ -17,6 +19,20 @@ import (
 const githubWebhookWorkers = 4
 
 const jitCall = "POST /orgs/{org}/actions/runners/generate-jitconfig"
+
+// setName is the bench's RunnerSet, in namespace "bench".
+const setName = "bench"
+
+// startWorld starts a scenario's world in its own dir, with the bench's
+// Octorun.
+func startWorld(ctx context.Context, cfg config, name string, o world.Options) (*world.World, error) {
+	o.Dir = filepath.Join(cfg.workDir, name)
+	o.Namespace = "bench"
+	o.OctorunBin = cfg.octorunBin
+	o.OctorunV = cfg.octorunV
+	o.Logf = logf
+	return world.Start(ctx, o)
+}
 
 // octorunArgs are the flags Octorun runs with: its Kubernetes client's QPS
 // (and twice as much burst) and the extra ones given to the bench.
@@ -34,18 +50,18 @@ var noGitHubLimit = []string{"--github-secondary-limit=0"}
 func scaleUp(ctx context.Context, cfg config, sr scaleRun) (*section, error) {
 	n := sr.runners
 	name := fmt.Sprintf("Scale 0 → %d Idle runners at %g QPS", n, sr.qps)
-	e, err := startEnv(ctx, cfg, envOptions{
-		name: fmt.Sprintf("scale-%d-%g", n, sr.qps), nodes: nodesFor(n), profiling: true, agentEvery: 100 * time.Millisecond,
-		octorunArgs: append(cfg.octorunClientArgs(sr.qps), noGitHubLimit...),
+	e, err := startWorld(ctx, cfg, fmt.Sprintf("scale-%d-%g", n, sr.qps), world.Options{
+		Nodes: nodesFor(n), Profiling: true, AgentEvery: 100 * time.Millisecond,
+		OctorunArgs: append(cfg.octorunClientArgs(sr.qps), noGitHubLimit...),
 	})
 	if err != nil {
 		return nil, err
 	}
-	defer e.stop()
-	if err := e.createRunnerSet(ctx, 0); err != nil {
+	defer e.Stop()
+	if err := e.CreateRunnerSet(ctx, setName, 0); err != nil {
 		return nil, err
 	}
-	before, err := e.count(ctx)
+	before, err := e.Count(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -53,14 +69,14 @@ func scaleUp(ctx context.Context, cfg config, sr scaleRun) (*section, error) {
 	if cfg.profiles {
 		// A CPU profile of the scale-up, short enough to end before it.
 		seconds := min(20, max(2, n/80))
-		go e.saveProfile(ctx, "profile", fmt.Sprintf("?seconds=%d", seconds))
+		go e.SaveProfile(ctx, "profile", fmt.Sprintf("?seconds=%d", seconds))
 	}
-	if err := e.scale(ctx, n); err != nil {
+	if err := e.Scale(ctx, setName, n); err != nil {
 		return nil, err
 	}
 	var firstIdle time.Duration
-	err = e.waitFor(ctx, fmt.Sprintf("%d Idle runners", n), time.Duration(n)*200*time.Millisecond+2*time.Minute, func() (bool, error) {
-		idle := e.tracker.countPhase(octorunv1alpha1.RunnerPhaseIdle)
+	err = e.WaitFor(ctx, fmt.Sprintf("%d Idle runners", n), time.Duration(n)*200*time.Millisecond+2*time.Minute, func() (bool, error) {
+		idle := e.Tracker.CountPhase(octorunv1alpha1.RunnerPhaseIdle)
 		if idle > 0 && firstIdle == 0 {
 			firstIdle = time.Since(start)
 		}
@@ -70,31 +86,31 @@ func scaleUp(ctx context.Context, cfg config, sr scaleRun) (*section, error) {
 	if err != nil {
 		return nil, err
 	}
-	after, err := e.count(ctx)
+	after, err := e.Count(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if cfg.profiles {
-		e.saveProfile(ctx, "heap", "")
+		e.SaveProfile(ctx, "heap", "")
 	}
 	rate := float64(n) / wall.Seconds()
 	s := &section{Name: name, Bound: "kube-apiserver and etcd (writes per runner), kwok and the scheduler (pod start), all on 2 cores; Octorun's client QPS"}
 	s.add("wall time", wall.Seconds(), "s", "", nil)
 	s.add("first runner Idle after", firstIdle.Seconds(), "s", "", nil)
 	s.add("runners per second", rate, "runners/s", "≥ 50", ptrBool(rate >= 50))
-	s.add("Octorun's API requests per runner", (after.octorunKube-before.octorunKube)/float64(n), "requests", "", nil)
-	s.add("API server requests per runner (all clients)", (after.apiserver-before.apiserver)/float64(n), "requests", "", nil)
-	s.add("GitHub calls per runner", float64(after.githubCalls-before.githubCalls)/float64(n), "calls", "", nil)
-	peak := mib(after.usage.PeakRSS)
+	s.add("Octorun's API requests per runner", (after.OctorunKube-before.OctorunKube)/float64(n), "requests", "", nil)
+	s.add("API server requests per runner (all clients)", (after.APIServer-before.APIServer)/float64(n), "requests", "", nil)
+	s.add("GitHub calls per runner", float64(after.GitHubCalls-before.GitHubCalls)/float64(n), "calls", "", nil)
+	peak := mib(after.Usage.PeakRSS)
 	var rssGoal string
 	var rssMet *bool
 	if n <= 1000 {
 		rssGoal, rssMet = "≤ 100 MiB at 1,000", ptrBool(peak <= 100)
 	}
 	s.add("Octorun peak RSS", peak, "MiB", rssGoal, rssMet)
-	s.add("Octorun CPU time", (after.usage.CPU - before.usage.CPU).Seconds(), "s", "", nil)
-	s.Details = map[string]any{"kubeQPS": sr.qps, "kubeBurst": 2 * sr.qps, "githubCalls": diffCalls(before, after), "cpuSeconds": cpuShares(before, after),
-		"octorunThrottledSecondsPerRequest": throttledPerRequest(before, after)}
+	s.add("Octorun CPU time", (after.Usage.CPU - before.Usage.CPU).Seconds(), "s", "", nil)
+	s.Details = map[string]any{"kubeQPS": sr.qps, "kubeBurst": 2 * sr.qps, "githubCalls": diffCalls(before, after), "cpuSeconds": world.CPUShares(before, after),
+		"octorunThrottledSecondsPerRequest": world.ThrottledPerRequest(before, after)}
 	return s, nil
 }
 
@@ -113,22 +129,22 @@ func churn(ctx context.Context, cfg config, rate float64) (*section, error) {
 		name = fmt.Sprintf("Job churn: %d jobs arriving at %g a second, RunnerSet of %d", jobs, rate, runners)
 		dir = "churn-paced"
 	}
-	e, err := startEnv(ctx, cfg, envOptions{
-		name: dir, nodes: nodesFor(runners), agentEvery: 50 * time.Millisecond, withWebhooks: true, profiling: true,
-		sim:         githubsim.Options{WebhookWorkers: githubWebhookWorkers},
-		octorunArgs: append(cfg.octorunClientArgs(cfg.kubeQPS), noGitHubLimit...),
+	e, err := startWorld(ctx, cfg, dir, world.Options{
+		Nodes: nodesFor(runners), AgentEvery: 50 * time.Millisecond, WithWebhooks: true, Profiling: true,
+		Sim:         githubsim.Options{WebhookWorkers: githubWebhookWorkers},
+		OctorunArgs: append(cfg.octorunClientArgs(cfg.kubeQPS), noGitHubLimit...),
 	})
 	if err != nil {
 		return nil, err
 	}
-	defer e.stop()
-	if err := e.createRunnerSet(ctx, runners); err != nil {
+	defer e.Stop()
+	if err := e.CreateRunnerSet(ctx, setName, runners); err != nil {
 		return nil, err
 	}
-	if err := e.waitIdle(ctx, runners); err != nil {
+	if err := e.WaitIdle(ctx, runners); err != nil {
 		return nil, err
 	}
-	before, err := e.count(ctx)
+	before, err := e.Count(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -147,12 +163,12 @@ func churn(ctx context.Context, cfg config, rate float64) (*section, error) {
 				case <-time.After(time.Until(start.Add(time.Duration(float64(i) / rate * float64(time.Second))))):
 				}
 			}
-			e.sim.QueueJob(githubsim.JobRequest{Owner: org, Repo: "app", Duration: d})
+			e.Sim.QueueJob(githubsim.JobRequest{Owner: world.Org, Repo: world.Repo, Duration: d})
 		}
 	}()
 	var done []githubsim.Job
-	err = e.waitFor(ctx, fmt.Sprintf("%d jobs completed", jobs), time.Duration(jobs)*time.Second+5*time.Minute, func() (bool, error) {
-		all := e.sim.Jobs()
+	err = e.WaitFor(ctx, fmt.Sprintf("%d jobs completed", jobs), time.Duration(jobs)*time.Second+5*time.Minute, func() (bool, error) {
+		all := e.Sim.Jobs()
 		if len(all) < jobs {
 			return false, nil // paced jobs are still arriving
 		}
@@ -174,17 +190,17 @@ func churn(ctx context.Context, cfg config, rate float64) (*section, error) {
 		}
 	}
 	// The last jobs' replacements.
-	if err := e.waitIdle(ctx, runners); err != nil {
+	if err := e.WaitIdle(ctx, runners); err != nil {
 		return nil, err
 	}
-	after, err := e.count(ctx)
+	after, err := e.Count(ctx)
 	if err != nil {
 		return nil, err
 	}
 
 	// When Octorun's receiver took each job's in_progress delivery.
 	delivered := map[int64]time.Time{}
-	for _, d := range e.sim.Deliveries() {
+	for _, d := range e.Sim.Deliveries() {
 		if d.Action == githubsim.JobInProgress && d.StatusCode/100 == 2 {
 			if t, seen := delivered[d.JobID]; !seen || d.AnsweredAt.Before(t) {
 				delivered[d.JobID] = d.AnsweredAt
@@ -199,7 +215,7 @@ func churn(ctx context.Context, cfg config, rate float64) (*section, error) {
 			killed++
 		}
 		completedAt = append(completedAt, j.CompletedAt)
-		at, ok := e.tracker.activeAt(j.RunnerID)
+		at, ok := e.Tracker.ActiveAt(j.RunnerID)
 		if !ok {
 			unseen++
 			continue
@@ -212,11 +228,11 @@ func churn(ctx context.Context, cfg config, rate float64) (*section, error) {
 	// Each completed job's runner is replaced by one new Runner: the n-th
 	// job to complete is paired with the n-th replacement to be ready.
 	sort.Slice(completedAt, func(i, j int) bool { return completedAt[i].Before(completedAt[j]) })
-	ready := e.tracker.readySince(start)
+	ready := e.Tracker.ReadySince(start)
 	for i := 0; i < len(completedAt) && i < len(ready); i++ {
 		completions = append(completions, math.Max(0, ready[i].Sub(completedAt[i]).Seconds()))
 	}
-	calls := float64(after.githubCalls - before.githubCalls)
+	calls := float64(after.GitHubCalls - before.GitHubCalls)
 	wall := last.Sub(start)
 	bound := "the API server's CPU (about 20 Octorun requests and 30 in all per job) and Octorun's client QPS: every job costs a Runner's whole life"
 	if rate > 0 {
@@ -246,11 +262,11 @@ func churn(ctx context.Context, cfg config, rate float64) (*section, error) {
 	s.add("job completed → replacement Idle, p50", p50, "s", g, met)
 	s.add("job completed → replacement Idle, p99", percentile(completions, 99), "s", "", nil)
 	s.add("jobs killed", float64(killed), "jobs", "0", ptrBool(killed == 0))
-	s.add("Octorun peak RSS", mib(after.usage.PeakRSS), "MiB", "", nil)
-	s.add("Octorun CPU time", (after.usage.CPU - before.usage.CPU).Seconds(), "s", "", nil)
-	s.Details = map[string]any{"failedRunners": e.tracker.failed(), "githubCalls": diffCalls(before, after), "kubeQPS": cfg.kubeQPS, "kubeBurst": 2 * cfg.kubeQPS,
-		"octorunAPIRequestsPerJob": (after.octorunKube - before.octorunKube) / float64(jobs), "cpuSeconds": cpuShares(before, after),
-		"octorunThrottledSecondsPerRequest": throttledPerRequest(before, after)}
+	s.add("Octorun peak RSS", mib(after.Usage.PeakRSS), "MiB", "", nil)
+	s.add("Octorun CPU time", (after.Usage.CPU - before.Usage.CPU).Seconds(), "s", "", nil)
+	s.Details = map[string]any{"failedRunners": e.Tracker.Failed(), "githubCalls": diffCalls(before, after), "kubeQPS": cfg.kubeQPS, "kubeBurst": 2 * cfg.kubeQPS,
+		"octorunAPIRequestsPerJob": (after.OctorunKube - before.OctorunKube) / float64(jobs), "cpuSeconds": world.CPUShares(before, after),
+		"octorunThrottledSecondsPerRequest": world.ThrottledPerRequest(before, after)}
 	return s, nil
 }
 
@@ -259,49 +275,49 @@ func churn(ctx context.Context, cfg config, rate float64) (*section, error) {
 func steady(ctx context.Context, cfg config) (*section, error) {
 	n, window, period := cfg.steadyRunners, cfg.steadyDuration, cfg.syncPeriod
 	name := fmt.Sprintf("Steady state: %d Idle runners for %s", n, window)
-	e, err := startEnv(ctx, cfg, envOptions{
-		name: "steady", nodes: nodesFor(n), agentEvery: 200 * time.Millisecond, withWebhooks: true,
-		sim:         githubsim.Options{WebhookWorkers: githubWebhookWorkers},
-		octorunArgs: append(cfg.octorunClientArgs(cfg.kubeQPS), append(noGitHubLimit, "--sync-period="+period.String())...),
+	e, err := startWorld(ctx, cfg, "steady", world.Options{
+		Nodes: nodesFor(n), AgentEvery: 200 * time.Millisecond, WithWebhooks: true,
+		Sim:         githubsim.Options{WebhookWorkers: githubWebhookWorkers},
+		OctorunArgs: append(cfg.octorunClientArgs(cfg.kubeQPS), append(noGitHubLimit, "--sync-period="+period.String())...),
 	})
 	if err != nil {
 		return nil, err
 	}
-	defer e.stop()
-	if err := e.createRunnerSet(ctx, n); err != nil {
+	defer e.Stop()
+	if err := e.CreateRunnerSet(ctx, setName, n); err != nil {
 		return nil, err
 	}
-	if err := e.waitIdle(ctx, n); err != nil {
+	if err := e.WaitIdle(ctx, n); err != nil {
 		return nil, err
 	}
-	before, err := e.count(ctx)
+	before, err := e.Count(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := e.waitFor(ctx, "the steady-state window", window+time.Minute, func() (bool, error) {
-		return time.Since(before.at) >= window, nil
+	if err := e.WaitFor(ctx, "the steady-state window", window+time.Minute, func() (bool, error) {
+		return time.Since(before.At) >= window, nil
 	}); err != nil {
 		return nil, err
 	}
-	after, err := e.count(ctx)
+	after, err := e.Count(ctx)
 	if err != nil {
 		return nil, err
 	}
-	elapsed := after.at.Sub(before.at)
-	calls := float64(after.githubCalls - before.githubCalls)
+	elapsed := after.At.Sub(before.At)
+	calls := float64(after.GitHubCalls - before.GitHubCalls)
 	pages := math.Ceil(float64(n) / 100)
-	syncs := after.scopeSyncs - before.scopeSyncs // of the one organization
+	syncs := after.ScopeSyncs - before.ScopeSyncs // of the one organization
 	perSync := calls / math.Max(syncs, 1)
-	cpu := (after.usage.CPU - before.usage.CPU).Seconds()
+	cpu := (after.Usage.CPU - before.Usage.CPU).Seconds()
 	s := &section{Name: name, Bound: fmt.Sprintf("the sync period (%s): one paginated list of the organization's runners per period", period)}
 	s.add("GitHub calls", calls, "calls", "", nil)
 	s.add("syncs of the organization", syncs, "syncs", "", nil)
 	s.add("GitHub calls per sync", perSync, "calls", fmt.Sprintf("≤ ⌈%d/100⌉ = %g", n, pages), ptrBool(syncs >= 1 && perSync <= pages))
 	s.add("Octorun CPU time", cpu, "s", "", nil)
 	s.add("Octorun CPU use", 100*cpu/elapsed.Seconds(), "% of a core", "", nil)
-	s.add("Octorun API requests per minute", (after.octorunKube-before.octorunKube)/elapsed.Minutes(), "requests/min", "", nil)
-	s.add("Octorun RSS", mib(after.usage.RSS), "MiB", "", nil)
-	s.Details = map[string]any{"syncPeriod": period.String(), "githubCalls": diffCalls(before, after), "cpuSeconds": cpuShares(before, after)}
+	s.add("Octorun API requests per minute", (after.OctorunKube-before.OctorunKube)/elapsed.Minutes(), "requests/min", "", nil)
+	s.add("Octorun RSS", mib(after.Usage.RSS), "MiB", "", nil)
+	s.Details = map[string]any{"syncPeriod": period.String(), "githubCalls": diffCalls(before, after), "cpuSeconds": world.CPUShares(before, after)}
 	return s, nil
 }
 
@@ -309,24 +325,24 @@ func steady(ctx context.Context, cfg config) (*section, error) {
 // minute, where a JIT config costs 5: at most 180 a minute.
 func jitRate(ctx context.Context, cfg config) (*section, error) {
 	window := cfg.jitDuration
-	e, err := startEnv(ctx, cfg, envOptions{
-		name: "jit", nodes: 2, agentEvery: 200 * time.Millisecond,
-		sim:         githubsim.Options{SecondaryPointsPerMinute: 900},
-		octorunArgs: cfg.octorunClientArgs(cfg.kubeQPS), // GitHub's limit, the default
+	e, err := startWorld(ctx, cfg, "jit", world.Options{
+		Nodes: 2, AgentEvery: 200 * time.Millisecond,
+		Sim:         githubsim.Options{SecondaryPointsPerMinute: 900},
+		OctorunArgs: cfg.octorunClientArgs(cfg.kubeQPS), // GitHub's limit, the default
 	})
 	if err != nil {
 		return nil, err
 	}
-	defer e.stop()
+	defer e.Stop()
 	// More runners than the window can register, so the limit binds.
 	want := int(math.Ceil(180*window.Minutes())) + 50
-	if err := e.createRunnerSet(ctx, want); err != nil {
+	if err := e.CreateRunnerSet(ctx, setName, want); err != nil {
 		return nil, err
 	}
 	start := time.Now()
 	var first time.Time
-	if err := e.waitFor(ctx, "the first JIT config", time.Minute, func() (bool, error) {
-		if e.sim.Calls()[jitCall] > 0 {
+	if err := e.WaitFor(ctx, "the first JIT config", time.Minute, func() (bool, error) {
+		if e.Sim.Calls()[jitCall] > 0 {
 			first = time.Now()
 			return true, nil
 		}
@@ -339,17 +355,17 @@ func jitRate(ctx context.Context, cfg config) (*section, error) {
 	warmUp := min(window/3, time.Minute)
 	var warm int
 	var warmAt time.Time
-	if err := e.waitFor(ctx, "the registration window", window+time.Minute, func() (bool, error) {
+	if err := e.WaitFor(ctx, "the registration window", window+time.Minute, func() (bool, error) {
 		if warmAt.IsZero() && time.Since(first) >= warmUp {
-			warm, warmAt = e.sim.CallsByStatus()[201], time.Now()
+			warm, warmAt = e.Sim.CallsByStatus()[201], time.Now()
 		}
 		return time.Since(first) >= window, nil
 	}); err != nil {
 		return nil, err
 	}
 	elapsed := time.Since(first)
-	byStatus := e.sim.CallsByStatus()
-	calls := e.sim.Calls()
+	byStatus := e.Sim.CallsByStatus()
+	calls := e.Sim.Calls()
 	created := byStatus[201]
 	limited := byStatus[403] + byStatus[429]
 	perMinute := float64(created) / elapsed.Minutes()
@@ -382,10 +398,10 @@ func percentile(values []float64, p float64) float64 {
 	return v[min(max(rank, 0), len(v)-1)]
 }
 
-func diffCalls(before, after counters) map[string]int {
+func diffCalls(before, after world.Counters) map[string]int {
 	out := map[string]int{}
-	for k, v := range after.githubByCall {
-		if d := v - before.githubByCall[k]; d != 0 {
+	for k, v := range after.GitHubByCall {
+		if d := v - before.GitHubByCall[k]; d != 0 {
 			out[k] = d
 		}
 	}

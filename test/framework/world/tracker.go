@@ -1,4 +1,4 @@
-package main
+package world
 
 import (
 	"fmt"
@@ -8,23 +8,14 @@ import (
 	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
-
-	dto "github.com/prometheus/client_model/go"
 
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
 )
 
-type dtoFamily = dto.MetricFamily
-
-func namespaceObject(name string) corev1.Namespace {
-	return corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
-}
-
-// runnerTimes is when the bench first saw a Runner, and in each phase.
+// runnerTimes is when the tracker first saw a Runner, and in each phase.
 type runnerTimes struct {
+	name   string
 	seen   time.Time
 	id     int64 // spec.id, once registered
 	phases map[octorunv1alpha1.RunnerPhase]time.Time
@@ -33,7 +24,7 @@ type runnerTimes struct {
 }
 
 // ready is when the Runner could first take a job: Idle, or Active if the
-// bench never saw it Idle.
+// tracker never saw it Idle.
 func (r *runnerTimes) ready() (time.Time, bool) {
 	if t, ok := r.phases[octorunv1alpha1.RunnerPhaseIdle]; ok {
 		return t, true
@@ -42,20 +33,21 @@ func (r *runnerTimes) ready() (time.Time, bool) {
 	return t, ok
 }
 
-// tracker records what the Runners went through, from a Runner informer.
-type tracker struct {
+// Tracker records what the Runners went through, from a Runner informer.
+type Tracker struct {
 	mu      sync.Mutex
 	runners map[string]*runnerTimes // by UID
 	byID    map[int64]*runnerTimes
+	names   map[string]int // Runners seen, by name
 	// failures counts the Runners that failed, by their conditions.
 	failures map[string]int
 }
 
-func newTracker() *tracker {
-	return &tracker{runners: map[string]*runnerTimes{}, byID: map[int64]*runnerTimes{}, failures: map[string]int{}}
+func newTracker() *Tracker {
+	return &Tracker{runners: map[string]*runnerTimes{}, byID: map[int64]*runnerTimes{}, names: map[string]int{}, failures: map[string]int{}}
 }
 
-func (t *tracker) handler() cache.ResourceEventHandler {
+func (t *Tracker) handler() cache.ResourceEventHandler {
 	return cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { t.observe(obj, false) },
 		UpdateFunc: func(_, obj any) { t.observe(obj, false) },
@@ -68,7 +60,7 @@ func (t *tracker) handler() cache.ResourceEventHandler {
 	}
 }
 
-func (t *tracker) observe(obj any, deleted bool) {
+func (t *Tracker) observe(obj any, deleted bool) {
 	r, ok := obj.(*octorunv1alpha1.Runner)
 	if !ok {
 		return
@@ -78,8 +70,9 @@ func (t *tracker) observe(obj any, deleted bool) {
 	defer t.mu.Unlock()
 	rt, ok := t.runners[string(r.UID)]
 	if !ok {
-		rt = &runnerTimes{seen: now, phases: map[octorunv1alpha1.RunnerPhase]time.Time{}}
+		rt = &runnerTimes{name: r.Name, seen: now, phases: map[octorunv1alpha1.RunnerPhase]time.Time{}}
 		t.runners[string(r.UID)] = rt
+		t.names[r.Name]++
 	}
 	if r.Spec.ID != 0 && rt.id == 0 {
 		rt.id = r.Spec.ID
@@ -99,8 +92,8 @@ func (t *tracker) observe(obj any, deleted bool) {
 	rt.gone = rt.gone || deleted
 }
 
-// countPhase counts the Runners that exist and are in phase now.
-func (t *tracker) countPhase(phase octorunv1alpha1.RunnerPhase) int {
+// CountPhase counts the Runners that exist and are in phase now.
+func (t *Tracker) CountPhase(phase octorunv1alpha1.RunnerPhase) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := 0
@@ -112,9 +105,9 @@ func (t *tracker) countPhase(phase octorunv1alpha1.RunnerPhase) int {
 	return n
 }
 
-// activeAt is when the bench first saw the Runner registered as GitHub
+// ActiveAt is when the tracker first saw the Runner registered as GitHub
 // runner id Active.
-func (t *tracker) activeAt(id int64) (time.Time, bool) {
+func (t *Tracker) ActiveAt(id int64) (time.Time, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	rt, ok := t.byID[id]
@@ -125,9 +118,9 @@ func (t *tracker) activeAt(id int64) (time.Time, bool) {
 	return at, ok
 }
 
-// readySince lists, in order, when Runners first seen after since were
+// ReadySince lists, in order, when Runners first seen after since were
 // first ready to take a job.
-func (t *tracker) readySince(since time.Time) []time.Time {
+func (t *Tracker) ReadySince(since time.Time) []time.Time {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var out []time.Time
@@ -143,16 +136,45 @@ func (t *tracker) readySince(since time.Time) []time.Time {
 	return out
 }
 
-// failed returns how many Runners failed, by their conditions.
-func (t *tracker) failed() map[string]int {
+// Failed returns how many Runners failed, by their conditions.
+func (t *Tracker) Failed() map[string]int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return maps.Clone(t.failures)
 }
 
-// created counts the Runners seen at all.
-func (t *tracker) created() int {
+// Created counts the Runners seen at all.
+func (t *Tracker) Created() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return len(t.runners)
+}
+
+// RegisteredIDs counts, by GitHub runner id, the Runners that carried it:
+// more than one is a runner registered twice.
+func (t *Tracker) RegisteredIDs() map[int64]int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := map[int64]int{}
+	for _, rt := range t.runners {
+		if rt.id != 0 {
+			out[rt.id]++
+		}
+	}
+	return out
+}
+
+// ReusedNames lists the Runner names seen on more than one object: a
+// RunnerSet's names are random, so a reuse is a Runner created twice.
+func (t *Tracker) ReusedNames() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []string
+	for name, n := range t.names {
+		if n > 1 {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
