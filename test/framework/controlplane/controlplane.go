@@ -108,12 +108,16 @@ type ControlPlane struct {
 
 	opts   Options
 	layout layout
+	token  string // the admin's bearer token
 
 	mu        sync.Mutex
 	processes []*process // in start order
-	keepDir   bool
-	stopped   bool
-	stopErr   error
+	// restarting holds the components Restart has killed and not started
+	// again: their exit is no failure.
+	restarting map[string]bool
+	keepDir    bool
+	stopped    bool
+	stopErr    error
 }
 
 func (o *Options) complete() error {
@@ -258,12 +262,13 @@ func (cp *ControlPlane) start(ctx context.Context) error {
 	if err := os.WriteFile(l.tokenFile(), []byte(tokenFileContent(token)), 0o600); err != nil {
 		return err
 	}
+	cp.token = token
 
 	etcd, err := cp.run(Etcd, etcdFlags(l), nil)
 	if err != nil {
 		return err
 	}
-	if err := cp.waitHealthy(ctx, etcd, l.etcdURL()+"/health", ""); err != nil {
+	if err := cp.waitReady(ctx, etcd); err != nil {
 		return err
 	}
 
@@ -271,10 +276,11 @@ func (cp *ControlPlane) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := cp.waitHealthy(ctx, apiServer, l.apiServerURL()+"/readyz", token); err != nil {
+	if err := cp.waitReady(ctx, apiServer); err != nil {
 		return err
 	}
 	// The API server wrote its self-signed certificate before it served.
+	// It reuses it from the cert dir when restarted.
 	cp.Config = restConfig(l.apiServerURL(), l.servingCert(), token)
 	if cp.Client, err = kubernetes.NewForConfig(cp.Config); err != nil {
 		return err
@@ -294,24 +300,20 @@ func (cp *ControlPlane) start(ctx context.Context) error {
 	}
 
 	c := cp.opts.Components
-	type check struct {
-		p   *process
-		url string
-	}
-	var checks []check
+	var checks []*process
 	if c.ControllerManager {
 		p, err := cp.run(KubeControllerManager, controllerManagerFlags(l, cp.opts.Controllers), nil)
 		if err != nil {
 			return err
 		}
-		checks = append(checks, check{p, "https://127.0.0.1:" + strconv.Itoa(l.controllerManagerPort) + "/healthz"})
+		checks = append(checks, p)
 	}
 	if c.Scheduler {
 		p, err := cp.run(KubeScheduler, schedulerFlags(l), nil)
 		if err != nil {
 			return err
 		}
-		checks = append(checks, check{p, "https://127.0.0.1:" + strconv.Itoa(l.schedulerPort) + "/readyz"})
+		checks = append(checks, p)
 	}
 	var kwok *process
 	if c.Kwok {
@@ -330,13 +332,13 @@ func (cp *ControlPlane) start(ctx context.Context) error {
 			cp.Nodes = append(cp.Nodes, node.Name)
 		}
 	}
-	for _, ch := range checks {
-		if err := cp.waitHealthy(ctx, ch.p, ch.url, ""); err != nil {
+	for _, p := range checks {
+		if err := cp.waitReady(ctx, p); err != nil {
 			return err
 		}
 	}
 	if c.Kwok {
-		if err := cp.waitNodes(ctx, kwok); err != nil {
+		if err := cp.waitReady(ctx, kwok); err != nil {
 			return err
 		}
 	}
@@ -398,6 +400,26 @@ var healthClient = &http.Client{
 		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // health checks of local test components
 		DisableKeepAlives: true,
 	},
+}
+
+// waitReady waits until the component p is ready: its health endpoint
+// answers 200 or, for kwok, which serves none, every fake node is Ready and
+// schedulable.
+func (cp *ControlPlane) waitReady(ctx context.Context, p *process) error {
+	l := cp.layout
+	switch p.name {
+	case Etcd:
+		return cp.waitHealthy(ctx, p, l.etcdURL()+"/health", "")
+	case KubeAPIServer:
+		return cp.waitHealthy(ctx, p, l.apiServerURL()+"/readyz", cp.token)
+	case KubeControllerManager:
+		return cp.waitHealthy(ctx, p, "https://127.0.0.1:"+strconv.Itoa(l.controllerManagerPort)+"/healthz", "")
+	case KubeScheduler:
+		return cp.waitHealthy(ctx, p, "https://127.0.0.1:"+strconv.Itoa(l.schedulerPort)+"/readyz", "")
+	case Kwok:
+		return cp.waitNodes(ctx, p)
+	}
+	return fmt.Errorf("no readiness check for %s", p.name)
 }
 
 // waitHealthy polls url until it answers 200, p exits or the start timeout
@@ -487,6 +509,9 @@ func (cp *ControlPlane) exited() error {
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
 	for _, p := range cp.processes {
+		if cp.restarting[p.name] {
+			continue
+		}
 		if err := p.exitErr(); err != nil {
 			return err
 		}
@@ -494,7 +519,8 @@ func (cp *ControlPlane) exited() error {
 	return nil
 }
 
-// Healthy returns an error when a component has exited since Start.
+// Healthy returns an error when a component has exited since Start, other
+// than by Restart.
 func (cp *ControlPlane) Healthy() error {
 	return cp.exited()
 }

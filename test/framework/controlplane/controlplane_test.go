@@ -30,6 +30,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 )
 
 // requireBinaries skips the test when the binaries for c are not built.
@@ -202,6 +205,206 @@ func TestStartRetriesWhenAPortIsTaken(t *testing.T) {
 	}
 	if len(entries) != 1 {
 		t.Errorf("%d dirs left in %s, want 1", len(entries), tempDir)
+	}
+}
+
+// startForTest starts a control plane of components c for the test t, or
+// skips t when their binaries are not built.
+func startForTest(t *testing.T, c Components) *ControlPlane {
+	t.Helper()
+	return StartForTest(t, Options{BinDir: requireBinaries(t, c), Components: c})
+}
+
+// createConfigMap creates a config map in the default namespace. Its name is
+// generated: a create that timed out may still have been done.
+func createConfigMap(ctx context.Context, client kubernetes.Interface) (*corev1.ConfigMap, error) {
+	cm := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "restart-"},
+		Data:       map[string]string{"key": "value"},
+	}
+	return client.CoreV1().ConfigMaps(metav1.NamespaceDefault).Create(ctx, cm, metav1.CreateOptions{})
+}
+
+// waitDead waits until pid no longer runs.
+func waitDead(t *testing.T, pid int) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(context.Background(), 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		return !alive(pid), nil
+	})
+	if err != nil {
+		t.Fatalf("process %d still runs", pid)
+	}
+}
+
+// commandLines counts the command lines in log, one per start.
+func commandLines(t *testing.T, log string) int {
+	t.Helper()
+	data, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "+ ") {
+			n++
+		}
+	}
+	return n
+}
+
+func TestRestartAPIServer(t *testing.T) {
+	// With the API server's clients, which must live through its crash.
+	cp := startForTest(t, AllComponents)
+	ctx := context.Background()
+	// A client of its own, with connections the crash breaks.
+	client, err := kubernetes.NewForConfig(rest.CopyConfig(cp.Config))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm, err := createConfigMap(ctx, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := os.ReadFile(cp.layout.servingCert())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := cp.PIDs()[KubeAPIServer]
+
+	start := time.Now()
+	if err := cp.Restart(ctx, KubeAPIServer, 500*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Restarted in %s", time.Since(start).Round(time.Millisecond))
+
+	if got := cp.PIDs()[KubeAPIServer]; got == pid || !alive(got) {
+		t.Errorf("kube-apiserver pid %d after Restart, was %d: want a new live process", got, pid)
+	}
+	if alive(pid) {
+		t.Errorf("the old kube-apiserver (pid %d) still runs", pid)
+	}
+	if after, err := os.ReadFile(cp.layout.servingCert()); err != nil || string(after) != string(cert) {
+		t.Errorf("the serving certificate changed with the restart (err %v)", err)
+	}
+	got, err := client.CoreV1().ConfigMaps(cm.Namespace).Get(ctx, cm.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the client made before the restart: %v", err)
+	}
+	if got.Data["key"] != "value" {
+		t.Errorf("config map data = %v, want key: value", got.Data)
+	}
+	if _, err := createConfigMap(ctx, cp.Client); err != nil {
+		t.Errorf("cp.Client: %v", err)
+	}
+	if out, err := cp.KubectlCommand(ctx, "get", "configmap", cm.Name).CombinedOutput(); err != nil {
+		t.Errorf("kubectl get configmap: %v\n%s", err, out)
+	}
+	if n := commandLines(t, cp.LogFile(KubeAPIServer)); n != 2 {
+		t.Errorf("%d command lines in the kube-apiserver log, want 2: the log is appended to", n)
+	}
+	if err := cp.Healthy(); err != nil {
+		t.Errorf("Healthy() after Restart = %v", err)
+	}
+}
+
+func TestRestartEtcd(t *testing.T) {
+	cp := startForTest(t, Components{})
+	ctx := context.Background()
+	cm, err := createConfigMap(ctx, cp.Client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := cp.PIDs()[Etcd]
+
+	errc := make(chan error, 1)
+	go func() { errc <- cp.Restart(ctx, Etcd, 2*time.Second) }()
+	waitDead(t, pid)
+	if err := cp.Healthy(); err != nil {
+		t.Errorf("Healthy() while etcd is down for Restart = %v, want nil", err)
+	}
+	if err := cp.Restart(ctx, Etcd, 0); err == nil || !strings.Contains(err.Error(), "being restarted") {
+		t.Errorf("a second Restart meanwhile = %v, want being restarted", err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+
+	// Restart waited for the API server too.
+	got, err := cp.Client.CoreV1().ConfigMaps(cm.Namespace).Get(ctx, cm.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("getting the config map created before the restart: %v", err)
+	}
+	if got.Data["key"] != "value" {
+		t.Errorf("config map data = %v, want key: value", got.Data)
+	}
+	if _, err := createConfigMap(ctx, cp.Client); err != nil {
+		t.Errorf("creating a config map after the restart: %v", err)
+	}
+	if n := commandLines(t, cp.LogFile(Etcd)); n != 2 {
+		t.Errorf("%d command lines in the etcd log, want 2: the log is appended to", n)
+	}
+	if err := cp.Healthy(); err != nil {
+		t.Errorf("Healthy() after Restart = %v", err)
+	}
+
+	for _, component := range []string{KubeScheduler, "nope"} {
+		if err := cp.Restart(ctx, component, 0); err == nil || !strings.Contains(err.Error(), "does not run") {
+			t.Errorf("Restart(%q) = %v, want does not run", component, err)
+		}
+	}
+}
+
+func TestRestartStopped(t *testing.T) {
+	before := runningComponents(t)
+	cp := startForTest(t, Components{})
+	ctx := context.Background()
+	pid := cp.PIDs()[Etcd]
+
+	// Stop during the downtime: etcd is not started again.
+	errc := make(chan error, 1)
+	go func() { errc <- cp.Restart(ctx, Etcd, time.Second) }()
+	waitDead(t, pid)
+	if err := cp.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; !errors.Is(err, errStopped) {
+		t.Errorf("Restart() with Stop during the downtime = %v, want control plane stopped", err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if after := runningComponents(t); after > before {
+		t.Errorf("%d component processes run after Stop, %d before Start", after, before)
+	}
+
+	if err := cp.Restart(ctx, KubeAPIServer, 0); !errors.Is(err, errStopped) {
+		t.Errorf("Restart() after Stop = %v, want control plane stopped", err)
+	}
+	if err := cp.Pause(Etcd); !errors.Is(err, errStopped) {
+		t.Errorf("Pause() after Stop = %v, want control plane stopped", err)
+	}
+}
+
+func TestPauseEtcd(t *testing.T) {
+	cp := startForTest(t, Components{})
+	ctx := context.Background()
+	if err := cp.Pause(Etcd); err != nil {
+		t.Fatal(err)
+	}
+	shortCtx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if _, err := createConfigMap(shortCtx, cp.Client); err == nil {
+		t.Error("created a config map with etcd paused")
+	}
+	if err := cp.Healthy(); err != nil {
+		t.Errorf("Healthy() with etcd paused = %v, want nil", err)
+	}
+	if err := cp.Resume(ctx, Etcd); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := createConfigMap(ctx, cp.Client); err != nil {
+		t.Errorf("creating a config map after Resume: %v", err)
+	}
+	if err := cp.Healthy(); err != nil {
+		t.Errorf("Healthy() after Resume = %v", err)
 	}
 }
 

@@ -32,6 +32,11 @@ limitations under the License.
 // written to <Dir>/logs/; Stop removes Dir unless KeepDir was called, which a
 // caller does for a failed run.
 //
+// Restart crashes a component (SIGKILL) and starts it again with the same
+// flags, data and certificates, and Pause and Resume freeze and continue one
+// (SIGSTOP, SIGCONT), for tests of how clients live through an API server or
+// etcd outage.
+//
 // Pods on kwok nodes become Running on their own. A Running pod exits when it
 // gets the ExitCodeAnnotation: "0" makes it Succeeded, any other integer makes
 // it Failed with that exit code, as a runner pod exits after its one job.

@@ -32,6 +32,9 @@ import (
 // the components in order), and so that stop can signal the whole group.
 type process struct {
 	name    string
+	binary  string
+	args    []string
+	env     []string // added to this process's environment
 	logFile string
 	cmd     *exec.Cmd
 
@@ -58,13 +61,19 @@ func startProcess(name, binary string, args, env []string, logFile string) (*pro
 		_ = out.Close()
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
-	p := &process{name: name, logFile: logFile, cmd: cmd, done: make(chan struct{})}
+	p := &process{name: name, binary: binary, args: args, env: env, logFile: logFile, cmd: cmd, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		_ = out.Close()
 		close(p.done)
 	}()
 	return p, nil
+}
+
+// startAgain starts a new process with p's binary, args, env and log, which
+// it appends to after a new command line.
+func (p *process) startAgain() (*process, error) {
+	return startProcess(p.name, p.binary, p.args, p.env, p.logFile)
 }
 
 // pid returns the process ID, which is also its process group ID.
@@ -98,6 +107,8 @@ func (p *process) stop(grace time.Duration) {
 	default:
 	}
 	_ = syscall.Kill(-p.pid(), syscall.SIGTERM)
+	// A paused process gets SIGTERM only once it continues.
+	_ = syscall.Kill(-p.pid(), syscall.SIGCONT)
 	timer := time.NewTimer(grace)
 	defer timer.Stop()
 	select {
@@ -107,6 +118,26 @@ func (p *process) stop(grace time.Duration) {
 	}
 	_ = syscall.Kill(-p.pid(), syscall.SIGKILL)
 	<-p.done
+}
+
+// kill sends SIGKILL to the process group, as a crash would, and returns
+// once the process has been reaped.
+func (p *process) kill() {
+	_ = p.signal(syscall.SIGKILL)
+	<-p.done
+}
+
+// signal sends sig to the process group, unless the process has exited.
+func (p *process) signal(sig syscall.Signal) error {
+	select {
+	case <-p.done:
+		return p.exitErr()
+	default:
+	}
+	if err := syscall.Kill(-p.pid(), sig); err != nil {
+		return fmt.Errorf("signalling %s: %w", p.name, err)
+	}
+	return nil
 }
 
 // logTail returns the last n lines of the process's log.

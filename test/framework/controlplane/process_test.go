@@ -86,6 +86,31 @@ func TestProcessStopKillsTheGroup(t *testing.T) {
 	p.stop(time.Second) // a second stop is a no-op
 }
 
+func TestProcessStartAgainAppendsToLog(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "sh.log")
+	p, err := startProcess("sh", "/bin/sh", []string{"-c", `echo "run $X"`}, []string{"X=1"}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+	again, err := p.startAgain()
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-again.done
+	if again.pid() == p.pid() {
+		t.Errorf("startAgain() ran pid %d again", p.pid())
+	}
+	data, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := "+ X=1 /bin/sh -c echo \"run $X\"\nrun 1\n"
+	if want := run + run; string(data) != want {
+		t.Errorf("log = %q, want %q", data, want)
+	}
+}
+
 func TestProcessExitErrHasLogTail(t *testing.T) {
 	log := filepath.Join(t.TempDir(), "sh.log")
 	p, err := startProcess("failing", "/bin/sh", []string{"-c", "echo bad flag; exit 3"}, []string{"X=1"}, log)
