@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
@@ -172,6 +174,64 @@ func (t *Tracker) ReusedNames() []string {
 	var out []string
 	for name, n := range t.names {
 		if n > 1 {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// PodTracker records the pods each Runner had, from a pod informer.
+type PodTracker struct {
+	mu   sync.Mutex
+	pods map[string]map[string]bool // Runner name → pod UIDs
+}
+
+func (t *PodTracker) handler() cache.ResourceEventHandler {
+	observe := func(obj any) {
+		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = d.Obj
+		}
+		pod, ok := obj.(*corev1.Pod)
+		if !ok {
+			return
+		}
+		owner := metav1.GetControllerOf(pod)
+		if owner == nil || owner.Kind != "Runner" {
+			return
+		}
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if t.pods[owner.Name] == nil {
+			t.pods[owner.Name] = map[string]bool{}
+		}
+		t.pods[owner.Name][string(pod.UID)] = true
+	}
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    observe,
+		UpdateFunc: func(_, obj any) { observe(obj) },
+		DeleteFunc: observe,
+	}
+}
+
+// Created counts the pods seen.
+func (t *PodTracker) Created() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, uids := range t.pods {
+		n += len(uids)
+	}
+	return n
+}
+
+// Twice lists the Runners that had more than one pod.
+func (t *PodTracker) Twice() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []string
+	for name, uids := range t.pods {
+		if len(uids) > 1 {
 			out = append(out, name)
 		}
 	}

@@ -19,6 +19,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
@@ -91,6 +92,8 @@ type World struct {
 	// SimURL is the simulator's API URL, Octorun's --github-api-url.
 	SimURL  string
 	Tracker *Tracker
+	// Pods records the pods of the Runners.
+	Pods *PodTracker
 
 	opts    Options
 	simSrv  *http.Server
@@ -225,8 +228,15 @@ func Start(ctx context.Context, o Options) (_ *World, err error) {
 	if _, err := informer.AddEventHandler(w.Tracker.handler()); err != nil {
 		return nil, err
 	}
+	w.Pods = &PodTracker{pods: map[string]map[string]bool{}}
+	podFactory := kubeinformers.NewSharedInformerFactoryWithOptions(w.Kube, 0, kubeinformers.WithNamespace(w.Namespace))
+	podInformer := podFactory.Core().V1().Pods().Informer()
+	if _, err := podInformer.AddEventHandler(w.Pods.handler()); err != nil {
+		return nil, err
+	}
 	factory.Start(trackCtx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), informer.HasSynced) {
+	podFactory.Start(trackCtx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), informer.HasSynced, podInformer.HasSynced) {
 		return nil, errors.New("the world's Runner informer did not sync")
 	}
 	return w, nil
