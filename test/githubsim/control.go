@@ -58,9 +58,14 @@ type ConfigJSON struct {
 	PrimaryLimit             *int     `json:"primary_limit,omitempty"`
 	SecondaryPointsPerMinute *int     `json:"secondary_points_per_minute,omitempty"`
 	ServerErrorRate          *float64 `json:"server_error_rate,omitempty"`
+	TooManyRequestsRate      *float64 `json:"too_many_requests_rate,omitempty"`
+	TimeoutRate              *float64 `json:"timeout_rate,omitempty"`
 	LatencyMS                *int64   `json:"latency_ms,omitempty"`
 	WebhookURL               *string  `json:"webhook_url,omitempty"`
 	WebhookSecret            *string  `json:"webhook_secret,omitempty"`
+	WebhookDropRate          *float64 `json:"webhook_drop_rate,omitempty"`
+	WebhookDuplicateRate     *float64 `json:"webhook_duplicate_rate,omitempty"`
+	WebhookReorderRate       *float64 `json:"webhook_reorder_rate,omitempty"`
 }
 
 func jobJSON(j Job) JobJSON {
@@ -277,6 +282,10 @@ func (s *Server) controlMux() *http.ServeMux {
 		s.AddInstallation(req.AppID, req.InstallationID, req.Orgs...)
 		writeJSON(w, http.StatusCreated, req)
 	})
+	mux.HandleFunc("POST /_sim/ratelimit/exhaust", func(w http.ResponseWriter, _ *http.Request) {
+		s.ExhaustPrimaryLimit()
+		w.WriteHeader(http.StatusNoContent)
+	})
 	mux.HandleFunc("GET /_sim/config", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, s.config())
 	})
@@ -434,9 +443,15 @@ func ParseRSAPublicKeyPEM(data []byte) (*rsa.PublicKey, error) {
 func (s *Server) config() ConfigJSON {
 	s.mu.Lock()
 	limit, ppm, rate, latency := s.primaryLimitLocked(), s.secondaryPPM, s.errorRate, s.latency.Milliseconds()
+	tooMany, timeout := s.tooManyRate, s.timeoutRate
 	s.mu.Unlock()
 	url, _ := s.hooks.current()
-	return ConfigJSON{PrimaryLimit: &limit, SecondaryPointsPerMinute: &ppm, ServerErrorRate: &rate, LatencyMS: &latency, WebhookURL: &url}
+	drop, duplicate, reorder := s.hooks.rates()
+	return ConfigJSON{
+		PrimaryLimit: &limit, SecondaryPointsPerMinute: &ppm, ServerErrorRate: &rate,
+		TooManyRequestsRate: &tooMany, TimeoutRate: &timeout, LatencyMS: &latency, WebhookURL: &url,
+		WebhookDropRate: &drop, WebhookDuplicateRate: &duplicate, WebhookReorderRate: &reorder,
+	}
 }
 
 func (s *Server) ctlConfig(w http.ResponseWriter, r *http.Request) {
@@ -444,9 +459,23 @@ func (s *Server) ctlConfig(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) {
 		return
 	}
-	if req.ServerErrorRate != nil && (*req.ServerErrorRate < 0 || *req.ServerErrorRate > 1) {
-		writeError(w, http.StatusBadRequest, "server_error_rate must be in [0,1]")
-		return
+	rates := []struct {
+		name string
+		rate *float64
+		set  func(float64)
+	}{
+		{"server_error_rate", req.ServerErrorRate, s.SetServerErrorRate},
+		{"too_many_requests_rate", req.TooManyRequestsRate, s.SetTooManyRequestsRate},
+		{"timeout_rate", req.TimeoutRate, s.SetTimeoutRate},
+		{"webhook_drop_rate", req.WebhookDropRate, s.SetWebhookDropRate},
+		{"webhook_duplicate_rate", req.WebhookDuplicateRate, s.SetWebhookDuplicateRate},
+		{"webhook_reorder_rate", req.WebhookReorderRate, s.SetWebhookReorderRate},
+	}
+	for _, k := range rates {
+		if k.rate != nil && (*k.rate < 0 || *k.rate > 1) {
+			writeError(w, http.StatusBadRequest, "%s must be in [0,1]", k.name)
+			return
+		}
 	}
 	if req.PrimaryLimit != nil {
 		s.SetPrimaryLimit(*req.PrimaryLimit)
@@ -454,8 +483,10 @@ func (s *Server) ctlConfig(w http.ResponseWriter, r *http.Request) {
 	if req.SecondaryPointsPerMinute != nil {
 		s.SetSecondaryPointsPerMinute(*req.SecondaryPointsPerMinute)
 	}
-	if req.ServerErrorRate != nil {
-		s.SetServerErrorRate(*req.ServerErrorRate)
+	for _, k := range rates {
+		if k.rate != nil {
+			k.set(*k.rate)
+		}
 	}
 	if req.LatencyMS != nil {
 		s.SetLatency(time.Duration(*req.LatencyMS) * time.Millisecond)

@@ -4,21 +4,29 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 )
 
+// control calls the control API and checks the answer's status.
+func control(t *testing.T, base, method, path string, body any, wantStatus int) []byte {
+	t.Helper()
+	resp, b := do(t, method, base+"/_sim"+path, "", body)
+	if resp.StatusCode != wantStatus {
+		t.Fatalf("%s /_sim%s = %d, want %d: %s", method, path, resp.StatusCode, wantStatus, b)
+	}
+	return b
+}
+
 func TestControlAPI(t *testing.T) {
 	sim, ts := newSim(t, Options{})
 	ctl := func(method, path string, body any, wantStatus int) []byte {
 		t.Helper()
-		resp, b := do(t, method, ts.URL+"/_sim"+path, "", body)
-		if resp.StatusCode != wantStatus {
-			t.Fatalf("%s /_sim%s = %d, want %d: %s", method, path, resp.StatusCode, wantStatus, b)
-		}
-		return b
+		return control(t, ts.URL, method, path, body, wantStatus)
 	}
 
 	ctl("POST", "/orgs", map[string]string{"name": "acme"}, 201)
@@ -118,4 +126,62 @@ func TestControlAPI(t *testing.T) {
 	ctl("POST", "/installations", map[string]any{"app_id": 9, "installation_id": 90, "orgs": []string{"acme"}}, 201)
 	ctl("GET", "/deliveries", nil, 200)
 	ctl("POST", "/deliveries/nope/redeliver", nil, 404)
+}
+
+func TestControlFaults(t *testing.T) {
+	sim, ts := newSim(t, Options{})
+	ctl := func(method, path string, body any, wantStatus int) []byte {
+		t.Helper()
+		return control(t, ts.URL, method, path, body, wantStatus)
+	}
+	list := ts.URL + "/orgs/octo/actions/runners"
+
+	rates := map[string]float64{
+		"server_error_rate":      0.1,
+		"too_many_requests_rate": 0.2,
+		"timeout_rate":           0.3,
+		"webhook_drop_rate":      0.4,
+		"webhook_duplicate_rate": 0.5,
+		"webhook_reorder_rate":   0.6,
+	}
+	ratesOf := func(cfg ConfigJSON) map[string]float64 {
+		return map[string]float64{
+			"server_error_rate":      *cfg.ServerErrorRate,
+			"too_many_requests_rate": *cfg.TooManyRequestsRate,
+			"timeout_rate":           *cfg.TimeoutRate,
+			"webhook_drop_rate":      *cfg.WebhookDropRate,
+			"webhook_duplicate_rate": *cfg.WebhookDuplicateRate,
+			"webhook_reorder_rate":   *cfg.WebhookReorderRate,
+		}
+	}
+	if diff := cmp.Diff(rates, ratesOf(decodeBody[ConfigJSON](t, ctl("PUT", "/config", rates, 200)))); diff != "" {
+		t.Errorf("config (-want +got):\n%s", diff)
+	}
+	for _, name := range slices.Sorted(maps.Keys(rates)) {
+		t.Run(name+" out of range", func(t *testing.T) {
+			control(t, ts.URL, "PUT", "/config", map[string]any{name: 1.5}, 400)
+			control(t, ts.URL, "PUT", "/config", map[string]any{name: -0.1}, 400)
+		})
+	}
+	if diff := cmp.Diff(rates, ratesOf(decodeBody[ConfigJSON](t, ctl("GET", "/config", nil, 200)))); diff != "" {
+		t.Errorf("config after refused changes (-want +got):\n%s", diff)
+	}
+
+	ctl("PUT", "/config", map[string]any{"server_error_rate": 0, "too_many_requests_rate": 1, "timeout_rate": 0}, 200)
+	if resp, _ := do(t, "GET", list, testToken, nil); resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "1" {
+		t.Errorf("with too_many_requests_rate 1: %d Retry-After %q, want 429 1", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	ctl("PUT", "/config", map[string]any{"too_many_requests_rate": 0}, 200)
+	if resp, _ := do(t, "GET", list, testToken, nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("with no faults: %d, want 200", resp.StatusCode)
+	}
+
+	ctl("POST", "/ratelimit/exhaust", nil, 204)
+	resp, _ := do(t, "GET", list, testToken, nil)
+	if resp.StatusCode != http.StatusForbidden || resp.Header.Get("X-RateLimit-Remaining") != "0" || resp.Header.Get("X-RateLimit-Reset") == "" {
+		t.Errorf("after exhaust: %d %v, want 403 with none remaining", resp.StatusCode, rateHeaders(resp))
+	}
+	if got := sim.CallsByStatus(); got[http.StatusForbidden] != 1 || got[http.StatusTooManyRequests] != 1 {
+		t.Errorf("calls by status = %v, want the 429 and the 403 counted", got)
+	}
 }

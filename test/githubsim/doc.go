@@ -20,8 +20,16 @@
 // personal access token (AddToken) or an installation token; each token (an
 // installation's tokens together) has a primary rate limit and, if enabled,
 // a secondary one; every 200 GET carries an ETag, and a 304 answer to
-// If-None-Match costs nothing. Latency and 502/503 answers are injected on
-// demand.
+// If-None-Match costs nothing.
+//
+// Faults are injected on demand (Options, the Set methods, or the control
+// API): latency; a fraction of calls answered 502/503, or 429 with
+// Retry-After and a secondary-limit message, or left hanging until the
+// client gives up (counted as 499) or a timeout answers 504; every token's
+// primary limit used up at once (ExhaustPrimaryLimit) until its window
+// ends; and a fraction of webhook deliveries dropped (recorded as Dropped),
+// sent twice with the same X-GitHub-Delivery, or held back so that later
+// ones overtake them.
 //
 // Behind the API it plays the runners and the jobs. A just-in-time runner is
 // offline until its process starts (SetRunnerOnline, or the control API with
@@ -55,5 +63,8 @@
 //	POST   /_sim/tokens                    {token}
 //	POST   /_sim/apps                      {app_id, public_key_pem}
 //	POST   /_sim/installations             {app_id, installation_id, orgs}
-//	GET    /_sim/config, PUT /_sim/config  ConfigJSON: {primary_limit, secondary_points_per_minute, server_error_rate, latency_ms, webhook_url, webhook_secret}
+//	POST   /_sim/ratelimit/exhaust         → 204, ExhaustPrimaryLimit
+//	GET    /_sim/config, PUT /_sim/config  ConfigJSON: {primary_limit, secondary_points_per_minute, server_error_rate,
+//	                                       too_many_requests_rate, timeout_rate, latency_ms, webhook_url, webhook_secret,
+//	                                       webhook_drop_rate, webhook_duplicate_rate, webhook_reorder_rate}
 package githubsim

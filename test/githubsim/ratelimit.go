@@ -58,6 +58,14 @@ func (s *Server) bucketLocked(key string, now time.Time) *bucket {
 	return b
 }
 
+// secondaryLimitMessage is GitHub's answer to a call over a secondary limit.
+const secondaryLimitMessage = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+
+// retryAfterSeconds renders a wait as Retry-After: whole seconds, rounded up.
+func retryAfterSeconds(d time.Duration) string {
+	return strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)
+}
+
 // points is what a request costs against the secondary limit.
 func points(method string) int {
 	switch method {
@@ -99,9 +107,8 @@ func (s *Server) admit(c *call) bool {
 		}
 		if now.Before(b.blockedUntil) {
 			s.rateHeadersLocked(c, b)
-			wait := b.blockedUntil.Sub(now)
-			c.header.Set("Retry-After", strconv.FormatInt(int64((wait+time.Second-1)/time.Second), 10))
-			c.error(http.StatusForbidden, "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.", docsSecondary)
+			c.header.Set("Retry-After", retryAfterSeconds(b.blockedUntil.Sub(now)))
+			c.error(http.StatusForbidden, secondaryLimitMessage, docsSecondary)
 			return false
 		}
 		b.spent = append(b.spent, spend{at: now, points: cost})
@@ -109,6 +116,20 @@ func (s *Server) admit(c *call) bool {
 	b.used++
 	c.reserved = true
 	return true
+}
+
+// ExhaustPrimaryLimit uses up the primary rate limit of every token added
+// so far: in its current window (a new one if none is under way) it has
+// none left, and its calls are refused as GitHub refuses them until the
+// window ends.
+func (s *Server) ExhaustPrimaryLimit() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now, limit := s.now(), s.primaryLimitLocked()
+	for _, p := range s.tokens {
+		b := s.bucketLocked(p.limitKey, now)
+		b.used = max(b.used, limit)
+	}
 }
 
 // settle gives back the primary unit of a call answered 304 and puts the

@@ -29,6 +29,18 @@ type Options struct {
 	// ServerErrorRate is the fraction [0,1] of API requests answered 502 or
 	// 503 before anything else happens.
 	ServerErrorRate float64
+	// TooManyRequestsRate is the fraction [0,1] of API requests answered 429
+	// with a secondary-limit message and Retry-After, before authentication.
+	TooManyRequestsRate float64
+	// TooManyRequestsRetryAfter is the Retry-After of those answers. 0 means
+	// 1s.
+	TooManyRequestsRetryAfter time.Duration
+	// TimeoutRate is the fraction [0,1] of API requests that hang, before
+	// authentication, until the client gives up or TimeoutAfter has passed,
+	// then are answered 504.
+	TimeoutRate float64
+	// TimeoutAfter is how long those requests hang. 0 means 2m.
+	TimeoutAfter time.Duration
 	// Latency is added to every API request.
 	Latency time.Duration
 	// Now is the clock for rate-limit windows, token and JWT expiry and the
@@ -44,6 +56,18 @@ type Options struct {
 	// them one at a time, in order; GitHub sends several at once and
 	// promises no order.
 	WebhookWorkers int
+	// WebhookDropRate is the fraction [0,1] of deliveries never sent; they
+	// are recorded as Dropped.
+	WebhookDropRate float64
+	// WebhookDuplicateRate is the fraction [0,1] of deliveries sent twice,
+	// with the same X-GitHub-Delivery and body.
+	WebhookDuplicateRate float64
+	// WebhookReorderRate is the fraction [0,1] of deliveries held back for a
+	// random time up to WebhookReorderDelay, so that later ones overtake
+	// them.
+	WebhookReorderRate float64
+	// WebhookReorderDelay is the longest a delivery is held back. 0 means 2s.
+	WebhookReorderDelay time.Duration
 	// Logf receives debug output. nil discards it.
 	Logf func(format string, args ...any)
 }
@@ -54,6 +78,10 @@ type Server struct {
 	logf          func(format string, args ...any)
 	primaryWindow time.Duration
 	retryAfter    time.Duration
+	// tooManyRetryAfter is the Retry-After of injected 429s, timeoutAfter
+	// how long an injected timeout hangs.
+	tooManyRetryAfter time.Duration
+	timeoutAfter      time.Duration
 
 	api     *http.ServeMux // REST API, without the /api/v3 prefix
 	control *http.ServeMux // /_sim/
@@ -64,6 +92,8 @@ type Server struct {
 	primaryLimit int
 	secondaryPPM int
 	errorRate    float64
+	tooManyRate  float64
+	timeoutRate  float64
 	latency      time.Duration
 	// State.
 	orgs          map[string]*org // by lower-case login
@@ -85,31 +115,35 @@ type Server struct {
 // New returns a Server. Call Close to stop its timers and webhook sender.
 func New(opts Options) *Server {
 	s := &Server{
-		now:           opts.Now,
-		logf:          opts.Logf,
-		primaryWindow: opts.PrimaryWindow,
-		retryAfter:    opts.SecondaryRetryAfter,
-		primaryLimit:  opts.PrimaryLimit,
-		secondaryPPM:  opts.SecondaryPointsPerMinute,
-		errorRate:     opts.ServerErrorRate,
-		latency:       opts.Latency,
-		orgs:          map[string]*org{},
-		tokens:        map[string]*principal{},
-		apps:          map[int64]*app{},
-		installations: map[int64]*installation{},
-		runners:       map[int64]*runner{},
-		labelIDs:      map[string]int64{},
-		limits:        map[string]*bucket{},
-		calls:         map[string]int{},
-		callsByStatus: map[int]int{},
-		nextOrgID:     1000,
-		nextRepoID:    100000,
-		nextGroupID:   2, // 1 is every organization's Default group
-		nextRunnerID:  1,
-		nextJobID:     1,
-		nextRunID:     1,
-		nextLabelID:   1,
-		nextUserID:    1,
+		now:               opts.Now,
+		logf:              opts.Logf,
+		primaryWindow:     opts.PrimaryWindow,
+		retryAfter:        opts.SecondaryRetryAfter,
+		tooManyRetryAfter: opts.TooManyRequestsRetryAfter,
+		timeoutAfter:      opts.TimeoutAfter,
+		primaryLimit:      opts.PrimaryLimit,
+		secondaryPPM:      opts.SecondaryPointsPerMinute,
+		errorRate:         opts.ServerErrorRate,
+		tooManyRate:       opts.TooManyRequestsRate,
+		timeoutRate:       opts.TimeoutRate,
+		latency:           opts.Latency,
+		orgs:              map[string]*org{},
+		tokens:            map[string]*principal{},
+		apps:              map[int64]*app{},
+		installations:     map[int64]*installation{},
+		runners:           map[int64]*runner{},
+		labelIDs:          map[string]int64{},
+		limits:            map[string]*bucket{},
+		calls:             map[string]int{},
+		callsByStatus:     map[int]int{},
+		nextOrgID:         1000,
+		nextRepoID:        100000,
+		nextGroupID:       2, // 1 is every organization's Default group
+		nextRunnerID:      1,
+		nextJobID:         1,
+		nextRunID:         1,
+		nextLabelID:       1,
+		nextUserID:        1,
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -123,15 +157,21 @@ func New(opts Options) *Server {
 	if s.retryAfter <= 0 {
 		s.retryAfter = time.Minute
 	}
+	if s.tooManyRetryAfter <= 0 {
+		s.tooManyRetryAfter = time.Second
+	}
+	if s.timeoutAfter <= 0 {
+		s.timeoutAfter = 2 * time.Minute
+	}
 	s.labelID(selfHostedLabel) // id 1, as on a fresh GitHub
-	s.hooks = newWebhookSender(opts.WebhookURL, opts.WebhookSecret, opts.WebhookWorkers, s.logf)
+	s.hooks = newWebhookSender(opts, s.logf)
 	s.api = s.apiMux()
 	s.control = s.controlMux()
 	return s
 }
 
-// Close stops the job timers and the webhook sender. Undelivered webhooks are
-// dropped. The Server still answers requests afterwards, but jobs no longer
+// Close stops the job timers and the webhook sender. Undelivered webhooks,
+// queued or held back, are dropped. The Server still answers requests afterwards, but jobs no longer
 // complete on their own.
 func (s *Server) Close() {
 	s.mu.Lock()
@@ -170,6 +210,21 @@ func (s *Server) SetServerErrorRate(rate float64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.errorRate = rate
+}
+
+// SetTooManyRequestsRate changes the fraction of API requests answered 429.
+func (s *Server) SetTooManyRequestsRate(rate float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tooManyRate = rate
+}
+
+// SetTimeoutRate changes the fraction of API requests that hang until the
+// client gives up or Options.TimeoutAfter has passed.
+func (s *Server) SetTimeoutRate(rate float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.timeoutRate = rate
 }
 
 // SetLatency changes the latency added to every API request.
@@ -254,8 +309,9 @@ func (s *Server) apiMux() *http.ServeMux {
 }
 
 // serveAPI runs one REST call through the stages GitHub puts it through:
-// latency, injected faults, authentication, rate limits, the handler,
-// conditional requests; then it writes and counts the answer.
+// latency, injected faults (502/503, 429, timeout), authentication, rate
+// limits, the handler, conditional requests; then it writes and counts the
+// answer.
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, kind authKind, h func(*call)) {
 	c := &call{s: s, r: r, header: http.Header{}}
 	pattern := UnmatchedPattern
@@ -280,26 +336,39 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, kind authKind,
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 
-	s.mu.Lock()
-	latency, errorRate := s.latency, s.errorRate
-	s.mu.Unlock()
-	if latency > 0 {
-		t := time.NewTimer(latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			c.status = statusClientClosedRequest
-			s.count(key, c.status)
-			return
-		}
+	// A call whose client gave up is counted, and nothing is written.
+	abandoned := func() {
+		c.status = statusClientClosedRequest
+		s.count(key, c.status)
 	}
-	if errorRate > 0 && rand.Float64() < errorRate {
+
+	s.mu.Lock()
+	latency, errorRate, tooManyRate, timeoutRate := s.latency, s.errorRate, s.tooManyRate, s.timeoutRate
+	s.mu.Unlock()
+	if latency > 0 && !wait(r.Context(), latency) {
+		abandoned()
+		return
+	}
+	switch {
+	case chance(errorRate):
 		if rand.IntN(2) == 0 {
 			c.json(http.StatusBadGateway, errorBody{Message: "Server Error"})
 		} else {
 			c.json(http.StatusServiceUnavailable, errorBody{Message: "Service Unavailable"})
 		}
+		finish()
+		return
+	case chance(tooManyRate):
+		c.header.Set("Retry-After", retryAfterSeconds(s.tooManyRetryAfter))
+		c.error(http.StatusTooManyRequests, secondaryLimitMessage, docsSecondary)
+		finish()
+		return
+	case chance(timeoutRate):
+		if !wait(r.Context(), s.timeoutAfter) {
+			abandoned()
+			return
+		}
+		c.json(http.StatusGatewayTimeout, errorBody{Message: timeoutMessage})
 		finish()
 		return
 	}
@@ -322,8 +391,30 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, kind authKind,
 }
 
 // statusClientClosedRequest is recorded for calls whose client went away
-// during the injected latency (nginx's convention); nothing is written.
+// during the injected latency or timeout (nginx's convention); nothing is
+// written.
 const statusClientClosedRequest = 499
+
+// timeoutMessage is GitHub's answer to a request it could not serve in time.
+const timeoutMessage = "We couldn't respond to your request in time. Sorry about that. Please try resubmitting your request and contact us if the problem persists."
+
+// chance reports true with probability rate; never when rate is 0.
+func chance(rate float64) bool {
+	return rate > 0 && rand.Float64() < rate
+}
+
+// wait sleeps for d and reports true, or reports false as soon as ctx is
+// done (the client gave up).
+func wait(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
 
 func (s *Server) count(key string, status int) {
 	s.mu.Lock()
@@ -346,7 +437,8 @@ func (s *Server) Calls() map[string]int {
 }
 
 // CallsByStatus returns how many API calls were answered with each status;
-// 499 counts calls whose client gave up during the injected latency.
+// 499 counts calls whose client gave up during the injected latency or
+// timeout.
 func (s *Server) CallsByStatus() map[int]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"sort"
 	"strconv"
@@ -43,7 +44,8 @@ func signSHA1(secret, body []byte) string {
 	return "sha1=" + hex.EncodeToString(mac.Sum(nil))
 }
 
-// Delivery is the record of one webhook delivery attempt.
+// Delivery is the record of one webhook delivery attempt, or of a delivery
+// the simulator dropped.
 type Delivery struct {
 	ID     string // X-GitHub-Delivery
 	Event  string // "workflow_job"
@@ -56,6 +58,14 @@ type Delivery struct {
 	// SentAt is when the request went out; AnsweredAt when the receiver's
 	// answer came (zero when none did).
 	SentAt, AnsweredAt time.Time
+	// Dropped is set on a delivery never sent (Options.WebhookDropRate).
+	Dropped bool
+	// Duplicate is set on the second sending of a delivery sent twice
+	// (Options.WebhookDuplicateRate).
+	Duplicate bool
+	// Reordered is set on a delivery held back so that later ones could
+	// overtake it (Options.WebhookReorderRate).
+	Reordered bool
 }
 
 type delivery struct {
@@ -67,10 +77,12 @@ type delivery struct {
 // webhookSender delivers webhooks from its own goroutines, so that API
 // handlers never wait on a receiver: with one, in order; with more, several
 // at once in no promised order, as GitHub does. A failed delivery is not
-// retried: GitHub does not redeliver on its own.
+// retried: GitHub does not redeliver on its own. On demand it drops,
+// duplicates or holds back (reorders) deliveries.
 type webhookSender struct {
-	logf   func(string, ...any)
-	client *http.Client
+	logf         func(string, ...any)
+	client       *http.Client
+	reorderDelay time.Duration
 
 	mu       sync.Mutex
 	url      string
@@ -79,23 +91,34 @@ type webhookSender struct {
 	attempts []delivery
 	wake     chan struct{}
 
+	dropRate      float64
+	duplicateRate float64
+	reorderRate   float64
+
 	ctx     context.Context
 	cancel  context.CancelFunc
 	workers sync.WaitGroup
 }
 
-func newWebhookSender(url, secret string, workers int, logf func(string, ...any)) *webhookSender {
+func newWebhookSender(opts Options, logf func(string, ...any)) *webhookSender {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &webhookSender{
-		logf:   logf,
-		client: &http.Client{Timeout: webhookTimeout, Transport: http.DefaultTransport.(*http.Transport).Clone()},
-		url:    url,
-		secret: secret,
-		wake:   make(chan struct{}, 1),
-		ctx:    ctx,
-		cancel: cancel,
+		logf:          logf,
+		client:        &http.Client{Timeout: webhookTimeout, Transport: http.DefaultTransport.(*http.Transport).Clone()},
+		reorderDelay:  opts.WebhookReorderDelay,
+		url:           opts.WebhookURL,
+		secret:        opts.WebhookSecret,
+		dropRate:      opts.WebhookDropRate,
+		duplicateRate: opts.WebhookDuplicateRate,
+		reorderRate:   opts.WebhookReorderRate,
+		wake:          make(chan struct{}, 1),
+		ctx:           ctx,
+		cancel:        cancel,
 	}
-	for range max(workers, 1) {
+	if w.reorderDelay <= 0 {
+		w.reorderDelay = 2 * time.Second
+	}
+	for range max(opts.WebhookWorkers, 1) {
 		w.workers.Add(1)
 		go w.run()
 	}
@@ -109,19 +132,49 @@ func (w *webhookSender) configure(url, secret string) {
 }
 
 // enqueue schedules a delivery to the current URL; nothing when there is
-// none. It never blocks.
+// none. It never blocks. A dropped delivery is only recorded; a duplicated
+// one is queued twice; a reordered one (with its duplicate) is queued after
+// a random hold, unless the sender was closed meanwhile.
 func (w *webhookSender) enqueue(event, action string, jobID int64, body []byte) {
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.url == "" || w.ctx.Err() != nil {
-		w.mu.Unlock()
 		return
 	}
-	w.queue = append(w.queue, delivery{
+	d := delivery{
 		Delivery: Delivery{ID: newUUID(), Event: event, Action: action, JobID: jobID, URL: w.url},
 		secret:   w.secret,
 		body:     body,
-	})
-	w.mu.Unlock()
+	}
+	if chance(w.dropRate) {
+		d.Dropped = true
+		w.attempts = append(w.attempts, d)
+		w.logf("githubsim: delivery %s (%s %s) dropped", d.ID, d.Event, d.Action)
+		return
+	}
+	d.Reordered = chance(w.reorderRate)
+	ds := []delivery{d}
+	if chance(w.duplicateRate) {
+		dup := d
+		dup.Duplicate = true
+		ds = append(ds, dup)
+	}
+	if d.Reordered {
+		time.AfterFunc(rand.N(w.reorderDelay), func() { w.push(ds...) })
+		return
+	}
+	w.queue = append(w.queue, ds...)
+	w.signal()
+}
+
+// push queues deliveries unless the sender was closed.
+func (w *webhookSender) push(ds ...delivery) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ctx.Err() != nil {
+		return
+	}
+	w.queue = append(w.queue, ds...)
 	w.signal()
 }
 
@@ -195,8 +248,8 @@ func (w *webhookSender) deliver(d *delivery) {
 	w.logf("githubsim: delivery %s (%s %s) answered %d", d.ID, d.Event, d.Action, resp.StatusCode)
 }
 
-// close stops the sender, abandoning queued deliveries and cancelling the
-// one under way.
+// close stops the sender, abandoning queued and held deliveries and
+// cancelling the one under way.
 func (w *webhookSender) close() {
 	w.cancel()
 	w.workers.Wait()
@@ -231,21 +284,47 @@ func (w *webhookSender) redeliver(id string) error {
 		w.mu.Unlock()
 		return errors.New("webhook sender closed")
 	}
-	w.queue = append(w.queue, *found)
+	d := *found
+	d.Dropped, d.Duplicate, d.Reordered = false, false, false
+	w.queue = append(w.queue, d)
 	w.mu.Unlock()
 	w.signal()
 	return nil
 }
 
-// Deliveries returns the webhook delivery attempts so far, in order.
+// Deliveries returns the webhook delivery attempts so far, in order, and
+// the dropped deliveries, when they were dropped.
 func (s *Server) Deliveries() []Delivery {
 	return s.hooks.deliveries()
 }
 
-// Redeliver sends an attempted delivery again, as GitHub's "Redeliver"
-// does: same X-GitHub-Delivery, same payload. Receivers should deduplicate.
+// Redeliver sends an attempted or dropped delivery again, as GitHub's
+// "Redeliver" does: same X-GitHub-Delivery, same payload. Receivers should
+// deduplicate. A redelivery is never dropped, duplicated or held back.
 func (s *Server) Redeliver(deliveryID string) error {
 	return s.hooks.redeliver(deliveryID)
+}
+
+// SetWebhookDropRate changes the fraction of deliveries never sent.
+func (s *Server) SetWebhookDropRate(rate float64) {
+	s.hooks.mu.Lock()
+	defer s.hooks.mu.Unlock()
+	s.hooks.dropRate = rate
+}
+
+// SetWebhookDuplicateRate changes the fraction of deliveries sent twice.
+func (s *Server) SetWebhookDuplicateRate(rate float64) {
+	s.hooks.mu.Lock()
+	defer s.hooks.mu.Unlock()
+	s.hooks.duplicateRate = rate
+}
+
+// SetWebhookReorderRate changes the fraction of deliveries held back so that
+// later ones overtake them.
+func (s *Server) SetWebhookReorderRate(rate float64) {
+	s.hooks.mu.Lock()
+	defer s.hooks.mu.Unlock()
+	s.hooks.reorderRate = rate
 }
 
 // The workflow_job payload, after GitHub's documentation.
@@ -431,4 +510,10 @@ func (w *webhookSender) current() (url, secret string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.url, w.secret
+}
+
+func (w *webhookSender) rates() (drop, duplicate, reorder float64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.dropRate, w.duplicateRate, w.reorderRate
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -289,5 +290,187 @@ func TestWebhookWorkersDeliverAtOnce(t *testing.T) {
 		if d.StatusCode != http.StatusOK || d.SentAt.Before(before) || d.AnsweredAt.Sub(d.SentAt) < 100*time.Millisecond {
 			t.Errorf("delivery %+v: want 200, sent after the jobs were queued and answered 100ms later", d)
 		}
+	}
+}
+
+func TestWebhookFaults(t *testing.T) {
+	const secret, jobs = "s", 10
+	tests := []struct {
+		name string
+		opts Options
+		// wantSent is how many requests the receiver gets, wantCopies how
+		// many times it gets each delivery id.
+		wantSent, wantCopies int
+		// wantRecorded is the length of Deliveries(), the others count its
+		// flags.
+		wantRecorded, wantDropped, wantDuplicates, wantReordered int
+		wantInOrder                                              bool
+	}{
+		{
+			name:         "rates of 0 change nothing",
+			opts:         Options{WebhookReorderDelay: time.Millisecond},
+			wantSent:     jobs,
+			wantCopies:   1,
+			wantRecorded: jobs,
+			wantInOrder:  true,
+		},
+		{
+			name:         "drop",
+			opts:         Options{WebhookDropRate: 1},
+			wantRecorded: jobs,
+			wantDropped:  jobs,
+		},
+		{
+			name:           "duplicate",
+			opts:           Options{WebhookDuplicateRate: 1},
+			wantSent:       2 * jobs,
+			wantCopies:     2,
+			wantRecorded:   2 * jobs,
+			wantDuplicates: jobs,
+			wantInOrder:    true,
+		},
+		{
+			// In order with a chance of 1 in 10!.
+			name:          "reorder",
+			opts:          Options{WebhookReorderRate: 1, WebhookReorderDelay: 200 * time.Millisecond},
+			wantSent:      jobs,
+			wantCopies:    1,
+			wantRecorded:  jobs,
+			wantReordered: jobs,
+		},
+		{
+			name:         "drop wins over duplicate and reorder",
+			opts:         Options{WebhookDropRate: 1, WebhookDuplicateRate: 1, WebhookReorderRate: 1},
+			wantRecorded: jobs,
+			wantDropped:  jobs,
+		},
+		{
+			name:           "a reordered delivery keeps its duplicate",
+			opts:           Options{WebhookDuplicateRate: 1, WebhookReorderRate: 1, WebhookReorderDelay: 200 * time.Millisecond},
+			wantSent:       2 * jobs,
+			wantCopies:     2,
+			wantRecorded:   2 * jobs,
+			wantDuplicates: jobs,
+			wantReordered:  2 * jobs,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rc := newReceiver(t, secret)
+			tt.opts.WebhookURL, tt.opts.WebhookSecret = rc.URL, secret
+			sim, _ := newSim(t, tt.opts)
+			for range jobs {
+				sim.QueueJob(JobRequest{Owner: testOrg, Repo: testRepo})
+			}
+
+			eventually(t, "the deliveries to be recorded", func() bool { return len(sim.Deliveries()) == tt.wantRecorded })
+			got := rc.wait(t, tt.wantSent)
+			time.Sleep(50 * time.Millisecond)
+			if n := len(rc.deliveries()); n != tt.wantSent {
+				t.Fatalf("receiver got %d requests, want %d", n, tt.wantSent)
+			}
+			copies, payloads := map[string]int{}, map[string]string{}
+			var order []int64
+			for i, d := range got {
+				id := d.header.Get("X-GitHub-Delivery")
+				if d.err != nil || d.event == nil {
+					t.Fatalf("request %d (%s): %v", i, id, d.err)
+				}
+				if p, ok := payloads[id]; ok && p != string(d.payload) {
+					t.Errorf("delivery %s sent with two payloads", id)
+				}
+				copies[id]++
+				payloads[id] = string(d.payload)
+				order = append(order, d.event.GetWorkflowJob().GetID())
+			}
+			for id, n := range copies {
+				if n != tt.wantCopies {
+					t.Errorf("delivery %s received %d times, want %d", id, n, tt.wantCopies)
+				}
+			}
+			if inOrder := slices.IsSorted(order); tt.wantSent > 0 && inOrder != tt.wantInOrder {
+				t.Errorf("jobs in the order received: %v, want in order %v", order, tt.wantInOrder)
+			}
+
+			var dropped, duplicates, reordered int
+			for _, d := range sim.Deliveries() {
+				if d.Dropped {
+					dropped++
+					if !d.SentAt.IsZero() || d.StatusCode != 0 {
+						t.Errorf("dropped delivery %+v was sent", d)
+					}
+				} else if d.StatusCode != http.StatusAccepted {
+					t.Errorf("delivery %+v, want answered 202", d)
+				}
+				if d.Duplicate {
+					duplicates++
+				}
+				if d.Reordered {
+					reordered++
+				}
+			}
+			if dropped != tt.wantDropped || duplicates != tt.wantDuplicates || reordered != tt.wantReordered {
+				t.Errorf("recorded %d dropped, %d duplicates, %d reordered; want %d, %d, %d",
+					dropped, duplicates, reordered, tt.wantDropped, tt.wantDuplicates, tt.wantReordered)
+			}
+
+			// Rates of 0 stop the faults.
+			sim.SetWebhookDropRate(0)
+			sim.SetWebhookDuplicateRate(0)
+			sim.SetWebhookReorderRate(0)
+			job := sim.QueueJob(JobRequest{Owner: testOrg, Repo: testRepo})
+			last := rc.wait(t, tt.wantSent+1)[tt.wantSent]
+			if last.event.GetWorkflowJob().GetID() != job.ID {
+				t.Errorf("last request for job %d, want %d", last.event.GetWorkflowJob().GetID(), job.ID)
+			}
+			eventually(t, "the last delivery to be recorded", func() bool { return len(sim.Deliveries()) == tt.wantRecorded+1 })
+			if d := sim.Deliveries()[tt.wantRecorded]; d.Dropped || d.Duplicate || d.Reordered {
+				t.Errorf("delivery with no faults = %+v", d)
+			}
+		})
+	}
+}
+
+// TestRedeliverDropped: a dropped delivery can be redelivered, and then it
+// is sent.
+func TestRedeliverDropped(t *testing.T) {
+	rc := newReceiver(t, "s")
+	sim, _ := newSim(t, Options{WebhookURL: rc.URL, WebhookSecret: "s", WebhookDropRate: 1})
+	sim.QueueJob(JobRequest{Owner: testOrg, Repo: testRepo})
+	dropped := sim.Deliveries()[0]
+	if !dropped.Dropped {
+		t.Fatalf("delivery %+v, want dropped", dropped)
+	}
+	if err := sim.Redeliver(dropped.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := rc.wait(t, 1)[0]; got.header.Get("X-GitHub-Delivery") != dropped.ID || got.err != nil {
+		t.Errorf("redelivery %s (%v), want %s", got.header.Get("X-GitHub-Delivery"), got.err, dropped.ID)
+	}
+	eventually(t, "the redelivery to be recorded", func() bool { return len(sim.Deliveries()) == 2 })
+	if d := sim.Deliveries()[1]; d.ID != dropped.ID || d.Dropped || d.StatusCode != http.StatusAccepted {
+		t.Errorf("redelivery = %+v", d)
+	}
+}
+
+// TestCloseAbandonsHeldDeliveries: Close does not wait for deliveries held
+// back to be reordered, and they are not sent afterwards.
+func TestCloseAbandonsHeldDeliveries(t *testing.T) {
+	const delay = 500 * time.Millisecond
+	rc := newReceiver(t, "s")
+	sim := New(Options{WebhookURL: rc.URL, WebhookSecret: "s", WebhookReorderRate: 1, WebhookReorderDelay: delay})
+	for range 5 {
+		sim.QueueJob(JobRequest{Owner: testOrg, Repo: testRepo})
+	}
+	start := time.Now()
+	sim.Close()
+	if d := time.Since(start); d > delay/2 {
+		t.Errorf("Close took %v with deliveries held for up to %v", d, delay)
+	}
+	// A hold shorter than QueueJob and Close may have let one out before.
+	sent := len(rc.deliveries())
+	time.Sleep(delay + 100*time.Millisecond)
+	if n := len(rc.deliveries()) - sent; n != 0 {
+		t.Errorf("%d held deliveries sent after Close", n)
 	}
 }

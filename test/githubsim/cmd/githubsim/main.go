@@ -157,11 +157,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/", sim)
+	// WriteTimeout leaves room for the latency and an injected timeout (2m)
+	// to be answered.
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      max(2*time.Minute, *latency+time.Minute),
+		WriteTimeout:      *latency + 3*time.Minute,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    1 << 20,
 	}
