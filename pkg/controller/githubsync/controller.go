@@ -26,13 +26,13 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/octorun/octorun/pkg/controller/internal/events"
 	"github.com/octorun/octorun/pkg/generated/clientset/versioned"
 	octorunscheme "github.com/octorun/octorun/pkg/generated/clientset/versioned/scheme"
 	octoruninformers "github.com/octorun/octorun/pkg/generated/informers/externalversions/octorun/v1alpha1"
@@ -89,7 +89,7 @@ type Controller struct {
 	runnersSynced cache.InformerSynced
 
 	recorder record.EventRecorder
-	events   record.EventBroadcaster
+	events   *events.Broadcaster
 	metrics  *metrics
 	now      func() time.Time
 
@@ -116,7 +116,7 @@ func New(
 	if opts.GitHubHost == "" {
 		opts.GitHubHost = "github.com"
 	}
-	events := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster := events.NewBroadcaster(ctx)
 	c := &Controller{
 		kubeClient:    kubeClient,
 		octorunClient: octorunClient,
@@ -124,8 +124,8 @@ func New(
 		opts:          opts,
 		runnerLister:  runnerInformer.Lister(),
 		runnersSynced: runnerInformer.Informer().HasSynced,
-		recorder:      events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "octorun-" + ControllerName}),
-		events:        events,
+		recorder:      broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "octorun-" + ControllerName}),
+		events:        broadcaster,
 		metrics:       newMetrics(),
 		now:           time.Now,
 		scopes:        map[scopeKey]*scopeState{},
@@ -144,9 +144,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	defer utilruntime.HandleCrashWithContext(ctx)
 	logger := klog.FromContext(ctx)
 
-	c.events.StartStructuredLogging(3)
-	c.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.kubeClient.CoreV1().Events("")})
-	defer c.events.Shutdown()
+	defer c.events.Start(c.kubeClient)()
 
 	logger.Info("Starting GitHub sync", "period", c.opts.Period)
 	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.runnersSynced) {

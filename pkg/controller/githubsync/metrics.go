@@ -47,18 +47,29 @@ func newMetrics() *metrics {
 	}
 }
 
+// register registers the metrics on reg. A sync made for a later term of
+// leadership finds them registered by an earlier one, and counts on.
 func (m *metrics) register(reg prometheus.Registerer) error {
 	if reg == nil {
 		return nil
 	}
-	var errs []error
-	for _, c := range []prometheus.Collector{m.syncs, m.actions, m.duration} {
-		if err := reg.Register(c); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
+	err := errors.Join(reuse(reg, &m.syncs), reuse(reg, &m.actions), reuse(reg, &m.duration))
+	if err != nil {
 		return fmt.Errorf("registering the GitHub sync metrics: %w", err)
 	}
 	return nil
+}
+
+// reuse registers *c on reg, or, when reg has an equal collector already,
+// makes *c that collector.
+func reuse[T prometheus.Collector](reg prometheus.Registerer, c *T) error {
+	err := reg.Register(*c)
+	var already prometheus.AlreadyRegisteredError
+	if errors.As(err, &already) {
+		if existing, ok := already.ExistingCollector.(T); ok {
+			*c = existing
+			return nil
+		}
+	}
+	return err
 }

@@ -17,7 +17,6 @@ import (
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
@@ -25,6 +24,7 @@ import (
 	"k8s.io/klog/v2"
 
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
+	"github.com/octorun/octorun/pkg/controller/internal/events"
 	"github.com/octorun/octorun/pkg/controller/internal/overlay"
 	"github.com/octorun/octorun/pkg/controller/internal/worker"
 	"github.com/octorun/octorun/pkg/generated/clientset/versioned"
@@ -76,7 +76,8 @@ type Controller struct {
 
 	queue    workqueue.TypedRateLimitingInterface[cache.ObjectName]
 	recorder record.EventRecorder
-	events   record.EventBroadcaster
+	events   *events.Broadcaster
+	handlers worker.Handlers
 	now      func() time.Time
 
 	// deregistered holds the UIDs of deleted Runners whose GitHub runner
@@ -108,7 +109,7 @@ func New(
 		opts.RetryPeriod = time.Minute
 	}
 
-	events := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster := events.NewBroadcaster(ctx)
 	c := &Controller{
 		kubeClient:    kubeClient,
 		octorunClient: octorunClient,
@@ -123,13 +124,13 @@ func New(
 			workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: ControllerName},
 		),
-		recorder: events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "octorun-" + ControllerName}),
-		events:   events,
+		recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "octorun-" + ControllerName}),
+		events:   broadcaster,
 		now:      time.Now,
 	}
 
 	logger.Info("Setting up event handlers")
-	if _, err := runnerInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if err := c.handlers.Add(runnerInformer.Informer(), cache.ResourceEventHandlerFuncs{
 		AddFunc: c.enqueue,
 		UpdateFunc: func(old, cur any) {
 			if old.(*octorunv1alpha1.Runner).ResourceVersion == cur.(*octorunv1alpha1.Runner).ResourceVersion {
@@ -151,7 +152,7 @@ func New(
 		},
 		DeleteFunc: c.enqueueOwner,
 	}
-	if _, err := podInformer.Informer().AddEventHandler(ownedHandler); err != nil {
+	if err := c.handlers.Add(podInformer.Informer(), ownedHandler); err != nil {
 		return nil, fmt.Errorf("watching pods: %w", err)
 	}
 	return c, nil
@@ -161,11 +162,10 @@ func New(
 func (c *Controller) Run(ctx context.Context, workers int) error {
 	defer utilruntime.HandleCrashWithContext(ctx)
 	defer c.queue.ShutDown()
+	defer c.handlers.Remove()
 	logger := klog.FromContext(ctx)
 
-	c.events.StartStructuredLogging(3)
-	c.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.kubeClient.CoreV1().Events("")})
-	defer c.events.Shutdown()
+	defer c.events.Start(c.kubeClient)()
 
 	logger.Info("Starting Runner controller")
 	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.runnersSynced, c.podsSynced) {

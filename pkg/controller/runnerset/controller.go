@@ -17,13 +17,13 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
+	"github.com/octorun/octorun/pkg/controller/internal/events"
 	"github.com/octorun/octorun/pkg/controller/internal/overlay"
 	"github.com/octorun/octorun/pkg/controller/internal/worker"
 	"github.com/octorun/octorun/pkg/generated/clientset/versioned"
@@ -64,7 +64,8 @@ type Controller struct {
 	queue        workqueue.TypedRateLimitingInterface[cache.ObjectName]
 	expectations *expectations
 	recorder     record.EventRecorder
-	events       record.EventBroadcaster
+	events       *events.Broadcaster
+	handlers     worker.Handlers
 	now          func() time.Time
 
 	failuresMu sync.Mutex
@@ -92,7 +93,7 @@ func New(ctx context.Context, kubeClient kubernetes.Interface, octorunClient ver
 	if opts.MaxFailureBackoff <= 0 {
 		opts.MaxFailureBackoff = 5 * time.Minute
 	}
-	events := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster := events.NewBroadcaster(ctx)
 	c := &Controller{
 		kubeClient:    kubeClient,
 		octorunClient: octorunClient,
@@ -107,12 +108,12 @@ func New(ctx context.Context, kubeClient kubernetes.Interface, octorunClient ver
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: ControllerName},
 		),
 		expectations: newExpectations(),
-		recorder:     events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "octorun-" + ControllerName}),
-		events:       events,
+		recorder:     broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "octorun-" + ControllerName}),
+		events:       broadcaster,
 		now:          time.Now,
 		failures:     map[string]*failureState{},
 	}
-	if _, err := setInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if err := c.handlers.Add(setInformer.Informer(), cache.ResourceEventHandlerFuncs{
 		AddFunc: c.enqueue,
 		UpdateFunc: func(old, cur any) {
 			if old.(*octorunv1alpha1.RunnerSet).ResourceVersion != cur.(*octorunv1alpha1.RunnerSet).ResourceVersion {
@@ -123,7 +124,7 @@ func New(ctx context.Context, kubeClient kubernetes.Interface, octorunClient ver
 	}); err != nil {
 		return nil, fmt.Errorf("watching RunnerSets: %w", err)
 	}
-	if _, err := runnerInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if err := c.handlers.Add(runnerInformer.Informer(), cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.addRunner,
 		UpdateFunc: c.updateRunner,
 		DeleteFunc: c.deleteRunner,
@@ -137,10 +138,9 @@ func New(ctx context.Context, kubeClient kubernetes.Interface, octorunClient ver
 func (c *Controller) Run(ctx context.Context, workers int) error {
 	defer utilruntime.HandleCrashWithContext(ctx)
 	defer c.queue.ShutDown()
+	defer c.handlers.Remove()
 	logger := klog.FromContext(ctx)
-	c.events.StartStructuredLogging(3)
-	c.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.kubeClient.CoreV1().Events("")})
-	defer c.events.Shutdown()
+	defer c.events.Start(c.kubeClient)()
 
 	logger.Info("Starting RunnerSet controller")
 	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.setsSynced, c.runnersSynced) {

@@ -45,3 +45,35 @@ func processNext(ctx context.Context, queue workqueue.TypedRateLimitingInterface
 	}
 	return true
 }
+
+// Handlers are a controller's event handlers on shared informers, removed
+// when the controller stops, so that a controller made for one term of
+// leadership leaves nothing behind on informers that outlive it.
+type Handlers struct {
+	added []added
+}
+
+type added struct {
+	informer cache.SharedIndexInformer
+	reg      cache.ResourceEventHandlerRegistration
+}
+
+// Add adds handler to informer.
+func (h *Handlers) Add(informer cache.SharedIndexInformer, handler cache.ResourceEventHandler) error {
+	reg, err := informer.AddEventHandler(handler)
+	if err != nil {
+		return err
+	}
+	h.added = append(h.added, added{informer, reg})
+	return nil
+}
+
+// Remove removes every handler added.
+func (h *Handlers) Remove() {
+	for _, a := range h.added {
+		if err := a.informer.RemoveEventHandler(a.reg); err != nil {
+			utilruntime.HandleError(err)
+		}
+	}
+	h.added = nil
+}
