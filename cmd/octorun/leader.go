@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -20,15 +19,17 @@ import (
 // the Lease renewed, and looks every retryPeriod (with up to 20% jitter):
 // it takes over at most about leaseDuration + 2.2*retryPeriod after the
 // leader died, well inside 15 s.
-const (
+var (
 	leaseDuration = 8 * time.Second
 	renewDeadline = 6 * time.Second
 	retryPeriod   = time.Second
 )
 
-// runLeaderElected runs fn while this process holds the Lease, and returns
-// when ctx is done (releasing the Lease) or the Lease is lost (an error: the
-// process must exit, its control loops may no longer act).
+// runLeaderElected runs fn while this process holds the Lease, until ctx is
+// done (releasing the Lease). A Lease lost, e.g. to an API server away for
+// longer than the renew deadline, ends fn's term: its context is cancelled,
+// and once it returned this process campaigns again, without a restart.
+// An error of fn ends the process.
 func runLeaderElected(ctx context.Context, client kubernetes.Interface, o options, fn func(context.Context) error) error {
 	logger := klog.FromContext(ctx)
 	if !o.leaderElect {
@@ -45,8 +46,10 @@ func runLeaderElected(ctx context.Context, client kubernetes.Interface, o option
 		mu     sync.Mutex
 		runErr error
 		ran    sync.WaitGroup
+		// endCampaign ends the current campaign, releasing the Lease.
+		endCampaign context.CancelFunc
 	)
-	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+	config := leaderelection.LeaderElectionConfig{
 		Lock:            lock,
 		LeaseDuration:   leaseDuration,
 		RenewDeadline:   renewDeadline,
@@ -61,6 +64,7 @@ func runLeaderElected(ctx context.Context, client kubernetes.Interface, o option
 				if err := fn(lctx); err != nil {
 					mu.Lock()
 					runErr = err
+					endCampaign()
 					mu.Unlock()
 				}
 			},
@@ -73,20 +77,27 @@ func runLeaderElected(ctx context.Context, client kubernetes.Interface, o option
 				}
 			},
 		},
-	})
-	if err != nil {
-		return fmt.Errorf("setting up leader election: %w", err)
 	}
 	logger.Info("Waiting to lead", "lease", klog.KRef(o.leaseNamespace, o.leaseName), "identity", identity)
-	le.Run(ctx)
-	ran.Wait()
-	mu.Lock()
-	defer mu.Unlock()
-	if runErr != nil {
-		return runErr
+	for {
+		// An elector runs once: each campaign gets its own.
+		le, err := leaderelection.NewLeaderElector(config)
+		if err != nil {
+			return fmt.Errorf("setting up leader election: %w", err)
+		}
+		campaign, cancel := context.WithCancel(ctx)
+		mu.Lock()
+		endCampaign = cancel
+		mu.Unlock()
+		le.Run(campaign)
+		ran.Wait()
+		cancel()
+		mu.Lock()
+		err = runErr
+		mu.Unlock()
+		if err != nil || ctx.Err() != nil {
+			return err
+		}
+		logger.Info("Lost the leader Lease; the control loops stopped. Campaigning again", "identity", identity)
 	}
-	if ctx.Err() == nil {
-		return errors.New("lost the leader Lease")
-	}
-	return nil
 }

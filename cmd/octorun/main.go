@@ -243,13 +243,6 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		kubeinformers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = octorunv1alpha1.LabelRunner }),
 		kubeinformers.WithTransform(stripManagedFields))
 
-	runners, err := runner.New(ctx, kubeClient, octorunClient, gh,
-		octorunInformers.Octorun().V1alpha1().Runners(),
-		kubeInformers.Core().V1().Pods(),
-		runner.Options{RunnerNamePrefix: o.runnerNamePrefix, GitHubHost: gh.Host()})
-	if err != nil {
-		return err
-	}
 	hints, err := runner.NewJobHints(octorunClient, octorunInformers.Octorun().V1alpha1().Runners(),
 		runner.JobHintsOptions{RunnerNamePrefix: o.runnerNamePrefix})
 	if err != nil {
@@ -267,18 +260,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 	}
-	syncer, err := githubsync.New(ctx, kubeClient, octorunClient, gh, octorunInformers.Octorun().V1alpha1().Runners(),
-		githubsync.Options{Period: o.syncPeriod, RunnerNamePrefix: o.runnerNamePrefix, GitHubHost: gh.Host(), Registerer: registry})
-	if err != nil {
-		return err
-	}
-	runnerSets, err := runnerset.New(ctx, kubeClient, octorunClient,
-		octorunInformers.Octorun().V1alpha1().RunnerSets(),
-		octorunInformers.Octorun().V1alpha1().Runners(),
-		runnerset.Options{})
-	if err != nil {
-		return err
-	}
+	// The informers the control loops use, made before the factories start:
+	// the loops come and go with the leader Lease, the caches stay warm.
+	octorunInformers.Octorun().V1alpha1().Runners().Informer()
+	octorunInformers.Octorun().V1alpha1().RunnerSets().Informer()
+	kubeInformers.Core().V1().Pods().Informer()
 	octorunInformers.Start(ctx.Done())
 	kubeInformers.Start(ctx.Done())
 	defer octorunInformers.Shutdown()
@@ -332,14 +318,36 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	logger.Info("Starting Octorun", "github", o.githubURL, "namespace", o.namespace)
 	done := make(chan error, 1)
 	go func() {
+		// The control loops are made anew for each term of leadership, as
+		// in a new process: fresh work queues and expectations, and event
+		// handlers removed from the shared informers when the term ends.
 		done <- runLeaderElected(ctx, kubeClient, o, func(ctx context.Context) error {
+			runners, err := runner.New(ctx, kubeClient, octorunClient, gh,
+				octorunInformers.Octorun().V1alpha1().Runners(),
+				kubeInformers.Core().V1().Pods(),
+				runner.Options{RunnerNamePrefix: o.runnerNamePrefix, GitHubHost: gh.Host()})
+			if err != nil {
+				return err
+			}
+			syncer, err := githubsync.New(ctx, kubeClient, octorunClient, gh, octorunInformers.Octorun().V1alpha1().Runners(),
+				githubsync.Options{Period: o.syncPeriod, RunnerNamePrefix: o.runnerNamePrefix, GitHubHost: gh.Host(), Registerer: registry})
+			if err != nil {
+				return err
+			}
+			runnerSets, err := runnerset.New(ctx, kubeClient, octorunClient,
+				octorunInformers.Octorun().V1alpha1().RunnerSets(),
+				octorunInformers.Octorun().V1alpha1().Runners(),
+				runnerset.Options{})
+			if err != nil {
+				return err
+			}
 			errs := make(chan error, 3)
 			go func() { errs <- runners.Run(ctx, o.runnerWorkers) }()
 			go func() { errs <- runnerSets.Run(ctx, o.runnerSetWorkers) }()
 			go func() { errs <- syncer.Run(ctx) }()
 			var first error
 			for range 3 {
-				if err := <-errs; err != nil && first == nil {
+				if err := <-errs; err != nil && first == nil && ctx.Err() == nil {
 					first = err
 				}
 			}
