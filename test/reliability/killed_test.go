@@ -21,7 +21,7 @@ func TestControllerKilled(t *testing.T) {
 	ctx := context.Background()
 	w := startWorld(t, world.Options{
 		Nodes: max(1, sz.killRunners/100), AgentEvery: 100 * time.Millisecond, WithWebhooks: true,
-		Sim:         githubsim.Options{WebhookWorkers: 4},
+		Sim: githubsim.Options{WebhookWorkers: 4},
 		// A client QPS of half the runners makes the scale-up last about
 		// as long as the kills: 8 requests a runner.
 		OctorunArgs: []string{"--github-secondary-limit=0", fmt.Sprintf("--kube-api-qps=%d", sz.killRunners/2), fmt.Sprintf("--kube-api-burst=%d", sz.killRunners)},

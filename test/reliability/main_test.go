@@ -64,20 +64,20 @@ var sizes = map[string]size{
 		killRunners: 500, killJobs: 200, kills: 10,
 		faultRunners: 100, faultWindow: time.Minute,
 		hookRunners: 50, hookJobs: 300,
-		apiRunners: 300,
-		busyRunners: 40,
+		apiRunners:      300,
+		busyRunners:     40,
 		failoverRunners: 300,
-		hugeSet: 100000, hugeWindow: 2 * time.Minute,
+		hugeSet:         100000, hugeWindow: 2 * time.Minute,
 		syncPeriod: time.Minute,
 	},
 	"small": {
 		killRunners: 60, killJobs: 30, kills: 4,
 		faultRunners: 20, faultWindow: 15 * time.Second,
 		hookRunners: 12, hookJobs: 60,
-		apiRunners: 60,
-		busyRunners: 8,
+		apiRunners:      60,
+		busyRunners:     8,
 		failoverRunners: 60,
-		hugeSet: 100000, hugeWindow: 20 * time.Second,
+		hugeSet:         100000, hugeWindow: 20 * time.Second,
 		syncPeriod: 20 * time.Second,
 	},
 }
@@ -135,9 +135,9 @@ type result struct {
 	Invariant string `json:"invariant"`
 	Passed    bool   `json:"passed"`
 	Seconds   float64
-	Runners   int `json:"runners"`   // Runners created
-	Jobs      int `json:"jobs"`      // jobs run
-	Faults    int `json:"faults"`    // faults injected
+	Runners   int `json:"runners"` // Runners created
+	Jobs      int `json:"jobs"`    // jobs run
+	Faults    int `json:"faults"`  // faults injected
 	FaultKind string
 	// Duplicates are Runners created beyond need, Runners with two pods
 	// and GitHub runners registered for two Runners.
