@@ -365,11 +365,30 @@ func (w *World) Leader(ctx context.Context) (*Replica, error) {
 		return nil, nil
 	}
 	for _, r := range w.Replicas() {
-		if b, err := os.ReadFile(r.LogPath); err == nil && strings.Contains(string(b), holder) {
+		if r.Identity() == holder {
 			return r, nil
 		}
 	}
 	return nil, nil
+}
+
+// Identity is the replica's leader election identity, from its log; "" until
+// it logged it.
+func (r *Replica) Identity() string {
+	b, err := os.ReadFile(r.LogPath)
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.Contains(line, `"Waiting to lead"`) {
+			continue
+		}
+		if _, id, ok := strings.Cut(line, ` identity="`); ok {
+			id, _, _ = strings.Cut(id, `"`)
+			return id
+		}
+	}
+	return ""
 }
 
 // WaitReady waits for the replica's /readyz: its caches synced.
