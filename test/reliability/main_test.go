@@ -62,7 +62,7 @@ type size struct {
 var sizes = map[string]size{
 	"full": {
 		killRunners: 500, killJobs: 200, kills: 10,
-		faultRunners: 100, faultWindow: time.Minute,
+		faultRunners: 250, faultWindow: time.Minute,
 		hookRunners: 50, hookJobs: 300,
 		apiRunners:      300,
 		busyRunners:     40,
@@ -72,7 +72,7 @@ var sizes = map[string]size{
 	},
 	"small": {
 		killRunners: 60, killJobs: 30, kills: 4,
-		faultRunners: 20, faultWindow: 15 * time.Second,
+		faultRunners: 50, faultWindow: 15 * time.Second,
 		hookRunners: 12, hookJobs: 60,
 		apiRunners:      60,
 		busyRunners:     8,

@@ -43,10 +43,16 @@ type Tracker struct {
 	names   map[string]int // Runners seen, by name
 	// failures counts the Runners that failed, by their conditions.
 	failures map[string]int
+	// reasons holds a message of each reason of a false condition seen
+	// since the last TakeReasons, by condition type.
+	reasons map[string]map[string]string
 }
 
 func newTracker() *Tracker {
-	return &Tracker{runners: map[string]*runnerTimes{}, byID: map[int64]*runnerTimes{}, names: map[string]int{}, failures: map[string]int{}}
+	return &Tracker{
+		runners: map[string]*runnerTimes{}, byID: map[int64]*runnerTimes{}, names: map[string]int{},
+		failures: map[string]int{}, reasons: map[string]map[string]string{},
+	}
 }
 
 func (t *Tracker) handler() cache.ResourceEventHandler {
@@ -92,6 +98,29 @@ func (t *Tracker) observe(obj any, deleted bool) {
 		}
 	}
 	rt.gone = rt.gone || deleted
+	for _, c := range r.Status.Conditions {
+		if c.Status == metav1.ConditionTrue {
+			continue
+		}
+		if t.reasons[c.Type] == nil {
+			t.reasons[c.Type] = map[string]string{}
+		}
+		t.reasons[c.Type][c.Reason] = c.Message
+	}
+}
+
+// TakeReasons returns the reasons (with a message of each) of the
+// conditions of type condType seen false since the last call, and forgets
+// them.
+func (t *Tracker) TakeReasons(condType string) map[string]string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := t.reasons[condType]
+	delete(t.reasons, condType)
+	if out == nil {
+		out = map[string]string{}
+	}
+	return out
 }
 
 // CountPhase counts the Runners that exist and are in phase now.
