@@ -42,7 +42,7 @@ func TestControllerKilled(t *testing.T) {
 		t.Logf("Kill %d of %d: %d Runners, %d Idle", i+1, sz.kills, w.Tracker.Created(), w.Tracker.CountPhase(octorunv1alpha1.RunnerPhaseIdle))
 		killedAt := time.Now()
 		var err error
-		if octorun, err = w.RestartReplica(ctx, octorun); err != nil {
+		if octorun, err = w.RestartReplica(ctx, octorun, 0); err != nil {
 			t.Fatalf("Restarting Octorun: %v", err)
 		}
 		downtime += time.Since(killedAt)

@@ -326,11 +326,17 @@ func (w *World) KillReplica(r *Replica) {
 	w.forget(r)
 }
 
-// RestartReplica kills a replica (SIGKILL) and starts it again on the same
-// addresses, as the kubelet restarts a crashed container, and waits until
-// the new process is ready.
-func (w *World) RestartReplica(ctx context.Context, r *Replica) (*Replica, error) {
-	w.KillReplica(r)
+// RestartReplica stops a replica and starts it again on the same
+// addresses, as the kubelet restarts a container, and waits until the new
+// process is ready. A grace of 0 kills it (SIGKILL), as a crash would;
+// otherwise it gets SIGTERM and that long to exit, as in a rollout.
+func (w *World) RestartReplica(ctx context.Context, r *Replica, grace time.Duration) (*Replica, error) {
+	if grace == 0 {
+		w.KillReplica(r)
+	} else {
+		_ = r.Stop(grace)
+		w.forget(r)
+	}
 	return w.startReplica(ctx, r.Metrics, r.Webhooks)
 }
 
