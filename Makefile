@@ -72,6 +72,8 @@ test-fuzz: ## Run each fuzz target briefly (or for FUZZTIME)
 	$(GO) test -run '^$$' -fuzz '^FuzzReceiver$$' -fuzztime $(call fuzztime,100000x) ./pkg/githubevents/
 	$(GO) test -run '^$$' -fuzz '^FuzzSignature$$' -fuzztime $(call fuzztime,100000x) ./pkg/githubevents/
 	$(GO) test -run '^$$' -fuzz '^FuzzHandler$$' -fuzztime $(call fuzztime,10000x) ./pkg/admission/
+	$(GO) test -run '^$$' -fuzz '^FuzzValidateURL$$' -fuzztime $(call fuzztime,100000x) ./pkg/admission/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseScope$$' -fuzztime $(call fuzztime,100000x) ./pkg/github/
 
 .PHONY: help
 help:

@@ -1,10 +1,13 @@
 package admission
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/octorun/octorun/pkg/github"
 )
 
 func TestValidateURL(t *testing.T) {
@@ -71,4 +74,104 @@ func TestValidateURLWithoutEnterpriseHosts(t *testing.T) {
 	if len(errs) != 1 || errs[0].Error() != want {
 		t.Errorf("errors = %v, want %q", errs, want)
 	}
+}
+
+// FuzzValidateURL validates arbitrary runner URLs and checks the answer is a
+// single field error of the right type, and that a URL admission lets through
+// is one the controller can use: github.ParseScope reads it as the same host,
+// owner and repository. The test imports pkg/github only to hold the two to
+// one meaning of a runner URL.
+func FuzzValidateURL(f *testing.F) {
+	for _, seed := range []string{
+		"https://github.com/octorun",
+		"https://github.com/octorun/octorun",
+		"https://github.com/my-org/my_repo.go",
+		"https://GitHub.com/Octorun/Octorun",
+		"HTTPS://github.com/octorun",
+		"https://ghe.example.com/octorun/octorun",
+		"https://GHE.EXAMPLE.COM/octorun",
+		"https://ghe.example.org:8443/octorun",
+		"https://ghe.example.org/octorun",
+		"https://ghe.example.com:/octorun",
+		"https://api.github.com/octorun",
+		"https://github.com:443/octorun",
+		"https://gitlab.com/octorun",
+		"https://gh\u00e9.example.com/octorun",
+		"https://gh%C3%A9.example.com/octorun",
+		"https://[::1]:8443/octorun",
+		"https://[fe80::1%25en0]/octorun",
+		"https://github.com/octorun/",
+		"https://github.com/",
+		"https://github.com",
+		"https://github.com//octorun",
+		"https://github.com/octorun/octorun/tree/main",
+		"https://github.com/octorun%2Foctorun",
+		"https://github.com/octo%72un",
+		"https://github.com/octorun/..",
+		"https://github.com/octorun/...",
+		"https://github.com/-octorun",
+		"https://github.com/octo.run",
+		"https://github.com/octo run",
+		"https://token@github.com/octorun",
+		"https://user:token@github.com/octorun",
+		"https://github.com/octorun?tab=repositories",
+		"https://github.com/octorun?",
+		"https://github.com/octorun#readme",
+		"https://github.com/octorun#",
+		"https:///octorun",
+		"https://%zz",
+		"http://github.com/octorun",
+		"github.com/octorun",
+		"",
+		"https://github.com/" + strings.Repeat("a", 100),
+		"https://github.com/octorun/" + strings.Repeat("r", 101),
+		"https://github.com/" + strings.Repeat("o", 39) + "/" + strings.Repeat("r", 2000),
+	} {
+		f.Add(seed)
+	}
+	a := testAdmitter()
+	fldPath := field.NewPath("spec", "url")
+	f.Fuzz(func(t *testing.T, s string) {
+		errs := a.validateURL(s, fldPath)
+		if len(errs) > 0 {
+			wantType := field.ErrorTypeInvalid
+			if s == "" {
+				wantType = field.ErrorTypeRequired
+			}
+			if len(errs) != 1 || errs[0].Type != wantType || errs[0].Field != "spec.url" || errs[0].Detail == "" {
+				t.Fatalf("validateURL(%q) = %v, want one %s spec.url error with a detail", s, errs, wantType)
+			}
+			return
+		}
+
+		u, err := url.Parse(s)
+		if err != nil || !strings.HasPrefix(s, "https://") {
+			t.Fatalf("validateURL(%q) accepts what is no https URL (%v)", s, err)
+		}
+		names := strings.Split(strings.TrimPrefix(u.EscapedPath(), "/"), "/")
+		scope, err := github.ParseScope(s)
+		if err != nil {
+			// TODO: drop once admission and ParseScope agree on names.
+			// Admission takes any name of letters, digits, '-', '_' and
+			// '.', ParseScope only GitHub's (an owner without '.', not
+			// starting or ending with '-' or '_', names of at most 100
+			// characters): tolerated, but only for the names.
+			authority := strings.SplitN(strings.TrimPrefix(s, "https://"), "/", 2)[0]
+			placeholder := "https://" + authority + "/o"
+			if len(names) == 2 {
+				placeholder += "/r"
+			}
+			if _, perr := github.ParseScope(placeholder); perr != nil {
+				t.Fatalf("validateURL(%q) accepts what ParseScope refuses: %v", s, err)
+			}
+			return
+		}
+		want := github.Scope{Host: strings.ToLower(u.Host), Owner: names[0]}
+		if len(names) == 2 {
+			want.Repo = names[1]
+		}
+		if scope != want || !a.hosts.Has(scope.Host) {
+			t.Fatalf("validateURL(%q) accepts, and ParseScope reads %+v, want %+v on an allowed host", s, scope, want)
+		}
+	})
 }
