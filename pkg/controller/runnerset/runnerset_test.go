@@ -347,6 +347,38 @@ func TestFailingRunnersBackOff(t *testing.T) {
 	}
 }
 
+// Runners whose pods were taken away (a node drain, a deletion) are
+// replaced at once: the template is not at fault (a reliability suite
+// finding: a drain used to hold a set below its size for minutes).
+func TestDisruptedRunnersDoNotBackOff(t *testing.T) {
+	f := newFixture(t)
+	set := newSet("set", 2)
+	f.sets = append(f.sets, set)
+	var runners []*octorunv1alpha1.Runner
+	for _, name := range []string{"evicted-1", "evicted-2"} {
+		r := runnerOf(set, name, octorunv1alpha1.RunnerPhaseFailed, 1, time.Hour)
+		meta.SetStatusCondition(&r.Status.Conditions, metav1.Condition{
+			Type: octorunv1alpha1.RunnerConditionPodReady, Status: metav1.ConditionFalse,
+			Reason: octorunv1alpha1.ReasonPodMissing, Message: "The runner pod does not exist",
+		})
+		runners = append(runners, r)
+	}
+	f.runners = runners
+	requeue, err := f.sync(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if requeue != 0 {
+		t.Errorf("requeue after %s, want none", requeue)
+	}
+	if diff := cmp.Diff([]string{"create runners", "create runners", "delete runners evicted-1", "delete runners evicted-2", "update runnersets/status"}, f.actions()); diff != "" {
+		t.Errorf("actions (-want +got):\n%s", diff)
+	}
+	if got := f.c.failureBackoff("default/set"); got != 0 {
+		t.Errorf("backoff = %s, want 0", got)
+	}
+}
+
 func TestAdoptsAndReleases(t *testing.T) {
 	f := newFixture(t)
 	set := newSet("set", 2)

@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -378,6 +379,9 @@ func (c *Controller) countFailures(key string, finished []*octorunv1alpha1.Runne
 			st.count, st.until = 0, time.Time{}
 			continue
 		}
+		if disrupted(r) {
+			continue // says nothing about the template
+		}
 		st.count++
 		wait := c.opts.FailureBackoff << min(st.count-1, 20)
 		st.until = c.now().Add(min(wait, c.opts.MaxFailureBackoff))
@@ -389,6 +393,14 @@ func (c *Controller) countFailures(key string, finished []*octorunv1alpha1.Runne
 			st.counted[string(r.UID)] = true
 		}
 	}
+}
+
+// disrupted says whether a Runner failed because its pod was taken away
+// (evicted by a node drain, deleted, lost with its node) rather than
+// because it could not run: such failures do not slow down replacements.
+func disrupted(r *octorunv1alpha1.Runner) bool {
+	c := meta.FindStatusCondition(r.Status.Conditions, octorunv1alpha1.RunnerConditionPodReady)
+	return c != nil && c.Reason == octorunv1alpha1.ReasonPodMissing
 }
 
 func (c *Controller) failureBackoff(key string) time.Duration {
