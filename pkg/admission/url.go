@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
 )
 
 // urlFormat says what a runner URL must look like.
@@ -13,7 +15,8 @@ const urlFormat = "must be https://<host>/<organization> or https://<host>/<owne
 
 // validateURL checks a runner URL: https://<host>/<org> or
 // https://<host>/<owner>/<repo> on an allowed host, without credentials,
-// query, fragment, further path or trailing slash.
+// query, fragment, further path or trailing slash, and with a host and names
+// the Runner API allows (the rules github.ParseScope applies too).
 func (a *Admitter) validateURL(s string, fldPath *field.Path) field.ErrorList {
 	if s == "" {
 		return field.ErrorList{field.Required(fldPath, urlFormat)}
@@ -45,6 +48,11 @@ func (a *Admitter) urlProblem(s string) string {
 	case u.Host == "":
 		return urlFormat + ": the host is missing"
 	}
+	// url.Parse decodes percent-encodings in the host; the rule refuses the
+	// '%' and non-ASCII letters they give.
+	if err := octorunv1alpha1.ValidateGitHubHost(u.Host); err != nil {
+		return err.Error()
+	}
 	if !a.hosts.Has(strings.ToLower(u.Host)) {
 		if len(a.enterpriseHosts) == 0 {
 			return fmt.Sprintf("host %q is not allowed: it must be %s (no GitHub Enterprise host is configured)", u.Host, GitHubHost)
@@ -64,26 +72,13 @@ func (a *Admitter) urlProblem(s string) string {
 	if len(segments) > 2 {
 		return urlFormat + ": a path beyond the repository is not allowed"
 	}
-	for _, seg := range segments {
-		if !isGitHubName(seg) {
-			return fmt.Sprintf("%s: %q is not a valid organization, owner or repository name", urlFormat, seg)
+	if err := octorunv1alpha1.ValidateGitHubOwner(segments[0]); err != nil {
+		return err.Error()
+	}
+	if len(segments) == 2 {
+		if err := octorunv1alpha1.ValidateGitHubRepo(segments[1]); err != nil {
+			return err.Error()
 		}
 	}
 	return ""
-}
-
-// isGitHubName reports whether s is a plausible GitHub account or
-// repository name: letters, digits, '-', '_' and '.', but not "." or "..".
-func isGitHubName(s string) bool {
-	if s == "" || s == "." || s == ".." {
-		return false
-	}
-	for _, c := range s {
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '.':
-		default:
-			return false
-		}
-	}
-	return true
 }

@@ -40,10 +40,25 @@ func TestValidateURL(t *testing.T) {
 		{name: "trailing slash", url: "https://github.com/octorun/", want: "a trailing slash is not allowed"},
 		{name: "host only", url: "https://github.com", want: "the organization is missing"},
 		{name: "host and slash", url: "https://github.com/", want: "the organization is missing"},
-		{name: "empty segment", url: "https://github.com//octorun", want: `"" is not a valid`},
-		{name: "dot segment", url: "https://github.com/octorun/..", want: `".." is not a valid`},
-		{name: "percent-encoded slash", url: "https://github.com/octorun%2Foctorun", want: "is not a valid"},
-		{name: "space", url: "https://github.com/octo run", want: `"octo%20run" is not a valid`},
+		{name: "empty segment", url: "https://github.com//octorun", want: `owner "": GitHub organization and user names`},
+		{name: "dot segment", url: "https://github.com/octorun/..", want: `repository "..": GitHub repository names`},
+		{name: "percent-encoded slash", url: "https://github.com/octorun%2Foctorun", want: `owner "octorun%2Foctorun"`},
+		{name: "space", url: "https://github.com/octo run", want: `owner "octo%20run"`},
+		{name: "owner with a dot", url: "https://github.com/octo.run",
+			want: `owner "octo.run": GitHub organization and user names have 1 to 100 characters, only letters, digits, '-' and '_', and start and end with a letter or digit`},
+		{name: "owner starting with a hyphen", url: "https://github.com/-octorun", want: `owner "-octorun"`},
+		{name: "owner ending with a hyphen", url: "https://github.com/octorun-/octorun", want: `owner "octorun-"`},
+		{name: "owner starting with an underscore", url: "https://github.com/_octorun", want: `owner "_octorun"`},
+		{name: "owner of 100 characters", url: "https://github.com/" + strings.Repeat("o", 100)},
+		{name: "owner of 101 characters", url: "https://github.com/" + strings.Repeat("o", 101), want: "have 1 to 100 characters"},
+		{name: "managed user", url: "https://github.com/octocat_acme/octorun"},
+		{name: "repository of 100 characters", url: "https://github.com/octorun/" + strings.Repeat("r", 100)},
+		{name: "repository of 101 characters", url: "https://github.com/octorun/" + strings.Repeat("r", 101),
+			want: `repository "` + strings.Repeat("r", 101) + `": GitHub repository names have 1 to 100 characters`},
+		{name: "percent-encoded host", url: "https://gh%25.example.com/octorun", want: `host "gh%.example.com": a host is a DNS name`},
+		{name: "non-ASCII host", url: "https://gh%C3%A9.example.com/octorun", want: "a host is a DNS name"},
+		{name: "IPv6 zone", url: "https://[fe80::1%25en0]/octorun", want: `host "[fe80::1%en0]": an IPv6 zone is not allowed`},
+		{name: "empty port", url: "https://ghe.example.com:/octorun", want: "the port must be a number from 1 to 65535"},
 		{name: "no host", url: "https:///octorun", want: "the host is missing"},
 		{name: "garbage", url: "https://%zz", want: "not a valid URL"},
 	}
@@ -61,6 +76,18 @@ func TestValidateURL(t *testing.T) {
 				t.Errorf("validateURL(%q) = %v, want one Invalid spec.url error with %q", tt.url, errs, tt.want)
 			}
 		})
+	}
+}
+
+// An enterprise host configured with what is no host does not let URLs on it
+// through: the controller could not use them.
+func TestValidateURLOnInvalidEnterpriseHost(t *testing.T) {
+	a := NewAdmitter(Options{EnterpriseHosts: []string{"ghe_1.example.com", "ghe.example.com:"}})
+	for _, u := range []string{"https://ghe_1.example.com/octorun", "https://ghe.example.com:/octorun"} {
+		errs := a.validateURL(u, field.NewPath("url"))
+		if len(errs) != 1 || !strings.Contains(errs[0].Detail, "host ") || strings.Contains(errs[0].Detail, "is not allowed") {
+			t.Errorf("validateURL(%q) = %v, want one error on the host's form", u, errs)
+		}
 	}
 }
 
@@ -100,6 +127,7 @@ func FuzzValidateURL(f *testing.F) {
 		"https://gh%C3%A9.example.com/octorun",
 		"https://[::1]:8443/octorun",
 		"https://[fe80::1%25en0]/octorun",
+		"https://gh%25.example.com/octorun",
 		"https://github.com/octorun/",
 		"https://github.com/",
 		"https://github.com",
@@ -111,6 +139,9 @@ func FuzzValidateURL(f *testing.F) {
 		"https://github.com/octorun/...",
 		"https://github.com/-octorun",
 		"https://github.com/octo.run",
+		"https://github.com/octorun-/octorun",
+		"https://github.com/_octorun",
+		"https://github.com/octocat_acme/octorun",
 		"https://github.com/octo run",
 		"https://token@github.com/octorun",
 		"https://user:token@github.com/octorun",
@@ -151,20 +182,7 @@ func FuzzValidateURL(f *testing.F) {
 		names := strings.Split(strings.TrimPrefix(u.EscapedPath(), "/"), "/")
 		scope, err := github.ParseScope(s)
 		if err != nil {
-			// TODO: drop once admission and ParseScope agree on names.
-			// Admission takes any name of letters, digits, '-', '_' and
-			// '.', ParseScope only GitHub's (an owner without '.', not
-			// starting or ending with '-' or '_', names of at most 100
-			// characters): tolerated, but only for the names.
-			authority := strings.SplitN(strings.TrimPrefix(s, "https://"), "/", 2)[0]
-			placeholder := "https://" + authority + "/o"
-			if len(names) == 2 {
-				placeholder += "/r"
-			}
-			if _, perr := github.ParseScope(placeholder); perr != nil {
-				t.Fatalf("validateURL(%q) accepts what ParseScope refuses: %v", s, err)
-			}
-			return
+			t.Fatalf("validateURL(%q) accepts what ParseScope refuses: %v", s, err)
 		}
 		want := github.Scope{Host: strings.ToLower(u.Host), Owner: names[0]}
 		if len(names) == 2 {

@@ -6,5 +6,6 @@
 // budget for long: when GitHub (or the budget's own pacing) says wait, an
 // operation fails at once with a *RetryAfterError that says how long.
 //
-// The package knows nothing of Kubernetes.
+// The package uses no Kubernetes types; it shares the GitHub name rules
+// with admission through the API package, so both accept the same URLs.
 package github

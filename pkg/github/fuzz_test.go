@@ -92,17 +92,10 @@ func FuzzParseScope(f *testing.F) {
 		if s.IsOrganization() == strings.Contains(s.String(), "/") {
 			t.Fatalf("ParseScope(%q) = %+v: String() %q does not match IsOrganization()", raw, s, s.String())
 		}
-		if strings.Contains(raw, "%") {
-			// Percent-encodings are refused in the path but url.Parse
-			// decodes them in the host, and Scope keeps the decoded host:
-			// for "https://gh%25.example.com/o" or an IPv6 zone
-			// ("https://[fe80::1%25en0]/o") URL() is no URL. Only such hosts
-			// are exempt from the checks below.
-			// TODO: drop once ParseScope refuses them.
-			if strings.Contains(s.Host, "%") {
-				return
-			}
-		} else if strings.ToLower(raw) != strings.ToLower(s.URL()) {
+		// Percent-encodings are refused in the path, and in the host, where
+		// url.Parse would decode them: what ParseScope accepts is its own
+		// URL up to case.
+		if strings.ToLower(raw) != strings.ToLower(s.URL()) {
 			t.Fatalf("ParseScope(%q): URL() = %q, want the input up to case", raw, s.URL())
 		}
 

@@ -3,8 +3,9 @@ package github
 import (
 	"fmt"
 	"net/url"
-	"regexp"
 	"strings"
+
+	"github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
 )
 
 // Scope is where self-hosted runners are registered: a GitHub organization,
@@ -18,16 +19,12 @@ type Scope struct {
 	Repo string
 }
 
-var (
-	// GitHub logins: alphanumerics and single hyphens, at most 39 chars.
-	// Enterprise Server also allows underscores.
-	ownerRE = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,98}[A-Za-z0-9])?$`)
-	repoRE  = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)
-)
-
 // ParseScope parses a Runner URL: https://<host>/<org> for an organization or
 // https://<host>/<owner>/<repo> for a repository. Anything else (another
-// scheme, credentials, a query, a fragment, more path) is an error.
+// scheme, credentials, a query, a fragment, more path) is an error, and so
+// are a host, owner or repository name the Runner API does not allow (see
+// v1alpha1.ValidateGitHubHost, ValidateGitHubOwner and ValidateGitHubRepo,
+// which the admission webhook applies too).
 func ParseScope(rawURL string) (Scope, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -50,18 +47,23 @@ func ParseScope(rawURL string) (Scope, error) {
 	case u.Opaque != "":
 		return invalid("no path")
 	}
+	// url.Parse decodes percent-encodings in the host, so a host such as
+	// "gh%25.example.com" would make a Scope whose URL is no URL.
+	if err := v1alpha1.ValidateGitHubHost(u.Host); err != nil {
+		return invalid(err.Error())
+	}
 	parts := strings.Split(strings.TrimPrefix(u.EscapedPath(), "/"), "/")
 	if len(parts) < 1 || len(parts) > 2 || parts[0] == "" {
 		return invalid("path must be /<org> or /<owner>/<repo>")
 	}
 	s := Scope{Host: strings.ToLower(u.Host), Owner: parts[0]}
-	if !ownerRE.MatchString(s.Owner) {
-		return invalid(fmt.Sprintf("%q is not a valid organization or owner name", s.Owner))
+	if err := v1alpha1.ValidateGitHubOwner(s.Owner); err != nil {
+		return invalid(err.Error())
 	}
 	if len(parts) == 2 {
 		s.Repo = parts[1]
-		if !repoRE.MatchString(s.Repo) || s.Repo == "." || s.Repo == ".." {
-			return invalid(fmt.Sprintf("%q is not a valid repository name", s.Repo))
+		if err := v1alpha1.ValidateGitHubRepo(s.Repo); err != nil {
+			return invalid(err.Error())
 		}
 	}
 	return s, nil
