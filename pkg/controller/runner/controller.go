@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -85,6 +86,9 @@ type Controller struct {
 	// again; released those whose finalizer it removed, so a sync from a
 	// cache that is behind does nothing.
 	deregistered, released uidMemory
+	// pdbs holds the namespaces whose PodDisruptionBudget of busy runners
+	// this process made sure of.
+	pdbs sync.Map
 }
 
 // New returns a Runner controller. The pod informer should select only pods

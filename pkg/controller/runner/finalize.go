@@ -38,7 +38,7 @@ func (c *Controller) finalize(ctx context.Context, runner *octorunv1alpha1.Runne
 	}
 	status := computeStatus(runner, obs)
 	if obs.pod != nil {
-		if err := c.syncPodAnnotations(ctx, obs.pod, status.Phase); err != nil {
+		if err := c.syncPodDisruption(ctx, obs.pod, status.Phase); err != nil {
 			return 0, err
 		}
 	}

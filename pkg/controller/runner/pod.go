@@ -68,6 +68,15 @@ func newSecret(runner *octorunv1alpha1.Runner, id int64, name, os, jitConfig str
 	}
 }
 
+// busyLabels returns the pod labels for a phase: the busy label, which the
+// namespace's PodDisruptionBudget selects, while the runner holds a job.
+func busyLabels(phase octorunv1alpha1.RunnerPhase) map[string]string {
+	if phase == octorunv1alpha1.RunnerPhaseActive {
+		return map[string]string{octorunv1alpha1.LabelBusy: "true"}
+	}
+	return nil
+}
+
 // evictionAnnotations returns the pod annotations for a phase: a runner
 // holding a job must not be evicted by node autoscalers; any other may.
 func evictionAnnotations(phase octorunv1alpha1.RunnerPhase) map[string]string {

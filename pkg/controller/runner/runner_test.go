@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -246,6 +247,59 @@ func TestPhases(t *testing.T) {
 	}
 }
 
+// A runner holding a job has its pod labelled busy, under the namespace's
+// PodDisruptionBudget that allows no eviction, so a node drain waits for
+// the job (a reliability suite finding: drains killed jobs). Once the
+// runner is Idle again, or done, the label goes.
+func TestBusyPodsAreProtectedFromEviction(t *testing.T) {
+	job := octorunv1alpha1.JobAssignment{JobID: 7, AssignedAt: metav1.Unix(1_800_000_000, 0)}.String()
+	f := newFixture(t)
+	r := registered(newRunner("r1"), 101, octorunv1alpha1.RunnerPhaseIdle)
+	r.Annotations = map[string]string{octorunv1alpha1.AnnotationJobAssignment: job}
+	pod := podOf(r, corev1.PodRunning, true)
+	f.addRunner(r)
+	f.addPod(pod)
+	for range 2 {
+		if _, err := f.run(r); err != nil {
+			t.Fatalf("sync: %v", err)
+		}
+	}
+	ctx := context.Background()
+	got, err := f.kubeClient.CoreV1().Pods("default").Get(ctx, "r1", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Labels[octorunv1alpha1.LabelBusy] != "true" {
+		t.Errorf("busy label = %q, want true", got.Labels[octorunv1alpha1.LabelBusy])
+	}
+	pdb, err := f.kubeClient.PolicyV1().PodDisruptionBudgets("default").Get(ctx, octorunv1alpha1.BusyRunnersPDB, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("PodDisruptionBudget: %v", err)
+	}
+	if pdb.Spec.MaxUnavailable == nil || pdb.Spec.MaxUnavailable.IntValue() != 0 ||
+		pdb.Spec.Selector.MatchLabels[octorunv1alpha1.LabelBusy] != "true" {
+		t.Errorf("PodDisruptionBudget spec = %+v, want maxUnavailable 0 of busy pods", pdb.Spec)
+	}
+	creates := 0
+	for _, a := range actions(f.kubeClient) {
+		if a == "create poddisruptionbudgets" {
+			creates++
+		}
+	}
+	if creates != 1 {
+		t.Errorf("PodDisruptionBudget created %d times, want once", creates)
+	}
+
+	// No longer busy: the label goes.
+	if got := busyLabels(octorunv1alpha1.RunnerPhaseIdle); len(got) != 0 {
+		t.Errorf("busyLabels(Idle) = %v, want none", got)
+	}
+	patch := diffKeys(map[string]string{octorunv1alpha1.LabelBusy: "true"}, busyLabels(octorunv1alpha1.RunnerPhaseComplete), octorunv1alpha1.LabelBusy)
+	if v, ok := patch[octorunv1alpha1.LabelBusy]; !ok || v != nil {
+		t.Errorf("patch of a done runner's pod = %v, want the busy label removed", patch)
+	}
+}
+
 // TestSteadyStateIsFree: a synced Idle or Active runner costs no GitHub call
 // and no write when it is resynced.
 func TestSteadyStateIsFree(t *testing.T) {
@@ -259,6 +313,7 @@ func TestSteadyStateIsFree(t *testing.T) {
 			}
 			pod := podOf(r, corev1.PodRunning, true)
 			pod.Annotations = evictionAnnotations(phase)
+			maps.Copy(pod.Labels, busyLabels(phase))
 			status := computeStatus(r, observation{pod: pod, job: mustJob(t, r)})
 			r.Status = status
 			f.addRunner(r)

@@ -10,14 +10,17 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/ptr"
 
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
 	"github.com/octorun/octorun/pkg/github"
@@ -72,7 +75,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 
 	status := computeStatus(runner, obs)
 	if obs.pod != nil && obs.podConflict == "" {
-		if err := c.syncPodAnnotations(ctx, obs.pod, status.Phase); err != nil && manageErr == nil {
+		if err := c.syncPodDisruption(ctx, obs.pod, status.Phase); err != nil && manageErr == nil {
 			manageErr = err
 		}
 	}
@@ -314,17 +317,45 @@ func (c *Controller) ensurePod(ctx context.Context, runner *octorunv1alpha1.Runn
 	return pod, "", nil
 }
 
-// syncPodAnnotations keeps node autoscalers from evicting a runner that
-// holds a job, and lets them evict any other.
-func (c *Controller) syncPodAnnotations(ctx context.Context, pod *corev1.Pod, phase octorunv1alpha1.RunnerPhase) error {
+// syncPodDisruption keeps a runner that holds a job from being evicted, and
+// lets any other be: the annotations tell node autoscalers, and the busy
+// label puts the pod under the namespace's PodDisruptionBudget, which makes
+// evictions (kubectl drain) wait for the job to end.
+func (c *Controller) syncPodDisruption(ctx context.Context, pod *corev1.Pod, phase octorunv1alpha1.RunnerPhase) error {
 	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed || pod.DeletionTimestamp != nil {
 		return nil
 	}
-	want := evictionAnnotations(phase)
+	annotations := diffKeys(pod.Annotations, evictionAnnotations(phase), annotationSafeToEvict, annotationDoNotDisrupt)
+	labels := diffKeys(pod.Labels, busyLabels(phase), octorunv1alpha1.LabelBusy)
+	if len(annotations) == 0 && len(labels) == 0 {
+		return nil
+	}
+	if labels[octorunv1alpha1.LabelBusy] != nil {
+		c.ensureBusyPDB(ctx, pod.Namespace)
+	}
+	metadata := map[string]any{}
+	if len(annotations) > 0 {
+		metadata["annotations"] = annotations
+	}
+	if len(labels) > 0 {
+		metadata["labels"] = labels
+	}
+	data, err := json.Marshal(map[string]any{"metadata": metadata})
+	if err != nil {
+		return err
+	}
+	if _, err := c.kubeClient.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.MergePatchType, data, metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("marking pod %s as evictable or not: %w", pod.Name, err)
+	}
+	return nil
+}
+
+// diffKeys returns the merge patch that turns the keys of have into want.
+func diffKeys(have, want map[string]string, keys ...string) map[string]any {
 	patch := map[string]any{}
-	for _, k := range []string{annotationSafeToEvict, annotationDoNotDisrupt} {
+	for _, k := range keys {
 		v, ok := want[k]
-		cur, has := pod.Annotations[k]
+		cur, has := have[k]
 		switch {
 		case ok && (!has || cur != v):
 			patch[k] = v
@@ -332,17 +363,34 @@ func (c *Controller) syncPodAnnotations(ctx context.Context, pod *corev1.Pod, ph
 			patch[k] = nil
 		}
 	}
-	if len(patch) == 0 {
-		return nil
+	return patch
+}
+
+// ensureBusyPDB creates the namespace's PodDisruptionBudget of busy runner
+// pods, once per namespace and process. Without it (e.g. no permission)
+// Octorun still works; evictions then kill jobs, which an Event says.
+func (c *Controller) ensureBusyPDB(ctx context.Context, namespace string) {
+	if _, done := c.pdbs.Load(namespace); done {
+		return
 	}
-	data, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": patch}})
-	if err != nil {
-		return err
+	pdb := &policyv1.PodDisruptionBudget{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: octorunv1alpha1.BusyRunnersPDB, Namespace: namespace,
+			Labels: map[string]string{"app.kubernetes.io/managed-by": "octorun"},
+		},
+		Spec: policyv1.PodDisruptionBudgetSpec{
+			Selector:       &metav1.LabelSelector{MatchLabels: map[string]string{octorunv1alpha1.LabelBusy: "true"}},
+			MaxUnavailable: ptr.To(intstr.FromInt32(0)),
+		},
 	}
-	if _, err := c.kubeClient.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.MergePatchType, data, metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("annotating pod %s for node autoscalers: %w", pod.Name, err)
+	_, err := c.kubeClient.PolicyV1().PodDisruptionBudgets(namespace).Create(ctx, pdb, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		klog.FromContext(ctx).Error(err, "Creating the PodDisruptionBudget of busy runners; evictions (e.g. node drains) can kill jobs", "pdb", klog.KRef(namespace, octorunv1alpha1.BusyRunnersPDB))
+		if !apierrors.IsForbidden(err) {
+			return // retried with the next busy runner
+		}
 	}
-	return nil
+	c.pdbs.Store(namespace, true)
 }
 
 // updateStatus writes the status when it changed, with an Event when the

@@ -34,7 +34,7 @@ func GitHubLabels(kubeLabels map[string]string) []string {
 	var extra []string
 	for k, v := range kubeLabels {
 		key, ok := strings.CutPrefix(k, LabelPrefix)
-		if !ok || k == LabelRunner || k == LabelRunnerSet || k == LabelTemplateHash || key == "" {
+		if !ok || k == LabelRunner || k == LabelRunnerSet || k == LabelTemplateHash || k == LabelBusy || key == "" {
 			continue
 		}
 		if v != "" {

@@ -22,6 +22,16 @@ const (
 	// pod-template-hash).
 	LabelTemplateHash = LabelPrefix + "template-hash"
 
+	// LabelBusy is on the pod of a Runner that holds a job ("true"), and
+	// only then. Octorun's PodDisruptionBudget BusyRunnersPDB selects it, so
+	// a node drain or any other eviction waits for the job to end.
+	LabelBusy = LabelPrefix + "busy"
+
+	// BusyRunnersPDB is the PodDisruptionBudget Octorun keeps in each
+	// namespace where runners hold jobs: it allows no eviction of a pod
+	// labelled LabelBusy.
+	BusyRunnersPDB = "octorun-busy-runners"
+
 	// RunnerFinalizer keeps a Runner until its GitHub runner has been removed
 	// from GitHub, so no registration outlives its Runner. While the GitHub
 	// runner holds a job the Runner is not released.
