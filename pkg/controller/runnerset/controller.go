@@ -40,6 +40,12 @@ type Options struct {
 	// BurstRunners caps the Runners created or deleted in one sync of a
 	// set. Zero means 500, the ReplicaSet controller's burst.
 	BurstRunners int
+	// MaxUnregistered caps a set's Runners waiting for their GitHub
+	// registration: more are created only as GitHub registers them, so a
+	// set scaled far beyond what GitHub registers (a mistaken 100,000)
+	// grows at GitHub's pace and not at the API server's, and Octorun's
+	// memory with it. Zero means 500.
+	MaxUnregistered int
 	// FailureBackoff is the wait before replacing the first of Runners that
 	// fail in a row; it doubles with each up to MaxFailureBackoff. Zero
 	// means 5s and 5m.
@@ -86,6 +92,9 @@ func New(ctx context.Context, kubeClient kubernetes.Interface, octorunClient ver
 	utilruntime.Must(octorunscheme.AddToScheme(scheme.Scheme))
 	if opts.BurstRunners <= 0 {
 		opts.BurstRunners = 500
+	}
+	if opts.MaxUnregistered <= 0 {
+		opts.MaxUnregistered = 500
 	}
 	if opts.FailureBackoff <= 0 {
 		opts.FailureBackoff = 5 * time.Second

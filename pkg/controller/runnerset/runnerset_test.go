@@ -285,6 +285,44 @@ func TestScaleDownNeverKillsAJob(t *testing.T) {
 	}
 }
 
+// A set scaled far beyond what GitHub registers grows only as Runners get
+// registered (a reliability suite finding: a set of 100,000 created Runners
+// as fast as the API server took them, and Octorun's memory grew with them).
+func TestUnregisteredRunnersAreCapped(t *testing.T) {
+	for _, tt := range []struct {
+		name         string
+		unregistered int
+		wantCreates  int
+	}{
+		{"at the cap", 3, 0},
+		{"below the cap", 2, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			set := newSet("set", 100000)
+			f.sets = append(f.sets, set)
+			for i := range tt.unregistered {
+				f.runners = append(f.runners, runnerOf(set, fmt.Sprintf("new-%d", i), octorunv1alpha1.RunnerPhasePending, 0, time.Minute))
+			}
+			f.runners = append(f.runners, runnerOf(set, "idle", octorunv1alpha1.RunnerPhaseIdle, 1, time.Hour))
+			f.build()
+			f.c.opts.MaxUnregistered = 3
+			if _, err := f.sync(set); err != nil {
+				t.Fatal(err)
+			}
+			creates := 0
+			for _, a := range f.actions() {
+				if a == "create runners" {
+					creates++
+				}
+			}
+			if creates != tt.wantCreates {
+				t.Errorf("created %d Runners, want %d: %v", creates, tt.wantCreates, f.actions())
+			}
+		})
+	}
+}
+
 func TestFinishedRunnersAreReplaced(t *testing.T) {
 	f := newFixture(t)
 	set := newSet("set", 2)

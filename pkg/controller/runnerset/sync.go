@@ -161,7 +161,7 @@ func (c *Controller) manageRunners(ctx context.Context, set *octorunv1alpha1.Run
 			toCreate, requeue = 0, wait
 		}
 	}
-	toCreate = min(toCreate, c.opts.BurstRunners)
+	toCreate = min(toCreate, c.opts.BurstRunners, max(c.opts.MaxUnregistered-unregistered(alive), 0))
 	if len(toDelete) == 0 && toCreate == 0 {
 		return requeue, nil
 	}
@@ -173,6 +173,17 @@ func (c *Controller) manageRunners(ctx context.Context, set *octorunv1alpha1.Run
 	deleteErr := c.deleteRunners(ctx, set, key, toDelete, keys, out)
 	createErr := c.createRunners(ctx, set, key, hash, toCreate, out)
 	return requeue, errors.Join(deleteErr, createErr)
+}
+
+// unregistered counts the Runners waiting for their GitHub registration.
+func unregistered(alive []*octorunv1alpha1.Runner) int {
+	n := 0
+	for _, r := range alive {
+		if r.Spec.ID == 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // removable returns the Runners a scale-down may delete, in order: not yet
