@@ -41,11 +41,11 @@ tools: ## Build the test control plane (etcd, kube-*, kubectl, kwok) into _outpu
 	hack/build-tools.sh
 
 .PHONY: test
-test: tools test-unit test-e2e test-fuzz test-bench ## Run all tests (builds the control plane first)
+test: tools test-unit test-e2e test-fuzz test-bench test-reliability-small ## Run all tests (builds the control plane first)
 
 .PHONY: test-unit
 test-unit: ## Unit tests (fake clientset), plus a build of a program importing the clientset
-	$(GO) test $(GOTESTFLAGS) $$($(GO) list ./... | grep -v '/test/e2e')
+	$(GO) test $(GOTESTFLAGS) $$($(GO) list ./... | grep -v -e '/test/e2e' -e '/test/reliability')
 	cd test/clientimport && $(GO) build -o /dev/null .
 
 .PHONY: test-e2e
@@ -55,6 +55,14 @@ test-e2e: tools ## End-to-end tests against a real control plane
 .PHONY: test-bench
 test-bench: tools ## Prove the scale benchmark's harness with a small run (100 runners)
 	$(GO) run ./test/bench -size small
+
+.PHONY: test-reliability-small
+test-reliability-small: tools ## The reliability suite at reduced sizes (about 8 min; part of make test)
+	$(GO) test $(GOTESTFLAGS) -count=1 -v -timeout 30m ./test/reliability/ -args -size=small
+
+.PHONY: test-reliability
+test-reliability: tools ## The full reliability suite: faults, restarts, lost events, hostile input (about 30 min)
+	$(GO) test $(GOTESTFLAGS) -count=1 -v -timeout 90m ./test/reliability/ -args -size=full
 
 .PHONY: bench
 bench: tools ## Scale benchmark on a real control plane (about 25 min): a table on stdout, JSON in _output/bench/
