@@ -56,6 +56,7 @@ func TestGitHubFaults(t *testing.T) {
 			PrimaryWindow: window, TooManyRequestsRetryAfter: retryAfter, TimeoutAfter: window / 3,
 		},
 	})
+	var exhaust exhauster
 	faults := []githubFault{
 		{name: "20% server errors (502, 503)", on: func(s *githubsim.Server) { s.SetServerErrorRate(0.2) }, off: func(s *githubsim.Server) { s.SetServerErrorRate(0) },
 			refusals: []int{502, 503}, reasons: []string{octorunv1alpha1.ReasonRegistrationFailed}},
@@ -63,7 +64,9 @@ func TestGitHubFaults(t *testing.T) {
 			refusals: []int{499, 504}, reasons: []string{octorunv1alpha1.ReasonRegistrationFailed}},
 		{name: "30% 429 with Retry-After", on: func(s *githubsim.Server) { s.SetTooManyRequestsRate(0.3) }, off: func(s *githubsim.Server) { s.SetTooManyRequestsRate(0) },
 			refusals: []int{429}, waitAfter: retryAfter, reasons: []string{octorunv1alpha1.ReasonRateLimited}},
-		{name: "primary limit exhausted", on: func(s *githubsim.Server) { s.ExhaustPrimaryLimit() }, off: func(*githubsim.Server) {},
+		// Exhausted again as soon as each hourly window (here: window)
+		// resets, so that the limit stays exhausted throughout.
+		{name: "primary limit exhausted", on: exhaust.start, off: exhaust.stop,
 			refusals: []int{403, 429}, waitAfter: window, reasons: []string{octorunv1alpha1.ReasonRateLimited}},
 		{name: "secondary limit hit (60 points a minute)", on: func(s *githubsim.Server) { s.SetSecondaryPointsPerMinute(60) }, off: func(s *githubsim.Server) { s.SetSecondaryPointsPerMinute(900) },
 			refusals: []int{403, 429}, waitAfter: secondaryRetryAfter, reasons: []string{octorunv1alpha1.ReasonRateLimited}},
@@ -141,6 +144,27 @@ func TestGitHubFaults(t *testing.T) {
 	waitJobs(ctx, t, w, jobs, 2*time.Minute)
 	audit(ctx, t, w, r, want+jobs)
 }
+
+// exhauster keeps GitHub's primary limit exhausted until stopped.
+type exhauster struct {
+	done chan struct{}
+}
+
+func (e *exhauster) start(s *githubsim.Server) {
+	e.done = make(chan struct{})
+	go func() {
+		for {
+			s.ExhaustPrimaryLimit()
+			select {
+			case <-e.done:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}()
+}
+
+func (e *exhauster) stop(*githubsim.Server) { close(e.done) }
 
 func sortedKeys(m map[string]string) []string {
 	keys := make([]string, 0, len(m))

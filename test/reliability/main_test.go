@@ -169,6 +169,7 @@ func (rs *resultList) write(path string) {
 	if len(rs.list) == 0 {
 		return
 	}
+	sort.SliceStable(rs.list, func(i, j int) bool { return rs.list[i].Scenario < rs.list[j].Scenario })
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nReliability suite, size %s\n\n", *sizeFlag)
 	b.WriteString("| Scenario | Invariant | Runners | Jobs | Faults injected | Duplicates | Jobs killed | Orphans | Result |\n")
