@@ -180,12 +180,22 @@ func hostileWebhooks(ctx context.Context, t *testing.T, w *world.World, r *resul
 	}
 	// A flood of garbage from many clients at once.
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	answers := map[int]int{}
 	for i := range 2000 {
-		wg.Go(func() { post([]byte(fmt.Sprintf(`{"n":%d}`, i)), map[string]string{"X-Hub-Signature-256": "sha256=00"}) })
+		wg.Go(func() {
+			code := post([]byte(fmt.Sprintf(`{"n":%d}`, i)), map[string]string{"X-Hub-Signature-256": "sha256=00"})
+			mu.Lock()
+			answers[code]++
+			mu.Unlock()
+		})
 	}
 	wg.Wait()
+	if answers[http.StatusUnauthorized] != 2000 {
+		t.Errorf("The flood of forged deliveries was answered %v, want 401 to all", answers)
+	}
 	r.Faults += 2000
-	r.Figures["webhook requests"] = fmt.Sprintf("%d hostile, %d replays, 2000 forged in a flood", len(cases), replayed)
+	r.Figures["webhook requests"] = fmt.Sprintf("%d hostile, %d replays, 2000 forged in a flood (answered %v)", len(cases), replayed, answers)
 }
 
 // hostileAdmission sends garbage and absurd AdmissionReviews to the
