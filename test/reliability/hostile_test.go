@@ -50,7 +50,7 @@ func TestHostileInput(t *testing.T) {
 	w := startWorld(t, world.Options{
 		Nodes: 2, AgentEvery: 200 * time.Millisecond, WithWebhooks: true,
 		// GitHub's own limits: a huge set meets them.
-		Sim: githubsim.Options{SecondaryPointsPerMinute: 900, WebhookWorkers: 4},
+		Sim:         githubsim.Options{SecondaryPointsPerMinute: 900, WebhookWorkers: 4},
 		OctorunArgs: []string{"--admission-addr=" + admissionAddr, "--admission-cert-file=" + certFile, "--admission-key-file=" + keyFile},
 	})
 	octorun := w.Octorun()
@@ -321,8 +321,8 @@ func absurdSpecs(ctx context.Context, t *testing.T, w *world.World, r *result) {
 				ru.Labels[fmt.Sprintf("l%05d", i)] = strings.Repeat("x", 60)
 			}
 		},
-		"unicode host": func(ru *octorunv1alpha1.Runner) { ru.Spec.URL = "https://gíthub.com/octo" },
-		"unicode owner": func(ru *octorunv1alpha1.Runner) { ru.Spec.URL = "https://github.com/ōcto" },
+		"unicode host":         func(ru *octorunv1alpha1.Runner) { ru.Spec.URL = "https://gíthub.com/octo" },
+		"unicode owner":        func(ru *octorunv1alpha1.Runner) { ru.Spec.URL = "https://github.com/ōcto" },
 		"owner GitHub refuses": func(ru *octorunv1alpha1.Runner) { ru.Spec.URL = "https://github.com/octo.run" },
 	}
 	outcomes := map[string]string{}
