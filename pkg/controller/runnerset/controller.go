@@ -155,11 +155,16 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.setsSynced, c.runnersSynced) {
 		return errors.New("failed to wait for caches to sync")
 	}
+	var running sync.WaitGroup
 	for range workers {
-		go wait.UntilWithContext(ctx, c.runWorker, time.Second)
+		running.Go(func() { wait.UntilWithContext(ctx, c.runWorker, time.Second) })
 	}
 	<-ctx.Done()
 	logger.Info("Shutting down workers")
+	// Wait for the syncs under way: a controller made for the next term
+	// of leadership must not act beside them.
+	c.queue.ShutDown()
+	running.Wait()
 	return nil
 }
 
