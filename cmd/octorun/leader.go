@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"sync"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -42,13 +41,6 @@ func runLeaderElected(ctx context.Context, client kubernetes.Interface, o option
 		Client:     client.CoordinationV1(),
 		LockConfig: resourcelock.ResourceLockConfig{Identity: identity},
 	}
-	var (
-		mu     sync.Mutex
-		runErr error
-		ran    sync.WaitGroup
-		// endCampaign ends the current campaign, releasing the Lease.
-		endCampaign context.CancelFunc
-	)
 	config := leaderelection.LeaderElectionConfig{
 		Lock:            lock,
 		LeaseDuration:   leaseDuration,
@@ -57,17 +49,7 @@ func runLeaderElected(ctx context.Context, client kubernetes.Interface, o option
 		ReleaseOnCancel: true,
 		Name:            o.leaseName,
 		Callbacks: leaderelection.LeaderCallbacks{
-			OnStartedLeading: func(lctx context.Context) {
-				ran.Add(1)
-				defer ran.Done()
-				logger.Info("Leading: starting the control loops", "identity", identity)
-				if err := fn(lctx); err != nil {
-					mu.Lock()
-					runErr = err
-					endCampaign()
-					mu.Unlock()
-				}
-			},
+			OnStartedLeading: func(context.Context) {}, // set per campaign
 			OnStoppedLeading: func() {
 				logger.Info("Stopped leading", "identity", identity)
 			},
@@ -80,21 +62,30 @@ func runLeaderElected(ctx context.Context, client kubernetes.Interface, o option
 	}
 	logger.Info("Waiting to lead", "lease", klog.KRef(o.leaseNamespace, o.leaseName), "identity", identity)
 	for {
-		// An elector runs once: each campaign gets its own.
+		// An elector runs once: each campaign gets its own. It hands the
+		// term's context to this loop, which runs fn itself: a term ends
+		// only when fn has returned, so two terms' control loops never act
+		// side by side.
+		leading := make(chan context.Context, 1)
+		config.Callbacks.OnStartedLeading = func(lctx context.Context) { leading <- lctx }
 		le, err := leaderelection.NewLeaderElector(config)
 		if err != nil {
 			return fmt.Errorf("setting up leader election: %w", err)
 		}
-		campaign, cancel := context.WithCancel(ctx)
-		mu.Lock()
-		endCampaign = cancel
-		mu.Unlock()
-		le.Run(campaign)
-		ran.Wait()
-		cancel()
-		mu.Lock()
-		err = runErr
-		mu.Unlock()
+		campaign, endCampaign := context.WithCancel(ctx)
+		elected := make(chan struct{})
+		go func() {
+			defer close(elected)
+			le.Run(campaign)
+		}()
+		select {
+		case lctx := <-leading:
+			logger.Info("Leading: starting the control loops", "identity", identity)
+			err = fn(lctx)
+		case <-elected:
+		}
+		endCampaign() // releases the Lease after an error of fn
+		<-elected
 		if err != nil || ctx.Err() != nil {
 			return err
 		}
