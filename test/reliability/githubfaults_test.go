@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -116,7 +117,7 @@ func TestGitHubFaults(t *testing.T) {
 		r.Faults += refused
 		budget := int(math.Ceil(pacedPointsPerSecond*elapsed.Seconds())) + pacedBurst + 5*inFlight
 		t.Logf("%s for %s: %d refusals (%d of JIT configs), %d points spent (budget %d), reasons %v", f.name, elapsed.Round(time.Second), refused, jitRefused, points, budget, reasons)
-		r.Figures[f.name] = fmt.Sprintf("%d refusals, %d points spent of a budget of %d; conditions: %v", refused, points, budget, sortedKeys(reasons))
+		r.Figures[f.name] = fmt.Sprintf("%d refusals, %d points spent of a budget of %d; conditions: %v", refused, points, budget, slices.Sorted(maps.Keys(reasons)))
 		if points > budget {
 			t.Errorf("%s: %d points spent in %s, more than the %d that pacing allows", f.name, points, elapsed.Round(time.Second), budget)
 		}
@@ -165,11 +166,3 @@ func (e *exhauster) start(s *githubsim.Server) {
 }
 
 func (e *exhauster) stop(*githubsim.Server) { close(e.done) }
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range maps.Keys(m) {
-		keys = append(keys, k)
-	}
-	return keys
-}

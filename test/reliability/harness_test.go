@@ -84,17 +84,22 @@ func queueJobs(ctx context.Context, w *world.World, n int, over, minD, maxD time
 func waitJobs(ctx context.Context, t *testing.T, w *world.World, n int, timeout time.Duration) {
 	t.Helper()
 	err := w.WaitFor(ctx, fmt.Sprintf("%d jobs completed", n), timeout, func() (bool, error) {
-		done := 0
-		for _, j := range w.Sim.Jobs() {
-			if j.Status == "completed" {
-				done++
-			}
-		}
-		return done >= n, nil
+		return completedJobs(w) >= n, nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// completedJobs counts the jobs GitHub saw completed.
+func completedJobs(w *world.World) int {
+	done := 0
+	for _, j := range w.Sim.Jobs() {
+		if j.Status == "completed" {
+			done++
+		}
+	}
+	return done
 }
 
 // runnersOf lists the RunnerSet's Runners (live, from the API server).

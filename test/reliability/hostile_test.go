@@ -23,6 +23,7 @@ import (
 	certutil "k8s.io/client-go/util/cert"
 
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
+	"github.com/octorun/octorun/test/framework/octorunproc"
 	"github.com/octorun/octorun/test/framework/world"
 	"github.com/octorun/octorun/test/githubsim"
 )
@@ -46,7 +47,10 @@ func TestHostileInput(t *testing.T) {
 	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	admissionAddr := freeAddr(t)
+	admissionAddr, err := octorunproc.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
 	w := startWorld(t, world.Options{
 		Nodes: 2, AgentEvery: 200 * time.Millisecond, WithWebhooks: true,
 		// GitHub's own limits: a huge set meets them.
@@ -56,7 +60,7 @@ func TestHostileInput(t *testing.T) {
 	octorun := w.Octorun()
 
 	t.Run("webhook receiver", func(t *testing.T) { hostileWebhooks(ctx, t, w, r) })
-	t.Run("admission", func(t *testing.T) { hostileAdmission(ctx, t, "https://"+admissionAddr, r) })
+	t.Run("admission", func(t *testing.T) { hostileAdmission(ctx, t, w, "https://"+admissionAddr, r) })
 	t.Run("absurd specs", func(t *testing.T) { absurdSpecs(ctx, t, w, r) })
 	t.Run("RunnerSet of 100,000", func(t *testing.T) { hugeSet(ctx, t, w, r) })
 
@@ -75,16 +79,6 @@ func TestHostileInput(t *testing.T) {
 		t.Errorf("Octorun's log has a panic")
 	}
 	r.FaultKind = "hostile requests"
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // hostileWebhooks sends the receiver forged, malformed, oversized, replayed
@@ -198,9 +192,25 @@ func hostileWebhooks(ctx context.Context, t *testing.T, w *world.World, r *resul
 	r.Figures["webhook requests"] = fmt.Sprintf("%d hostile, %d replays, 2000 forged in a flood (answered %v)", len(cases), replayed, answers)
 }
 
+// Absurd specs, for the admission webhook and the API server alike.
+func tenThousandVolumes(ru *octorunv1alpha1.Runner) {
+	for i := range 10000 {
+		ru.Spec.Volumes = append(ru.Spec.Volumes, corev1.Volume{Name: fmt.Sprintf("v%d", i), VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+	}
+}
+
+func aMegabyteOfLabels(ru *octorunv1alpha1.Runner) {
+	if ru.Labels == nil {
+		ru.Labels = map[string]string{}
+	}
+	for i := range 16000 {
+		ru.Labels[fmt.Sprintf("l%05d", i)] = strings.Repeat("x", 60)
+	}
+}
+
 // hostileAdmission sends garbage and absurd AdmissionReviews to the
 // admission webhook, as a broken or hostile client of its port would.
-func hostileAdmission(ctx context.Context, t *testing.T, base string, r *result) {
+func hostileAdmission(ctx context.Context, t *testing.T, w *world.World, base string, r *result) {
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // the test's own self-signed certificate
 	}}
@@ -233,7 +243,8 @@ func hostileAdmission(ctx context.Context, t *testing.T, base string, r *result)
 		}
 		return ru
 	}
-	set := worldlessSet(100000)
+	set := w.RunnerSet("huge", 100000)
+	set.TypeMeta = metav1.TypeMeta{APIVersion: octorunv1alpha1.SchemeGroupVersion.String(), Kind: "RunnerSet"}
 	cases := []struct {
 		name string
 		body []byte
@@ -247,17 +258,8 @@ func hostileAdmission(ctx context.Context, t *testing.T, base string, r *result)
 		{name: "20 MiB body", body: bytes.Repeat([]byte("{"), 20<<20)},
 		{name: "unicode host", body: review(runner("https://gíthub.com/octo", nil), "Runner"), want: "denied"},
 		{name: "unicode owner", body: review(runner("https://github.com/ōcto", nil), "Runner"), want: "denied"},
-		{name: "10,000 volumes", body: review(runner("https://github.com/octo", func(ru *octorunv1alpha1.Runner) {
-			for i := range 10000 {
-				ru.Spec.Volumes = append(ru.Spec.Volumes, corev1.Volume{Name: fmt.Sprintf("v%d", i), VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
-			}
-		}), "Runner")},
-		{name: "1 MB of labels", body: review(runner("https://github.com/octo", func(ru *octorunv1alpha1.Runner) {
-			ru.Labels = map[string]string{}
-			for i := range 16000 {
-				ru.Labels[fmt.Sprintf("l%05d", i)] = strings.Repeat("x", 60)
-			}
-		}), "Runner")},
+		{name: "10,000 volumes", body: review(runner("https://github.com/octo", tenThousandVolumes), "Runner")},
+		{name: "1 MB of labels", body: review(runner("https://github.com/octo", aMegabyteOfLabels), "Runner")},
 		{name: "RunnerSet of 100,000", body: review(set, "RunnerSet")},
 	}
 	for _, path := range []string{"/validate", "/mutate"} {
@@ -290,37 +292,13 @@ func hostileAdmission(ctx context.Context, t *testing.T, base string, r *result)
 	r.Figures["AdmissionReviews"] = fmt.Sprintf("%d hostile or absurd, to /validate and /mutate", len(cases))
 }
 
-func worldlessSet(runners int32) *octorunv1alpha1.RunnerSet {
-	labels := map[string]string{octorunv1alpha1.LabelRunnerSet: "huge"}
-	return &octorunv1alpha1.RunnerSet{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "octorun.github.io/v1alpha1", Kind: "RunnerSet"},
-		ObjectMeta: metav1.ObjectMeta{Name: "huge", Namespace: namespace},
-		Spec: octorunv1alpha1.RunnerSetSpec{
-			Runners:  &runners,
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: octorunv1alpha1.RunnerTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       octorunv1alpha1.RunnerSpec{URL: "https://github.com/octo"},
-			},
-		},
-	}
-}
-
 // absurdSpecs creates Runners with absurd specs through the API server:
 // each is refused with a message, or Octorun takes it to a phase that says
 // what happened.
 func absurdSpecs(ctx context.Context, t *testing.T, w *world.World, r *result) {
 	specs := map[string]func(*octorunv1alpha1.Runner){
-		"10,000 volumes": func(ru *octorunv1alpha1.Runner) {
-			for i := range 10000 {
-				ru.Spec.Volumes = append(ru.Spec.Volumes, corev1.Volume{Name: fmt.Sprintf("v%d", i), VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
-			}
-		},
-		"1 MB of labels": func(ru *octorunv1alpha1.Runner) {
-			for i := range 16000 {
-				ru.Labels[fmt.Sprintf("l%05d", i)] = strings.Repeat("x", 60)
-			}
-		},
+		"10,000 volumes":       tenThousandVolumes,
+		"1 MB of labels":       aMegabyteOfLabels,
 		"unicode host":         func(ru *octorunv1alpha1.Runner) { ru.Spec.URL = "https://gíthub.com/octo" },
 		"unicode owner":        func(ru *octorunv1alpha1.Runner) { ru.Spec.URL = "https://github.com/ōcto" },
 		"owner GitHub refuses": func(ru *octorunv1alpha1.Runner) { ru.Spec.URL = "https://github.com/octo.run" },

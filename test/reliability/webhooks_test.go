@@ -71,13 +71,7 @@ func TestWebhookTrouble(t *testing.T) {
 			}
 			r.Figures["receiver restarts"] = 1
 		}
-		done := 0
-		for _, j := range w.Sim.Jobs() {
-			if j.Status == "completed" {
-				done++
-			}
-		}
-		return done >= sz.hookJobs, nil
+		return completedJobs(w) >= sz.hookJobs, nil
 	})
 	if err != nil {
 		t.Fatal(err)
