@@ -5,7 +5,6 @@ package runner
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -14,7 +13,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -66,19 +64,16 @@ type Controller struct {
 	github        GitHub
 	opts          Options
 
-	runnerLister  octorunlisters.RunnerLister
-	runnersSynced cache.InformerSynced
+	runnerLister octorunlisters.RunnerLister
 	// runners is the Runner cache with this process's own writes laid over
 	// it until the informer catches up, so a sync right after a write does
 	// not work from the older version (and meet a conflict).
-	runners    *overlay.Cache[*octorunv1alpha1.Runner]
-	podLister  corelisters.PodLister
-	podsSynced cache.InformerSynced
+	runners   *overlay.Cache[*octorunv1alpha1.Runner]
+	podLister corelisters.PodLister
 
 	queue    workqueue.TypedRateLimitingInterface[cache.ObjectName]
 	recorder record.EventRecorder
-	events   *events.Broadcaster
-	handlers worker.Handlers
+	loop     worker.Loop
 	now      func() time.Time
 
 	// deregistered holds the UIDs of deleted Runners whose GitHub runner
@@ -120,21 +115,22 @@ func New(
 		github:        gh,
 		opts:          opts,
 		runnerLister:  runnerInformer.Lister(),
-		runnersSynced: runnerInformer.Informer().HasSynced,
 		runners:       overlay.New[*octorunv1alpha1.Runner](logger, runnerInformer.Informer(), octorunv1alpha1.Resource("runners")),
 		podLister:     podInformer.Lister(),
-		podsSynced:    podInformer.Informer().HasSynced,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: ControllerName},
 		),
 		recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "octorun-" + ControllerName}),
-		events:   broadcaster,
 		now:      time.Now,
+	}
+	c.loop = worker.Loop{
+		Name: "Runner controller", LogKey: "runner", Queue: c.queue, Handlers: &worker.Handlers{},
+		Events: broadcaster, Client: kubeClient, Sync: c.sync,
 	}
 
 	logger.Info("Setting up event handlers")
-	if err := c.handlers.Add(runnerInformer.Informer(), cache.ResourceEventHandlerFuncs{
+	if err := c.loop.Handlers.Add(runnerInformer.Informer(), cache.ResourceEventHandlerFuncs{
 		AddFunc: c.enqueue,
 		UpdateFunc: func(old, cur any) {
 			if old.(*octorunv1alpha1.Runner).ResourceVersion == cur.(*octorunv1alpha1.Runner).ResourceVersion {
@@ -156,41 +152,15 @@ func New(
 		},
 		DeleteFunc: c.enqueueOwner,
 	}
-	if err := c.handlers.Add(podInformer.Informer(), ownedHandler); err != nil {
+	if err := c.loop.Handlers.Add(podInformer.Informer(), ownedHandler); err != nil {
 		return nil, fmt.Errorf("watching pods: %w", err)
 	}
 	return c, nil
 }
 
-// Run starts workers and blocks until ctx is done.
+// Run syncs Runners with workers until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) error {
-	defer utilruntime.HandleCrashWithContext(ctx)
-	defer c.queue.ShutDown()
-	defer c.handlers.Remove()
-	logger := klog.FromContext(ctx)
-
-	defer c.events.Start(c.kubeClient)()
-
-	logger.Info("Starting Runner controller")
-	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.runnersSynced, c.podsSynced) {
-		return errors.New("failed to wait for caches to sync")
-	}
-	logger.Info("Starting workers", "count", workers)
-	var running sync.WaitGroup
-	for range workers {
-		running.Go(func() { wait.UntilWithContext(ctx, c.runWorker, time.Second) })
-	}
-	<-ctx.Done()
-	logger.Info("Shutting down workers")
-	// Wait for the syncs under way: a controller made for the next term
-	// of leadership must not act beside them.
-	c.queue.ShutDown()
-	running.Wait()
-	return nil
-}
-
-func (c *Controller) runWorker(ctx context.Context) {
-	worker.Run(ctx, c.queue, "runner", c.sync)
+	return c.loop.Run(ctx, workers)
 }
 
 func (c *Controller) enqueue(obj any) {

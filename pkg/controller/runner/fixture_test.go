@@ -128,8 +128,6 @@ func (f *fixture) newController(ctx context.Context) *Controller {
 	if err != nil {
 		f.t.Fatalf("New: %v", err)
 	}
-	c.runnersSynced = alwaysReady
-	c.podsSynced = alwaysReady
 	f.recorder = record.NewFakeRecorder(100)
 	c.recorder = f.recorder
 	c.now = func() time.Time { return time.Unix(1_800_000_000, 0) }

@@ -5,7 +5,6 @@ package runnerset
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -14,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/cache"
@@ -62,16 +60,13 @@ type Controller struct {
 	// sets is the RunnerSet cache with this process's own status writes
 	// laid over it until the informer catches up, so the next sync does not
 	// write onto the older version (and meet a conflict).
-	sets          *overlay.Cache[*octorunv1alpha1.RunnerSet]
-	setsSynced    cache.InformerSynced
-	runnerLister  octorunlisters.RunnerLister
-	runnersSynced cache.InformerSynced
+	sets         *overlay.Cache[*octorunv1alpha1.RunnerSet]
+	runnerLister octorunlisters.RunnerLister
 
 	queue        workqueue.TypedRateLimitingInterface[cache.ObjectName]
 	expectations *expectations
 	recorder     record.EventRecorder
-	events       *events.Broadcaster
-	handlers     worker.Handlers
+	loop         worker.Loop
 	now          func() time.Time
 
 	failuresMu sync.Mutex
@@ -109,20 +104,21 @@ func New(ctx context.Context, kubeClient kubernetes.Interface, octorunClient ver
 		opts:          opts,
 		setLister:     setInformer.Lister(),
 		sets:          overlay.New[*octorunv1alpha1.RunnerSet](klog.FromContext(ctx), setInformer.Informer(), octorunv1alpha1.Resource("runnersets")),
-		setsSynced:    setInformer.Informer().HasSynced,
 		runnerLister:  runnerInformer.Lister(),
-		runnersSynced: runnerInformer.Informer().HasSynced,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: ControllerName},
 		),
 		expectations: newExpectations(),
 		recorder:     broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "octorun-" + ControllerName}),
-		events:       broadcaster,
 		now:          time.Now,
 		failures:     map[string]*failureState{},
 	}
-	if err := c.handlers.Add(setInformer.Informer(), cache.ResourceEventHandlerFuncs{
+	c.loop = worker.Loop{
+		Name: "RunnerSet controller", LogKey: "runnerSet", Queue: c.queue, Handlers: &worker.Handlers{},
+		Events: broadcaster, Client: kubeClient, Sync: c.sync,
+	}
+	if err := c.loop.Handlers.Add(setInformer.Informer(), cache.ResourceEventHandlerFuncs{
 		AddFunc: c.enqueue,
 		UpdateFunc: func(old, cur any) {
 			if old.(*octorunv1alpha1.RunnerSet).ResourceVersion != cur.(*octorunv1alpha1.RunnerSet).ResourceVersion {
@@ -133,7 +129,7 @@ func New(ctx context.Context, kubeClient kubernetes.Interface, octorunClient ver
 	}); err != nil {
 		return nil, fmt.Errorf("watching RunnerSets: %w", err)
 	}
-	if err := c.handlers.Add(runnerInformer.Informer(), cache.ResourceEventHandlerFuncs{
+	if err := c.loop.Handlers.Add(runnerInformer.Informer(), cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.addRunner,
 		UpdateFunc: c.updateRunner,
 		DeleteFunc: c.deleteRunner,
@@ -143,33 +139,9 @@ func New(ctx context.Context, kubeClient kubernetes.Interface, octorunClient ver
 	return c, nil
 }
 
-// Run starts workers and blocks until ctx is done.
+// Run syncs RunnerSets with workers until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) error {
-	defer utilruntime.HandleCrashWithContext(ctx)
-	defer c.queue.ShutDown()
-	defer c.handlers.Remove()
-	logger := klog.FromContext(ctx)
-	defer c.events.Start(c.kubeClient)()
-
-	logger.Info("Starting RunnerSet controller")
-	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.setsSynced, c.runnersSynced) {
-		return errors.New("failed to wait for caches to sync")
-	}
-	var running sync.WaitGroup
-	for range workers {
-		running.Go(func() { wait.UntilWithContext(ctx, c.runWorker, time.Second) })
-	}
-	<-ctx.Done()
-	logger.Info("Shutting down workers")
-	// Wait for the syncs under way: a controller made for the next term
-	// of leadership must not act beside them.
-	c.queue.ShutDown()
-	running.Wait()
-	return nil
-}
-
-func (c *Controller) runWorker(ctx context.Context) {
-	worker.Run(ctx, c.queue, "runnerSet", c.sync)
+	return c.loop.Run(ctx, workers)
 }
 
 func (c *Controller) enqueue(obj any) {

@@ -67,7 +67,6 @@ func (f *fixture) build() {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	c.setsSynced, c.runnersSynced = alwaysReady, alwaysReady
 	f.recorder = record.NewFakeRecorder(100)
 	c.recorder = f.recorder
 	for _, s := range f.sets {

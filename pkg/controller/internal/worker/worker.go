@@ -1,15 +1,23 @@
-// Package worker is the work-queue loop Octorun's controllers share: take a
-// key, sync it with the key in the logger, and requeue it as the sync says.
+// Package worker is the work-queue loop Octorun's controllers share: event
+// handlers on shared informers that outlive a term of leadership, workers
+// that take a key and sync it with the key in the logger, and requeue it as
+// the sync says.
 package worker
 
 import (
 	"context"
+	"errors"
+	"sync"
 	"time"
 
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
+
+	"github.com/octorun/octorun/pkg/controller/internal/events"
 )
 
 // SyncFunc converges one object. It returns how long to wait before the
@@ -17,9 +25,66 @@ import (
 // with the queue's rate limiting.
 type SyncFunc func(ctx context.Context, key cache.ObjectName) (time.Duration, error)
 
-// Run processes keys of queue with sync until the queue shuts down. logKey
-// names the key in log lines ("runner", "runnerSet").
-func Run(ctx context.Context, queue workqueue.TypedRateLimitingInterface[cache.ObjectName], logKey string, sync SyncFunc) {
+// Loop is a controller's run loop: its queue, the event handlers that fill
+// it, the event broadcaster it records with, and its sync.
+type Loop struct {
+	// Name names the controller in log lines ("Runner controller").
+	Name string
+	// LogKey names the key in log lines ("runner", "runnerSet").
+	LogKey string
+	// Queue holds the keys to sync.
+	Queue workqueue.TypedRateLimitingInterface[cache.ObjectName]
+	// Handlers are the controller's event handlers. Run waits until each
+	// has been handed every object its informer held when it was added.
+	Handlers *Handlers
+	// Events records the controller's Events through Client while it runs.
+	Events *events.Broadcaster
+	Client kubernetes.Interface
+	// Sync converges one key.
+	Sync SyncFunc
+}
+
+// Run runs workers until ctx is done, then stops taking keys, waits for the
+// syncs under way and removes the handlers: a controller made for the next
+// term of leadership never acts beside this one.
+//
+// Workers start only when every handler registration has synced, not only
+// its informer: a handler added to an informer that already runs gets the
+// objects in its cache replayed as adds, asynchronously. A sync that ran
+// before the replay ended could take the replayed adds of old objects for
+// the creations it expects, and create again from a cache that does not
+// show its creations yet.
+func (l *Loop) Run(ctx context.Context, workers int) error {
+	defer utilruntime.HandleCrashWithContext(ctx)
+	defer l.Handlers.Remove()
+	defer l.Queue.ShutDown()
+	defer l.Events.Start(l.Client)()
+	logger := klog.FromContext(ctx)
+
+	logger.Info("Starting " + l.Name)
+	if !cache.WaitForNamedCacheSyncWithContext(ctx, l.Handlers.HasSynced) {
+		if ctx.Err() != nil {
+			return nil // the term ended before the caches synced
+		}
+		return errors.New("failed to wait for caches to sync")
+	}
+	logger.Info("Starting workers", "count", workers)
+	var running sync.WaitGroup
+	for range workers {
+		running.Go(func() {
+			wait.UntilWithContext(ctx, func(ctx context.Context) { Process(ctx, l.Queue, l.LogKey, l.Sync) }, time.Second)
+		})
+	}
+	<-ctx.Done()
+	logger.Info("Shutting down workers")
+	l.Queue.ShutDown()
+	running.Wait()
+	return nil
+}
+
+// Process processes keys of queue with sync until the queue shuts down.
+// logKey names the key in log lines ("runner", "runnerSet").
+func Process(ctx context.Context, queue workqueue.TypedRateLimitingInterface[cache.ObjectName], logKey string, sync SyncFunc) {
 	for processNext(ctx, queue, logKey, sync) {
 	}
 }
@@ -66,6 +131,17 @@ func (h *Handlers) Add(informer cache.SharedIndexInformer, handler cache.Resourc
 	}
 	h.added = append(h.added, added{informer, reg})
 	return nil
+}
+
+// HasSynced says whether every registration has synced: its informer has
+// synced and its handler has been handed every object of the initial list.
+func (h *Handlers) HasSynced() bool {
+	for _, a := range h.added {
+		if !a.reg.HasSynced() {
+			return false
+		}
+	}
+	return true
 }
 
 // Remove removes every handler added.
