@@ -75,6 +75,9 @@ var sizes = map[string]config{
 
 const allScenarios = "scale,churn,steady,jit,go"
 
+// subScenarios name parts of a scenario that may be run alone.
+var subScenarios = map[string]string{"churn-burst": "churn", "churn-paced": "churn"}
+
 func main() {
 	var cfg config
 	var scenarios, scale string
@@ -159,15 +162,15 @@ func run(ctx context.Context, cfg config, scenarios, scale string) error {
 		steps = append(steps, step{"scale", func() (*section, error) { return scaleUp(ctx, cfg, sr) }})
 	}
 	steps = append(steps,
-		step{"churn", func() (*section, error) { return churn(ctx, cfg, 0) }},
-		step{"churn", func() (*section, error) { return churn(ctx, cfg, cfg.churnRate) }},
+		step{"churn-burst", func() (*section, error) { return churn(ctx, cfg, 0) }},
+		step{"churn-paced", func() (*section, error) { return churn(ctx, cfg, cfg.churnRate) }},
 		step{"steady", func() (*section, error) { return steady(ctx, cfg) }},
 		step{"jit", func() (*section, error) { return jitRate(ctx, cfg) }},
 		step{"go", func() (*section, error) { return goBenchmarks(ctx, cfg) }},
 	)
 	var failures []error
 	for _, st := range steps {
-		if !cfg.scenarios[st.key] {
+		if !cfg.scenarios[st.key] && !cfg.scenarios[subScenarios[st.key]] {
 			continue
 		}
 		began := time.Now()
@@ -206,8 +209,8 @@ func (c *config) fill(p config, scenarios, scale string) error {
 	c.scenarios = map[string]bool{}
 	for _, s := range strings.Split(scenarios, ",") {
 		s = strings.TrimSpace(s)
-		if !strings.Contains(","+allScenarios+",", ","+s+",") {
-			return fmt.Errorf("--scenarios: unknown scenario %q (want some of %s)", s, allScenarios)
+		if _, sub := subScenarios[s]; !sub && !strings.Contains(","+allScenarios+",", ","+s+",") {
+			return fmt.Errorf("--scenarios: unknown scenario %q (want some of %s, or churn-burst or churn-paced)", s, allScenarios)
 		}
 		c.scenarios[s] = true
 	}

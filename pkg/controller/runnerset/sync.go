@@ -165,6 +165,8 @@ func (c *Controller) manageRunners(ctx context.Context, set *octorunv1alpha1.Run
 	if len(toDelete) == 0 && toCreate == 0 {
 		return requeue, nil
 	}
+	klog.FromContext(ctx).V(4).Info("Managing Runners", "desired", desired, "alive", len(alive), "finished", len(finished),
+		"create", toCreate, "delete", len(toDelete))
 	keys := make([]string, len(toDelete))
 	for i, r := range toDelete {
 		keys[i] = cache.MetaObjectToName(r).String()
