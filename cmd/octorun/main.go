@@ -35,6 +35,7 @@ import (
 	informers "github.com/octorun/octorun/pkg/generated/informers/externalversions"
 	"github.com/octorun/octorun/pkg/github"
 	"github.com/octorun/octorun/pkg/githubevents"
+	"github.com/octorun/octorun/pkg/processmetrics"
 	"github.com/octorun/octorun/pkg/statemetrics"
 )
 
@@ -218,12 +219,12 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	registry := statemetrics.NewRegistry()
+	registry := processmetrics.NewRegistry()
 	// Before any controller makes its queue.
-	if err := statemetrics.RegisterWorkqueueMetrics(registry); err != nil {
+	if err := processmetrics.RegisterWorkqueueMetrics(registry); err != nil {
 		return fmt.Errorf("registering work queue metrics: %w", err)
 	}
-	if err := statemetrics.RegisterClientMetrics(registry); err != nil {
+	if err := processmetrics.RegisterClientMetrics(registry); err != nil {
 		return fmt.Errorf("registering client metrics: %w", err)
 	}
 	gh, err := github.New(github.Options{ServerURL: o.githubURL, APIURL: o.githubAPIURL, Credentials: creds, Metrics: github.NewMetrics(registry),

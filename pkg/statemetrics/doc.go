@@ -12,9 +12,7 @@
 //
 // Collector (New) is a prometheus.Collector of these metrics. Handler
 // serves the same metrics on Octorun's endpoint, written as text straight
-// from the listers, after the process metrics of a registry: NewRegistry's
-// Go and process collectors, on which cmd/octorun also registers the
-// client-go workqueue metrics (RegisterWorkqueueMetrics), the Kubernetes
-// client's (RegisterClientMetrics), the GitHub client's and the webhook
-// deliveries'.
+// from the listers, after the process metrics of a registry (package
+// processmetrics). The package is this collector over listers and nothing
+// else.
 package statemetrics

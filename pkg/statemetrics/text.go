@@ -28,7 +28,7 @@ import (
 // series) that takes 15 to 30 ms, where client_golang's registry, which
 // checks, sorts and re-encodes every series, takes over half a second and
 // allocates 155 MB. So g must not hold c (else its families would appear
-// twice); NewRegistry makes such a registry.
+// twice): processmetrics.NewRegistry makes such a registry.
 //
 // A Gather or lister error answers 500, as promhttp does by default.
 func Handler(g prometheus.Gatherer, c *Collector) http.Handler {

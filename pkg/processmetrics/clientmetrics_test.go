@@ -1,4 +1,4 @@
-package statemetrics
+package processmetrics
 
 import (
 	"context"
