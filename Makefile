@@ -81,7 +81,8 @@ test-fuzz: ## Run each fuzz target briefly (or for FUZZTIME)
 	$(GO) test -run '^$$' -fuzz '^FuzzSignature$$' -fuzztime $(call fuzztime,100000x) ./pkg/githubevents/
 	$(GO) test -run '^$$' -fuzz '^FuzzHandler$$' -fuzztime $(call fuzztime,10000x) ./pkg/admission/
 	$(GO) test -run '^$$' -fuzz '^FuzzValidateURL$$' -fuzztime $(call fuzztime,100000x) ./pkg/admission/
-	$(GO) test -run '^$$' -fuzz '^FuzzParseScope$$' -fuzztime $(call fuzztime,100000x) ./pkg/github/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(call fuzztime,100000x) ./pkg/runnerurl/
+	$(GO) test -run '^$$' -fuzz '^FuzzRunnersEndpoint$$' -fuzztime $(call fuzztime,100000x) ./pkg/github/
 
 .PHONY: help
 help:

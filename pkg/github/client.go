@@ -216,7 +216,7 @@ func (c *Client) GenerateJITConfig(ctx context.Context, scope Scope, r JITConfig
 		EncodedJITConfig string           `json:"encoded_jit_config"`
 	}
 	err := c.call(ctx, OpGenerateJITConfig, http.MethodPost, func(ctx context.Context) (*gogithub.Response, error) {
-		req, err := c.gh.NewRequest(http.MethodPost, scope.runnersPath()+"/generate-jitconfig", body)
+		req, err := c.gh.NewRequest(http.MethodPost, runnersPath(scope)+"/generate-jitconfig", body)
 		if err != nil {
 			return nil, err
 		}
@@ -365,7 +365,7 @@ func (c *Client) FindRunnerByName(ctx context.Context, scope Scope, name string)
 	}
 	var page gogithub.Runners
 	err := c.call(ctx, OpFindRunnerByName, http.MethodGet, func(ctx context.Context) (*gogithub.Response, error) {
-		req, err := c.gh.NewRequest(http.MethodGet, scope.runnersPath()+"?per_page=100&name="+url.QueryEscape(name), nil)
+		req, err := c.gh.NewRequest(http.MethodGet, runnersPath(scope)+"?per_page=100&name="+url.QueryEscape(name), nil)
 		if err != nil {
 			return nil, err
 		}

@@ -6,6 +6,7 @@
 // budget for long: when GitHub (or the budget's own pacing) says wait, an
 // operation fails at once with a *RetryAfterError that says how long.
 //
-// The package uses no Kubernetes types; it shares the GitHub name rules
-// with admission through the API package, so both accept the same URLs.
+// The package imports no Kubernetes package. A Scope is a runnerurl.Scope:
+// ParseScope reads runner URLs by the grammar the admission webhook applies
+// too, so both accept the same URLs.
 package github
