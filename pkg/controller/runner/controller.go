@@ -196,8 +196,6 @@ func (c *Controller) enqueueOwner(obj any) {
 	c.enqueue(runner)
 }
 
-// getLiveRunner reads a Runner from the API server, not the cache, for the
-// decisions a stale cache must not make (registering twice).
 // wrote lays a Runner returned by a write over the cache.
 func (c *Controller) wrote(r *octorunv1alpha1.Runner) {
 	if r != nil {
@@ -205,6 +203,8 @@ func (c *Controller) wrote(r *octorunv1alpha1.Runner) {
 	}
 }
 
+// getLiveRunner reads a Runner from the API server, not the cache, for the
+// decisions a stale cache must not make (registering twice).
 func (c *Controller) getLiveRunner(ctx context.Context, runner *octorunv1alpha1.Runner) (*octorunv1alpha1.Runner, error) {
 	live, err := c.octorunClient.OctorunV1alpha1().Runners(runner.Namespace).Get(ctx, runner.Name, metav1.GetOptions{})
 	if err != nil {

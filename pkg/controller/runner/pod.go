@@ -1,10 +1,13 @@
 package runner
 
 import (
-	"strconv"
+	"context"
+	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
@@ -22,15 +25,6 @@ const (
 	jitConfigKey = "jitconfig"
 	// runnerUID is the uid of the "runner" user of the official image.
 	runnerUID = 1001
-
-	// Annotations of the runner's Secret.
-	annotationRunnerID   = octorunv1alpha1.LabelPrefix + "runner-id"
-	annotationRunnerName = octorunv1alpha1.LabelPrefix + "runner-name"
-	annotationRunnerOS   = octorunv1alpha1.LabelPrefix + "runner-os"
-
-	// Annotations that tell node autoscalers whether the pod may be evicted.
-	annotationSafeToEvict  = "cluster-autoscaler.kubernetes.io/safe-to-evict"
-	annotationDoNotDisrupt = "karpenter.sh/do-not-disrupt"
 )
 
 // ownerRef returns the controller reference that makes the Runner own obj.
@@ -48,42 +42,37 @@ func childLabels(runner *octorunv1alpha1.Runner) map[string]string {
 	return labels
 }
 
-// newSecret returns the Secret holding a Runner's JIT config.
-func newSecret(runner *octorunv1alpha1.Runner, id int64, name, os, jitConfig string) *corev1.Secret {
-	return &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:            runner.Name,
-			Namespace:       runner.Namespace,
-			Labels:          childLabels(runner),
-			OwnerReferences: []metav1.OwnerReference{ownerRef(runner)},
-			Annotations: map[string]string{
-				annotationRunnerID:   strconv.FormatInt(id, 10),
-				annotationRunnerName: name,
-				annotationRunnerOS:   os,
-			},
-		},
-		Type:      corev1.SecretTypeOpaque,
-		Immutable: ptr.To(true),
-		Data:      map[string][]byte{jitConfigKey: []byte(jitConfig)},
+// ensurePod returns the Runner's pod, creating it for a registered Runner
+// that has none and never had one running. conflict tells of a pod of that
+// name owned by something else.
+func (c *Controller) ensurePod(ctx context.Context, runner *octorunv1alpha1.Runner) (*corev1.Pod, string, error) {
+	pod, err := c.podLister.Pods(runner.Namespace).Get(runner.Name)
+	switch {
+	case err == nil && !metav1.IsControlledBy(pod, runner):
+		return nil, fmt.Sprintf("Pod %s exists and does not belong to the Runner; delete or rename it", runner.Name), nil
+	case err == nil:
+		return pod, "", nil
+	case !apierrors.IsNotFound(err):
+		return nil, "", err
 	}
-}
-
-// busyLabels returns the pod labels for a phase: the busy label, which the
-// namespace's PodDisruptionBudget selects, while the runner holds a job.
-func busyLabels(phase octorunv1alpha1.RunnerPhase) map[string]string {
-	if phase == octorunv1alpha1.RunnerPhaseActive {
-		return map[string]string{octorunv1alpha1.LabelBusy: "true"}
+	switch runner.Status.Phase {
+	case octorunv1alpha1.RunnerPhaseIdle, octorunv1alpha1.RunnerPhaseActive, octorunv1alpha1.RunnerPhaseComplete, octorunv1alpha1.RunnerPhaseFailed:
+		// Its pod ran and went: a JIT config runs once.
+		return nil, "", nil
 	}
-	return nil
-}
-
-// evictionAnnotations returns the pod annotations for a phase: a runner
-// holding a job must not be evicted by node autoscalers; any other may.
-func evictionAnnotations(phase octorunv1alpha1.RunnerPhase) map[string]string {
-	if phase == octorunv1alpha1.RunnerPhaseActive {
-		return map[string]string{annotationSafeToEvict: "false", annotationDoNotDisrupt: "true"}
+	pod, err = c.kubeClient.CoreV1().Pods(runner.Namespace).Create(ctx, newPod(runner), metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		// Created by an earlier sync the cache has not seen yet.
+		pod, err = c.kubeClient.CoreV1().Pods(runner.Namespace).Get(ctx, runner.Name, metav1.GetOptions{})
+		if err == nil && !metav1.IsControlledBy(pod, runner) {
+			return nil, fmt.Sprintf("Pod %s exists and does not belong to the Runner; delete or rename it", runner.Name), nil
+		}
 	}
-	return map[string]string{annotationSafeToEvict: "true"}
+	if err != nil {
+		return nil, "", fmt.Errorf("creating pod %s: %w", runner.Name, err)
+	}
+	klog.FromContext(ctx).V(2).Info("Created the runner pod", "pod", klog.KObj(pod))
+	return pod, "", nil
 }
 
 // newPod returns the pod of a registered Runner. Every field of the spec

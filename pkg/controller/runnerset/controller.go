@@ -73,13 +73,6 @@ type Controller struct {
 	failures   map[string]*failureState // by set key
 }
 
-// failureState counts a set's Runners that failed in a row.
-type failureState struct {
-	count   int
-	counted map[string]bool // Runner UIDs already counted
-	until   time.Time       // no replacement before
-}
-
 // New returns a RunnerSet controller.
 func New(ctx context.Context, kubeClient kubernetes.Interface, octorunClient versioned.Interface,
 	setInformer octoruninformers.RunnerSetInformer, runnerInformer octoruninformers.RunnerInformer, opts Options,

@@ -1,0 +1,235 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/ptr"
+
+	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
+	"github.com/octorun/octorun/pkg/github"
+)
+
+const (
+	// Annotations of the runner's Secret.
+	annotationRunnerID   = octorunv1alpha1.LabelPrefix + "runner-id"
+	annotationRunnerName = octorunv1alpha1.LabelPrefix + "runner-name"
+	annotationRunnerOS   = octorunv1alpha1.LabelPrefix + "runner-os"
+)
+
+// register registers the Runner on GitHub and keeps its JIT config in a
+// Secret, or says why it could not.
+func (c *Controller) register(ctx context.Context, runner *octorunv1alpha1.Runner, scope github.Scope, scopeErr error) (*octorunv1alpha1.Runner, registration, time.Duration, error) {
+	logger := klog.FromContext(ctx)
+	if scopeErr != nil {
+		return runner, registration{reason: octorunv1alpha1.ReasonInvalidURL, message: scopeErr.Error(), permanent: true}, 0, nil
+	}
+	labels := octorunv1alpha1.GitHubLabels(runner.Labels)
+	if len(labels) > 100 {
+		return runner, registration{
+			reason:    octorunv1alpha1.ReasonRegistrationFailed,
+			message:   fmt.Sprintf("GitHub allows 100 runner labels; the Runner's octorun.github.io/ labels make %d", len(labels)),
+			permanent: true,
+		}, 0, nil
+	}
+
+	// The finalizer comes first: from the first GitHub call on, the Runner
+	// must not go without its registration being removed.
+	if !slices.Contains(runner.Finalizers, octorunv1alpha1.RunnerFinalizer) {
+		runner.Finalizers = append(runner.Finalizers, octorunv1alpha1.RunnerFinalizer)
+		updated, err := c.octorunClient.OctorunV1alpha1().Runners(runner.Namespace).Update(ctx, runner, metav1.UpdateOptions{})
+		if err != nil {
+			return runner, registration{}, 0, fmt.Errorf("adding the finalizer: %w", err)
+		}
+		c.wrote(updated)
+		// The update succeeded on the cached version, which had no
+		// finalizer: no earlier attempt registered the Runner, so neither a
+		// live read nor a look for an earlier attempt's Secret is needed.
+		return c.registerOnGitHub(ctx, updated, scope, labels)
+	}
+
+	// The cache may be behind an earlier sync that registered already.
+	live, err := c.getLiveRunner(ctx, runner)
+	if err != nil {
+		return runner, registration{}, 0, fmt.Errorf("reading the Runner: %w", err)
+	}
+	runner = live
+	if runner.Spec.ID != 0 {
+		return runner, registration{}, 0, nil
+	}
+	// A Secret of an earlier attempt whose write of spec.id was lost.
+	secret, err := c.kubeClient.CoreV1().Secrets(runner.Namespace).Get(ctx, runner.Name, metav1.GetOptions{})
+	switch {
+	case err == nil && !metav1.IsControlledBy(secret, runner):
+		return runner, registration{
+			reason:  octorunv1alpha1.ReasonPodNameConflict,
+			message: fmt.Sprintf("Secret %s exists and does not belong to the Runner; delete or rename it", runner.Name),
+		}, c.opts.RetryPeriod, nil
+	case err == nil:
+		id, err := strconv.ParseInt(secret.Annotations[annotationRunnerID], 10, 64)
+		if err == nil && id > 0 {
+			logger.V(2).Info("Recovering the runner id from its Secret", "id", id)
+			runner, err = c.setRunnerID(ctx, runner, id, secret.Annotations[annotationRunnerOS])
+			return runner, registration{}, 0, err
+		}
+		return runner, registration{}, 0, fmt.Errorf("Secret %s has no runner id", runner.Name)
+	case !apierrors.IsNotFound(err):
+		return runner, registration{}, 0, fmt.Errorf("reading Secret %s: %w", runner.Name, err)
+	}
+	return c.registerOnGitHub(ctx, runner, scope, labels)
+}
+
+// registerOnGitHub registers a Runner that carries the finalizer and has no
+// registration yet, and keeps its JIT config in a Secret.
+func (c *Controller) registerOnGitHub(ctx context.Context, runner *octorunv1alpha1.Runner, scope github.Scope, labels []string) (*octorunv1alpha1.Runner, registration, time.Duration, error) {
+	logger := klog.FromContext(ctx)
+	groupID, err := c.github.RunnerGroupID(ctx, scope, runner.Spec.Group)
+	if err != nil {
+		return c.registrationFailure(ctx, runner, err)
+	}
+	name := octorunv1alpha1.GitHubRunnerName(c.opts.RunnerNamePrefix, runner)
+	workdir := runner.Spec.Workdir
+	if workdir == "" {
+		workdir = octorunv1alpha1.DefaultWorkdir
+	}
+	jit, err := c.github.GenerateJITConfig(ctx, scope, github.JITConfigRequest{
+		Name: name, RunnerGroupID: groupID, Labels: labels, WorkFolder: workdir,
+	})
+	if errors.Is(err, github.ErrRunnerNameTaken) {
+		return c.handleNameTaken(ctx, runner, scope, name)
+	}
+	if err != nil {
+		return c.registrationFailure(ctx, runner, err)
+	}
+	id := jit.Runner.ID
+	logger.V(2).Info("Registered the runner on GitHub", "id", id, "githubName", name)
+
+	// Keep the config: the Secret first (it records the id too), then spec.
+	secret := newSecret(runner, id, jit.Runner.Name, jit.Runner.OS, jit.EncodedJITConfig)
+	if _, err := c.kubeClient.CoreV1().Secrets(runner.Namespace).Create(ctx, secret, metav1.CreateOptions{}); err != nil {
+		// Without its config the registration is useless: remove it rather
+		// than leave a runner on GitHub that no pod will run.
+		if delErr := c.github.DeleteRunner(ctx, scope, id); delErr != nil && !errors.Is(delErr, github.ErrNotFound) {
+			logger.Error(delErr, "Removing a registration whose config could not be stored", "id", id)
+		}
+		return runner, registration{}, 0, fmt.Errorf("storing the JIT config of runner %d in Secret %s: %w", id, runner.Name, err)
+	}
+	c.recorder.Eventf(runner, corev1.EventTypeNormal, EventRegistered, "Registered on GitHub as runner %d (%s)", id, name)
+	runner, err = c.setRunnerID(ctx, runner, id, jit.Runner.OS)
+	return runner, registration{}, 0, err
+}
+
+// registrationFailure turns a failed GitHub call of the registration into a
+// condition and a retry plan: rate limits wait as told, failures a user must
+// fix are retried slowly, and server errors back off.
+func (c *Controller) registrationFailure(ctx context.Context, runner *octorunv1alpha1.Runner, err error) (*octorunv1alpha1.Runner, registration, time.Duration, error) {
+	if d, ok := github.RetryAfter(err); ok {
+		return runner, registration{reason: octorunv1alpha1.ReasonRateLimited, message: err.Error()}, d, nil
+	}
+	reg := registration{reason: octorunv1alpha1.ReasonRegistrationFailed, message: err.Error()}
+	switch {
+	case errors.Is(err, github.ErrUnauthorized):
+		reg.reason = octorunv1alpha1.ReasonUnauthorized
+	case errors.Is(err, github.ErrRunnerGroupNotFound):
+		reg.reason = octorunv1alpha1.ReasonRunnerGroupNotFound
+	case errors.Is(err, github.ErrNotFound):
+		reg.reason = octorunv1alpha1.ReasonScopeNotFound
+		reg.message = fmt.Sprintf("GitHub does not know %s, or Octorun's credentials cannot see it: %v", runner.Spec.URL, err)
+	case errors.Is(err, github.ErrInvalidRequest):
+		reg.permanent = true
+	default:
+		// GitHub failed or was unreachable: retry with backoff.
+		return runner, reg, 0, err
+	}
+	if cond := meta.FindStatusCondition(runner.Status.Conditions, octorunv1alpha1.RunnerConditionRegistered); cond == nil || cond.Reason != reg.reason {
+		c.recorder.Event(runner, corev1.EventTypeWarning, EventRegistrationError, reg.message)
+	}
+	if reg.permanent {
+		return runner, reg, 0, nil
+	}
+	klog.FromContext(ctx).V(2).Info("Registration failed; retrying later", "reason", reg.reason, "err", err)
+	return runner, reg, c.opts.RetryPeriod, nil
+}
+
+// handleNameTaken handles GitHub's 409 for the runner's name. A registration
+// of that name that is offline and idle is an earlier attempt whose config
+// was lost: it is removed and the registration retried. A name in use by a
+// live runner belongs to someone else: the Runner fails, with a message
+// saying how to fix it.
+func (c *Controller) handleNameTaken(ctx context.Context, runner *octorunv1alpha1.Runner, scope github.Scope, name string) (*octorunv1alpha1.Runner, registration, time.Duration, error) {
+	existing, err := c.github.FindRunnerByName(ctx, scope, name)
+	if errors.Is(err, github.ErrNotFound) {
+		return runner, registration{reason: octorunv1alpha1.ReasonRegistering, message: "Retrying the registration"}, time.Second, nil
+	}
+	if err != nil {
+		return c.registrationFailure(ctx, runner, err)
+	}
+	if existing.Status == "offline" && !existing.Busy {
+		if err := c.github.DeleteRunner(ctx, scope, existing.ID); err != nil && !errors.Is(err, github.ErrNotFound) {
+			return c.registrationFailure(ctx, runner, err)
+		}
+		c.recorder.Eventf(runner, corev1.EventTypeNormal, EventOrphanRemoved,
+			"Removed runner %d (%s) from GitHub, left by an earlier registration attempt", existing.ID, name)
+		return runner, registration{reason: octorunv1alpha1.ReasonRegistering, message: "Retrying the registration"}, time.Millisecond, nil
+	}
+	reg := registration{
+		reason: octorunv1alpha1.ReasonRunnerNameTaken,
+		message: fmt.Sprintf("GitHub runner %q (id %d) of %s is %s and not Octorun's: another cluster or tool uses the name; give each cluster its own runner name prefix",
+			name, existing.ID, scope, existing.Status),
+		permanent: true,
+	}
+	c.recorder.Event(runner, corev1.EventTypeWarning, EventRegistrationError, reg.message)
+	return runner, reg, 0, nil
+}
+
+// setRunnerID writes spec.id and spec.os, the only spec fields Octorun sets.
+func (c *Controller) setRunnerID(ctx context.Context, runner *octorunv1alpha1.Runner, id int64, os string) (*octorunv1alpha1.Runner, error) {
+	var updated *octorunv1alpha1.Runner
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		r := runner.DeepCopy()
+		r.Spec.ID, r.Spec.OS = id, os
+		var err error
+		updated, err = c.octorunClient.OctorunV1alpha1().Runners(r.Namespace).Update(ctx, r, metav1.UpdateOptions{})
+		if apierrors.IsConflict(err) {
+			if live, getErr := c.getLiveRunner(ctx, runner); getErr == nil {
+				runner = live
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return runner, fmt.Errorf("writing spec.id %d: %w", id, err)
+	}
+	c.wrote(updated)
+	return updated, nil
+}
+
+// newSecret returns the Secret holding a Runner's JIT config.
+func newSecret(runner *octorunv1alpha1.Runner, id int64, name, os, jitConfig string) *corev1.Secret {
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            runner.Name,
+			Namespace:       runner.Namespace,
+			Labels:          childLabels(runner),
+			OwnerReferences: []metav1.OwnerReference{ownerRef(runner)},
+			Annotations: map[string]string{
+				annotationRunnerID:   strconv.FormatInt(id, 10),
+				annotationRunnerName: name,
+				annotationRunnerOS:   os,
+			},
+		},
+		Type:      corev1.SecretTypeOpaque,
+		Immutable: ptr.To(true),
+		Data:      map[string][]byte{jitConfigKey: []byte(jitConfig)},
+	}
+}
