@@ -19,15 +19,15 @@ type Error struct {
 	Problem string
 }
 
-// Error returns the URL, what is wrong with it and what it must look like.
+// Error returns the URL, what it must look like and what is wrong with it.
 func (e *Error) Error() string {
 	return fmt.Sprintf("invalid runner URL %q: %s", e.URL, e.Detail())
 }
 
-// Detail returns what is wrong and what the URL must look like, without
-// the URL, for messages that show it already (such as a field.Error).
+// Detail returns what the URL must look like and what is wrong with it,
+// without the URL, for messages that show it already (a field.Error does).
 func (e *Error) Detail() string {
-	return e.Problem + "; the URL must be " + Form
+	return "must be " + Form + ": " + e.Problem
 }
 
 // Parse reads a runner URL: https://<host>/<organization> for an

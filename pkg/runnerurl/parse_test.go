@@ -92,13 +92,13 @@ func TestParse(t *testing.T) {
 
 func TestErrorMessage(t *testing.T) {
 	_, err := Parse("https://github.com/octorun?tab=repositories")
-	want := `invalid runner URL "https://github.com/octorun?tab=repositories": a query is not allowed; ` +
-		`the URL must be https://<host>/<organization> or https://<host>/<owner>/<repository>`
+	want := `invalid runner URL "https://github.com/octorun?tab=repositories": ` +
+		`must be https://<host>/<organization> or https://<host>/<owner>/<repository>: a query is not allowed`
 	if err == nil || err.Error() != want {
 		t.Errorf("Parse error = %v, want %q", err, want)
 	}
 	var perr *Error
-	wantDetail := "a query is not allowed; the URL must be " + Form
+	wantDetail := "must be " + Form + ": a query is not allowed"
 	if !errors.As(err, &perr) || perr.Detail() != wantDetail {
 		t.Errorf("Detail() of %v, want %q", err, wantDetail)
 	}
