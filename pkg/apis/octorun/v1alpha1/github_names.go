@@ -5,10 +5,9 @@ import (
 	"encoding/hex"
 	"sort"
 	"strings"
-)
 
-// MaxGitHubRunnerNameLength is the longest runner name GitHub accepts.
-const MaxGitHubRunnerNameLength = 64
+	"github.com/octorun/octorun/pkg/runnerurl"
+)
 
 // GitHubRunnerName is the name of a Runner's GitHub runner: the prefix
 // (identifying the cluster), the namespace and the name. It is stable for a
@@ -16,12 +15,12 @@ const MaxGitHubRunnerNameLength = 64
 // made unique again by a hash of the full name.
 func GitHubRunnerName(prefix string, runner *Runner) string {
 	full := prefix + runner.Namespace + "-" + runner.Name
-	if len(full) <= MaxGitHubRunnerNameLength {
+	if len(full) <= runnerurl.MaxRunnerNameLength {
 		return full
 	}
 	sum := sha256.Sum256([]byte(full))
 	hash := hex.EncodeToString(sum[:])[:10]
-	return strings.TrimRight(full[:MaxGitHubRunnerNameLength-len(hash)-1], "-.") + "-" + hash
+	return strings.TrimRight(full[:runnerurl.MaxRunnerNameLength-len(hash)-1], "-.") + "-" + hash
 }
 
 // GitHubLabels returns the GitHub runner labels of a Runner with the given

@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
+	"github.com/octorun/octorun/pkg/runnerurl"
 )
 
 func TestGitHubRunnerName(t *testing.T) {
@@ -26,8 +27,8 @@ func TestGitHubRunnerName(t *testing.T) {
 	}
 	long, other := runner("default", strings.Repeat("x", 100)), runner("default", strings.Repeat("x", 99)+"y")
 	a, b := v1alpha1.GitHubRunnerName("", long), v1alpha1.GitHubRunnerName("", other)
-	if len(a) > v1alpha1.MaxGitHubRunnerNameLength || a == b || v1alpha1.GitHubRunnerName("", long) != a {
-		t.Errorf("long names %q and %q: want ≤ %d chars, distinct and stable", a, b, v1alpha1.MaxGitHubRunnerNameLength)
+	if len(a) > runnerurl.MaxRunnerNameLength || a == b || v1alpha1.GitHubRunnerName("", long) != a {
+		t.Errorf("long names %q and %q: want ≤ %d chars, distinct and stable", a, b, runnerurl.MaxRunnerNameLength)
 	}
 }
 
