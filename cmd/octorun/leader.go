@@ -12,6 +12,8 @@ import (
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/klog/v2"
+
+	"github.com/octorun/octorun/cmd/octorun/app/options"
 )
 
 // Lease timing. A follower counts the lease duration from when it last saw
@@ -29,15 +31,15 @@ var (
 // longer than the renew deadline, ends fn's term: its context is cancelled,
 // and once it returned this process campaigns again, without a restart.
 // An error of fn ends the process.
-func runLeaderElected(ctx context.Context, client kubernetes.Interface, o options, fn func(context.Context) error) error {
+func runLeaderElected(ctx context.Context, client kubernetes.Interface, o *options.Options, fn func(context.Context) error) error {
 	logger := klog.FromContext(ctx)
-	if !o.leaderElect {
+	if !o.LeaderElect {
 		return fn(ctx)
 	}
 	host, _ := os.Hostname()
 	identity := host + "_" + string(uuid.NewUUID())
 	lock := &resourcelock.LeaseLock{
-		LeaseMeta:  metav1.ObjectMeta{Name: o.leaseName, Namespace: o.leaseNamespace},
+		LeaseMeta:  metav1.ObjectMeta{Name: o.LeaseName, Namespace: o.LeaseNamespace},
 		Client:     client.CoordinationV1(),
 		LockConfig: resourcelock.ResourceLockConfig{Identity: identity},
 	}
@@ -47,7 +49,7 @@ func runLeaderElected(ctx context.Context, client kubernetes.Interface, o option
 		RenewDeadline:   renewDeadline,
 		RetryPeriod:     retryPeriod,
 		ReleaseOnCancel: true,
-		Name:            o.leaseName,
+		Name:            o.LeaseName,
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(context.Context) {}, // set per campaign
 			OnStoppedLeading: func() {
@@ -60,7 +62,7 @@ func runLeaderElected(ctx context.Context, client kubernetes.Interface, o option
 			},
 		},
 	}
-	logger.Info("Waiting to lead", "lease", klog.KRef(o.leaseNamespace, o.leaseName), "identity", identity)
+	logger.Info("Waiting to lead", "lease", klog.KRef(o.LeaseNamespace, o.LeaseName), "identity", identity)
 	for {
 		// An elector runs once: each campaign gets its own. It hands the
 		// term's context to this loop, which runs fn itself: a term ends

@@ -10,6 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/octorun/octorun/cmd/octorun/app/options"
 )
 
 // A Lease lost while the API server is away ends the control loops' term;
@@ -31,7 +33,7 @@ func TestLostLeaseCampaignsAgain(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- runLeaderElected(ctx, client, options{leaderElect: true, leaseName: "octorun", leaseNamespace: "default"}, func(ctx context.Context) error {
+		done <- runLeaderElected(ctx, client, &options.Options{LeaderElect: true, LeaseName: "octorun", LeaseNamespace: "default"}, func(ctx context.Context) error {
 			terms <- ctx
 			<-ctx.Done()
 			return nil
@@ -80,7 +82,7 @@ func waitTerm(t *testing.T, terms <-chan context.Context) context.Context {
 // An error of the control loops still ends the process.
 func TestControlLoopErrorEndsLeaderElection(t *testing.T) {
 	client := fake.NewClientset()
-	err := runLeaderElected(context.Background(), client, options{leaderElect: true, leaseName: "octorun", leaseNamespace: "default"}, func(context.Context) error {
+	err := runLeaderElected(context.Background(), client, &options.Options{LeaderElect: true, LeaseName: "octorun", LeaseNamespace: "default"}, func(context.Context) error {
 		return errors.New("broken")
 	})
 	if err == nil || err.Error() != "broken" {

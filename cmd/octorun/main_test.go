@@ -12,10 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/cache"
 )
 
 func TestHelpNamesEveryOptionAndItsVariable(t *testing.T) {
@@ -36,32 +32,6 @@ func TestHelpNamesEveryOptionAndItsVariable(t *testing.T) {
 	}
 }
 
-func TestFlagsFromEnvironment(t *testing.T) {
-	t.Setenv("OCTORUN_GITHUB_URL", "https://ghe.example.com")
-	t.Setenv("OCTORUN_RUNNER_WORKERS", "3")
-	t.Setenv("OCTORUN_SYNC_PERIOD", "90s")
-	t.Setenv("OCTORUN_LEADER_ELECT", "false")
-	fs := flag.NewFlagSet("test", flag.ContinueOnError)
-	var o options
-	o.register(fs)
-	if err := fs.Parse([]string{"--runner-name-prefix", "eu-"}); err != nil {
-		t.Fatal(err)
-	}
-	if o.githubURL != "https://ghe.example.com" || o.runnerWorkers != 3 || o.syncPeriod != 90*time.Second || o.leaderElect || o.runnerNamePrefix != "eu-" {
-		t.Errorf("options = %+v", o)
-	}
-	// A flag wins over the environment.
-	fs = flag.NewFlagSet("test", flag.ContinueOnError)
-	o = options{}
-	o.register(fs)
-	if err := fs.Parse([]string{"--github-url", "https://github.com"}); err != nil {
-		t.Fatal(err)
-	}
-	if o.githubURL != "https://github.com" {
-		t.Errorf("--github-url = %q, want the flag's value", o.githubURL)
-	}
-}
-
 func TestStartupErrorsAreClear(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "kubeconfig")
 	config := "apiVersion: v1\nkind: Config\nclusters:\n- name: x\n  cluster: {server: \"https://127.0.0.1:1\"}\ncontexts:\n- name: x\n  context: {cluster: x}\ncurrent-context: x\n"
@@ -71,15 +41,20 @@ func TestStartupErrorsAreClear(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		args []string
+		env  map[string]string
 		want string
 	}{
-		{"unreachable API server", []string{"--kubeconfig", bad}, "cannot be reached"},
-		{"missing kubeconfig", []string{"--kubeconfig", filepath.Join(t.TempDir(), "none")}, "loading the Kubernetes client config"},
-		{"stray argument", []string{"--kubeconfig", bad, "extra"}, "unexpected arguments"},
-		{"no webhook workers", []string{"--kubeconfig", bad, "--github-webhook-workers", "0"}, "--github-webhook-workers is 0"},
-		{"negative secondary limit", []string{"--kubeconfig", bad, "--github-secondary-limit", "-5"}, "--github-secondary-limit is -5"},
+		{"unreachable API server", []string{"--kubeconfig", bad}, nil, "cannot be reached"},
+		{"missing kubeconfig", []string{"--kubeconfig", filepath.Join(t.TempDir(), "none")}, nil, "loading the Kubernetes client config"},
+		{"stray argument", []string{"--kubeconfig", bad, "extra"}, nil, "unexpected arguments"},
+		{"no webhook workers", []string{"--kubeconfig", bad, "--github-webhook-workers", "0"}, nil, "--github-webhook-workers is 0"},
+		{"negative secondary limit", []string{"--kubeconfig", bad, "--github-secondary-limit", "-5"}, nil, "--github-secondary-limit is -5"},
+		{"malformed variable", []string{"--kubeconfig", bad}, map[string]string{"OCTORUN_RUNNER_WORKERS": "eight"}, "OCTORUN_RUNNER_WORKERS=\"eight\": want a whole number"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			err := run(ctx, tc.args, &bytes.Buffer{})
@@ -87,18 +62,6 @@ func TestStartupErrorsAreClear(t *testing.T) {
 				t.Errorf("run error = %v, want one containing %q", err, tc.want)
 			}
 		})
-	}
-}
-
-func TestSecondaryLimitFlag(t *testing.T) {
-	for _, tc := range []struct{ flag, want int }{
-		{900, 900},   // github.com
-		{3000, 3000}, // a GitHub Enterprise Server with a higher limit
-		{0, -1},      // no pacing
-	} {
-		if got := secondaryPointsPerMinute(tc.flag); got != tc.want {
-			t.Errorf("secondaryPointsPerMinute(%d) = %d, want %d", tc.flag, got, tc.want)
-		}
 	}
 }
 
@@ -110,18 +73,5 @@ func TestProfilingIsServedOnlyWhenAsked(t *testing.T) {
 		if got := rec.Code == http.StatusOK; got != profiling {
 			t.Errorf("profiling %v: GET /debug/pprof/heap = %d", profiling, rec.Code)
 		}
-	}
-}
-
-func TestStripManagedFields(t *testing.T) {
-	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}}}
-	got, err := stripManagedFields(pod)
-	if err != nil || got.(*corev1.Pod).ManagedFields != nil || got.(*corev1.Pod).Name != "p" {
-		t.Errorf("stripManagedFields = %+v, %v; want the pod without managedFields", got, err)
-	}
-	// What is no object passes unchanged.
-	tombstone := cache.DeletedFinalStateUnknown{Key: "ns/p", Obj: pod}
-	if got, err := stripManagedFields(tombstone); err != nil || got != any(tombstone) {
-		t.Errorf("stripManagedFields(tombstone) = %v, %v", got, err)
 	}
 }

@@ -1,0 +1,208 @@
+// Package app builds Octorun's parts from its options, for cmd/octorun and
+// for the tests and tools that run Octorun in-process: the clients, the
+// shared informers, the GitHub webhook receiver and, for each term of
+// leadership, the control loops. What main keeps is the process: signals,
+// the servers and the leader election campaign.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kubeinformers "k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/octorun/octorun/cmd/octorun/app/options"
+	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
+	"github.com/octorun/octorun/pkg/controller/githubsync"
+	"github.com/octorun/octorun/pkg/controller/runner"
+	"github.com/octorun/octorun/pkg/controller/runnerset"
+	"github.com/octorun/octorun/pkg/generated/clientset/versioned"
+	informers "github.com/octorun/octorun/pkg/generated/informers/externalversions"
+	"github.com/octorun/octorun/pkg/githubevents"
+)
+
+// UserAgent ends the user agent of Octorun's Kubernetes clients.
+const UserAgent = "octorun"
+
+// Clients are Octorun's Kubernetes clients.
+type Clients struct {
+	Kube    kubernetes.Interface
+	Octorun versioned.Interface
+}
+
+// NewClients returns clients of config, at the options' QPS and burst.
+func NewClients(config *rest.Config, o *options.Options) (Clients, error) {
+	config = rest.CopyConfig(config)
+	config.QPS, config.Burst = float32(o.KubeQPS), o.KubeBurst
+	config.UserAgent = rest.DefaultKubernetesUserAgent() + " " + UserAgent
+	kube, err := kubernetes.NewForConfig(config)
+	if err != nil {
+		return Clients{}, fmt.Errorf("creating the Kubernetes client: %w", err)
+	}
+	octorun, err := versioned.NewForConfig(config)
+	if err != nil {
+		return Clients{}, fmt.Errorf("creating the Octorun client: %w", err)
+	}
+	return Clients{Kube: kube, Octorun: octorun}, nil
+}
+
+// Informers are the shared informers of the process: made and started once,
+// they outlive the terms of leadership, so a new term's control loops start
+// on warm caches.
+type Informers struct {
+	Octorun informers.SharedInformerFactory
+	Kube    kubeinformers.SharedInformerFactory
+}
+
+// NewInformers returns the informers of the options' namespace (all when
+// empty): Runners, RunnerSets, and the pods Octorun made (labelled
+// octorun.github.io/runner), all cached without managedFields. The Runner
+// informer gets the indexes of the job hints from NewReceiver.
+func NewInformers(c Clients, o *options.Options) *Informers {
+	i := &Informers{
+		Octorun: informers.NewSharedInformerFactoryWithOptions(c.Octorun, o.Resync,
+			informers.WithNamespace(o.Namespace), informers.WithTransform(StripManagedFields)),
+		Kube: kubeinformers.NewSharedInformerFactoryWithOptions(c.Kube, o.Resync,
+			kubeinformers.WithNamespace(o.Namespace),
+			kubeinformers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = octorunv1alpha1.LabelRunner }),
+			kubeinformers.WithTransform(StripManagedFields)),
+	}
+	// The informers the control loops use, made before the factories
+	// start.
+	i.Octorun.Octorun().V1alpha1().Runners().Informer()
+	i.Octorun.Octorun().V1alpha1().RunnerSets().Informer()
+	i.Kube.Core().V1().Pods().Informer()
+	return i
+}
+
+// Start starts the informers until ctx is done.
+func (i *Informers) Start(ctx context.Context) {
+	i.Octorun.Start(ctx.Done())
+	i.Kube.Start(ctx.Done())
+}
+
+// Shutdown waits for the informers started to stop.
+func (i *Informers) Shutdown() {
+	i.Octorun.Shutdown()
+	i.Kube.Shutdown()
+}
+
+// HasSynced says whether the Runner and RunnerSet caches hold the API
+// server's state, so the webhooks and metrics answer from it.
+func (i *Informers) HasSynced() bool {
+	return i.Octorun.Octorun().V1alpha1().Runners().Informer().HasSynced() &&
+		i.Octorun.Octorun().V1alpha1().RunnerSets().Informer().HasSynced()
+}
+
+// StripManagedFields is the informers' transform: it drops managedFields,
+// which Octorun never reads and which are a good part of a cached object's
+// memory, from each object before it is cached. Writes of cached objects
+// without them keep the server's.
+func StripManagedFields(obj any) (any, error) {
+	if m, err := meta.Accessor(obj); err == nil {
+		m.SetManagedFields(nil)
+	}
+	return obj, nil
+}
+
+// GitHub is what the control loops need of GitHub (pkg/github's Client).
+type GitHub interface {
+	runner.GitHub
+	githubsync.GitHub
+	// Host is the host of the GitHub Octorun talks to ("github.com").
+	Host() string
+}
+
+// Controllers are one term's control loops: the Runner and RunnerSet
+// controllers and the GitHub sync.
+type Controllers struct {
+	runners    *runner.Controller
+	runnerSets *runnerset.Controller
+	sync       *githubsync.Controller
+	o          *options.Options
+}
+
+// NewControllers builds a term's control loops on the shared informers,
+// with the options' settings; reg receives the GitHub sync's metrics. The
+// controllers' event handlers are added now and removed when Run returns.
+// Adding a handler fails only on informers that stopped, when the process
+// ends anyway.
+func NewControllers(ctx context.Context, c Clients, i *Informers, gh GitHub, reg prometheus.Registerer, o *options.Options) (*Controllers, error) {
+	runners := i.Octorun.Octorun().V1alpha1().Runners()
+	ctrls := &Controllers{o: o}
+	var err error
+	ctrls.sync, err = githubsync.New(ctx, c.Kube, c.Octorun, gh, runners, githubsync.Options{
+		Period: o.SyncPeriod, RunnerNamePrefix: o.RunnerNamePrefix, GitHubHost: gh.Host(), Registerer: reg,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("setting up the GitHub sync: %w", err)
+	}
+	ctrls.runners, err = runner.New(ctx, c.Kube, c.Octorun, gh, runners, i.Kube.Core().V1().Pods(), runner.Options{
+		RunnerNamePrefix: o.RunnerNamePrefix, GitHubHost: gh.Host(), RetryPeriod: o.RegistrationRetryPeriod,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("setting up the Runner controller: %w", err)
+	}
+	ctrls.runnerSets, err = runnerset.New(ctx, c.Kube, c.Octorun, i.Octorun.Octorun().V1alpha1().RunnerSets(), runners, runnerset.Options{
+		FailureBackoff: o.FailureBackoff, MaxFailureBackoff: o.MaxFailureBackoff,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("setting up the RunnerSet controller: %w", err)
+	}
+	return ctrls, nil
+}
+
+// Run runs the control loops until ctx is done or one of them fails. Each
+// starts its workers once its event handlers have been handed the objects
+// already cached, and returns once its syncs under way have finished.
+func (c *Controllers) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	loops := []func(context.Context) error{
+		func(ctx context.Context) error { return c.runners.Run(ctx, c.o.RunnerWorkers) },
+		func(ctx context.Context) error { return c.runnerSets.Run(ctx, c.o.RunnerSetWorkers) },
+		c.sync.Run,
+	}
+	errs := make(chan error, len(loops))
+	for _, run := range loops {
+		go func() { errs <- run(ctx) }()
+	}
+	var first error
+	for range loops {
+		if err := <-errs; err != nil && first == nil && ctx.Err() == nil {
+			first = err
+			cancel() // the others stop too
+		}
+	}
+	return first
+}
+
+// NewReceiver returns the GitHub webhook receiver, which writes the jobs of
+// workflow_job deliveries on the Runners as job hints, and serves under the
+// options' path.
+func NewReceiver(c Clients, i *Informers, secret []byte, reg prometheus.Registerer, o *options.Options) (*githubevents.Receiver, error) {
+	hints, err := runner.NewJobHints(c.Octorun, i.Octorun.Octorun().V1alpha1().Runners(),
+		runner.JobHintsOptions{RunnerNamePrefix: o.RunnerNamePrefix})
+	if err != nil {
+		return nil, err
+	}
+	return githubevents.NewReceiver(githubevents.Options{
+		Secret: secret, Sink: hints, Path: o.WebhookPath, Registerer: reg, Workers: o.WebhookWorkers,
+	})
+}
+
+// WaitForCacheSync waits for the informers' caches, as the readiness probe
+// does, and says whether they synced before ctx was done.
+func (i *Informers) WaitForCacheSync(ctx context.Context) error {
+	if !cache.WaitForCacheSync(ctx.Done(), i.HasSynced) {
+		return errors.New("the caches did not sync")
+	}
+	return nil
+}
