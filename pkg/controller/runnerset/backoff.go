@@ -1,52 +1,134 @@
 package runnerset
 
 import (
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/client-go/util/flowcontrol"
 
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
 )
 
-// failureState counts a set's Runners that failed in a row.
-type failureState struct {
-	count   int
-	counted map[string]bool // Runner UIDs already counted
-	until   time.Time       // no replacement before
+// backoffGCInterval is how often the failure backoff drops the streaks that
+// are over, as the DaemonSet controller collects its backoff every minute.
+const backoffGCInterval = time.Minute
+
+// failures slows down the creation of a RunnerSet's Runners while they fail
+// in a row, as the DaemonSet controller slows down the replacement of failed
+// pods: a flowcontrol.Backoff keyed by set doubles the wait with each
+// failure, from Options.FailureBackoff up to MaxFailureBackoff. A Failed
+// Runner counts once (by UID) however many syncs see it; a Complete one
+// shows that the template works and ends the streak.
+type failures struct {
+	backoff *flowcontrol.Backoff
+	max     time.Duration
+
+	mu      sync.Mutex
+	streaks map[string]*streak // by set key
 }
 
-// countFailures counts Failed Runners once each; a Complete one shows the
-// template works and ends the streak.
-func (c *Controller) countFailures(key string, finished []*octorunv1alpha1.Runner) {
-	c.failuresMu.Lock()
-	defer c.failuresMu.Unlock()
-	st := c.failures[key]
+// streak is a set's run of Runners that failed in a row.
+type streak struct {
+	count int       // Runners that failed in a row
+	last  time.Time // when the last of them was counted; the wait runs from it
+	// seen holds the UIDs of the finished Runners the last count saw, all
+	// counted already. The sync that sees a finished Runner deletes it, so
+	// the next syncs see it only until the deletion shows in the cache (or
+	// while deleting it fails): seen stays as small as the set.
+	seen sets.Set[types.UID]
+}
+
+func newFailures(initial, max time.Duration) *failures {
+	b := flowcontrol.NewBackOff(initial, max)
+	b.HasExpiredFunc = streakOver
+	return &failures{backoff: b, max: max, streaks: map[string]*streak{}}
+}
+
+// streakOver says whether a set's streak of failures is over because none of
+// its Runners failed for twice the longest wait: the next failure waits the
+// first wait again. It is flowcontrol.Backoff's own rule, made explicit so
+// that the count of failures in a row ends with the Backoff's entry.
+func streakOver(now, last time.Time, max time.Duration) bool {
+	return now.Sub(last) > 2*max
+}
+
+// observe counts the set's finished Runners that no earlier call counted.
+func (f *failures) observe(key string, finished []*octorunv1alpha1.Runner) {
+	now := f.backoff.Clock.Now()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st := f.streaks[key]
 	if st == nil {
-		st = &failureState{counted: map[string]bool{}}
-		c.failures[key] = st
+		if len(finished) == 0 {
+			return
+		}
+		st = &streak{}
+		f.streaks[key] = st
 	}
+	seen := sets.New[types.UID]()
 	for _, r := range finished {
-		uid := string(r.UID)
-		if st.counted[uid] {
+		seen.Insert(r.UID)
+		if st.seen.Has(r.UID) {
 			continue
 		}
-		st.counted[uid] = true
-		if r.Status.Phase == octorunv1alpha1.RunnerPhaseComplete {
-			st.count, st.until = 0, time.Time{}
-			continue
+		switch {
+		case r.Status.Phase == octorunv1alpha1.RunnerPhaseComplete:
+			st.count = 0
+			f.backoff.Reset(key)
+		case disrupted(r):
+			// Says nothing about the template.
+		default:
+			if streakOver(now, st.last, f.max) {
+				st.count = 0
+			}
+			st.count++
+			st.last = now
+			f.backoff.Next(key, now)
 		}
-		if disrupted(r) {
-			continue // says nothing about the template
-		}
-		st.count++
-		wait := c.opts.FailureBackoff << min(st.count-1, 20)
-		st.until = c.now().Add(min(wait, c.opts.MaxFailureBackoff))
 	}
-	// Forget Runners long gone: the counted set stays as small as the set.
-	if len(st.counted) > 4*len(finished)+64 {
-		st.counted = map[string]bool{}
-		for _, r := range finished {
-			st.counted[string(r.UID)] = true
+	st.seen = seen
+	if st.count == 0 && seen.Len() == 0 {
+		delete(f.streaks, key)
+	}
+}
+
+// wait returns how many of the set's Runners failed in a row and how long
+// its next Runner must wait; zero and zero when it need not.
+func (f *failures) wait(key string) (int, time.Duration) {
+	now := f.backoff.Clock.Now()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st := f.streaks[key]
+	if st == nil || st.count == 0 || !f.backoff.IsInBackOffSince(key, st.last) {
+		return 0, 0
+	}
+	return st.count, st.last.Add(f.backoff.Get(key)).Sub(now)
+}
+
+// forget drops a deleted set's streak.
+func (f *failures) forget(key string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.streaks, key)
+	f.backoff.DeleteEntry(key)
+}
+
+// gc drops the Backoff's entries and the streaks that are over, so that
+// neither grows with every set that ever failed.
+func (f *failures) gc() {
+	f.backoff.GC()
+	now := f.backoff.Clock.Now()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for key, st := range f.streaks {
+		if streakOver(now, st.last, f.max) {
+			st.count = 0
+		}
+		if st.count == 0 && st.seen.Len() == 0 {
+			delete(f.streaks, key)
 		}
 	}
 }
@@ -57,21 +139,4 @@ func (c *Controller) countFailures(key string, finished []*octorunv1alpha1.Runne
 func disrupted(r *octorunv1alpha1.Runner) bool {
 	c := meta.FindStatusCondition(r.Status.Conditions, octorunv1alpha1.RunnerConditionPodReady)
 	return c != nil && c.Reason == octorunv1alpha1.ReasonPodMissing
-}
-
-func (c *Controller) failureBackoff(key string) time.Duration {
-	st := c.failureStateOf(key)
-	if st.count == 0 {
-		return 0
-	}
-	return max(st.until.Sub(c.now()), 0)
-}
-
-func (c *Controller) failureStateOf(key string) failureState {
-	c.failuresMu.Lock()
-	defer c.failuresMu.Unlock()
-	if st := c.failures[key]; st != nil {
-		return *st
-	}
-	return failureState{}
 }

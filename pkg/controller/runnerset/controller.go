@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/cache"
@@ -45,8 +46,9 @@ type Options struct {
 	// memory with it. Zero means 500.
 	MaxUnregistered int
 	// FailureBackoff is the wait before replacing the first of Runners that
-	// fail in a row; it doubles with each up to MaxFailureBackoff. Zero
-	// means 5s and 5m.
+	// fail in a row; it doubles with each up to MaxFailureBackoff. A set
+	// none of whose Runners failed for twice MaxFailureBackoff starts over
+	// from FailureBackoff. Zero means 5s and 5m.
 	FailureBackoff, MaxFailureBackoff time.Duration
 }
 
@@ -68,9 +70,8 @@ type Controller struct {
 	recorder     record.EventRecorder
 	loop         worker.Loop
 	now          func() time.Time
-
-	failuresMu sync.Mutex
-	failures   map[string]*failureState // by set key
+	// failures holds back creations while a set's Runners fail in a row.
+	failures *failures
 }
 
 // New returns a RunnerSet controller.
@@ -105,7 +106,7 @@ func New(ctx context.Context, kubeClient kubernetes.Interface, octorunClient ver
 		expectations: newExpectations(),
 		recorder:     broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "octorun-" + ControllerName}),
 		now:          time.Now,
-		failures:     map[string]*failureState{},
+		failures:     newFailures(opts.FailureBackoff, opts.MaxFailureBackoff),
 	}
 	c.loop = worker.Loop{
 		Name: "RunnerSet controller", LogKey: "runnerSet", Queue: c.queue, Handlers: &worker.Handlers{},
@@ -132,8 +133,16 @@ func New(ctx context.Context, kubeClient kubernetes.Interface, octorunClient ver
 	return c, nil
 }
 
-// Run syncs RunnerSets with workers until ctx is done.
+// Run syncs RunnerSets with workers until ctx is done. Meanwhile it drops,
+// every minute, what the failure backoff keeps of streaks that are over.
 func (c *Controller) Run(ctx context.Context, workers int) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var gc sync.WaitGroup
+	defer gc.Wait()
+	defer cancel()
+	gc.Go(func() {
+		wait.UntilWithContext(ctx, func(context.Context) { c.failures.gc() }, backoffGCInterval)
+	})
 	return c.loop.Run(ctx, workers)
 }
 
@@ -156,9 +165,7 @@ func (c *Controller) deleteSet(obj any) {
 	}
 	key := cache.MetaObjectToName(set)
 	c.expectations.forget(key.String())
-	c.failuresMu.Lock()
-	delete(c.failures, key.String())
-	c.failuresMu.Unlock()
+	c.failures.forget(key.String())
 	c.queue.Add(key)
 }
 

@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2/ktesting"
+	testingclock "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
@@ -344,8 +345,8 @@ func TestFailingRunnersBackOff(t *testing.T) {
 	f.sets = append(f.sets, set)
 	f.runners = []*octorunv1alpha1.Runner{runnerOf(set, "failed-1", octorunv1alpha1.RunnerPhaseFailed, 1, time.Hour)}
 	f.build()
-	now := clock
-	f.c.now = func() time.Time { return now }
+	fakeClock := testingclock.NewFakeClock(clock)
+	f.c.failures.backoff.Clock = fakeClock
 
 	requeue, err := f.sync(set)
 	if err != nil {
@@ -358,17 +359,18 @@ func TestFailingRunnersBackOff(t *testing.T) {
 		t.Errorf("actions (-want +got):\n%s", diff)
 	}
 	cond := meta.FindStatusCondition(f.set("set").Status.Conditions, octorunv1alpha1.RunnerSetConditionRunnerFailure)
-	if cond == nil || cond.Reason != octorunv1alpha1.ReasonRunnersFailing {
-		t.Errorf("RunnerFailure = %+v, want RunnersFailing", cond)
+	if cond == nil || cond.Reason != octorunv1alpha1.ReasonRunnersFailing ||
+		cond.Message != "1 runners failed in a row; the next one is created in 5s" {
+		t.Errorf("RunnerFailure = %+v, want RunnersFailing, with the count and the wait", cond)
 	}
 
 	// A second failure in a row doubles the wait.
-	f.c.countFailures("default/set", []*octorunv1alpha1.Runner{runnerOf(set, "failed-2", octorunv1alpha1.RunnerPhaseFailed, 2, 0)})
-	if got := f.c.failureBackoff("default/set"); got != 10*time.Second {
+	f.c.failures.observe("default/set", []*octorunv1alpha1.Runner{runnerOf(set, "failed-2", octorunv1alpha1.RunnerPhaseFailed, 2, 0)})
+	if _, got := f.c.failures.wait("default/set"); got != 10*time.Second {
 		t.Errorf("backoff after two failures = %s, want 10s", got)
 	}
 	// After the wait, the replacement is created.
-	now = now.Add(11 * time.Second)
+	fakeClock.Step(11 * time.Second)
 	f.c.expectations.forget("default/set")
 	f.c.runnerLister = emptyRunnerLister()
 	if _, err := f.sync(set); err != nil {
@@ -378,8 +380,8 @@ func TestFailingRunnersBackOff(t *testing.T) {
 		t.Errorf("actions after the backoff (-want +got):\n%s", diff)
 	}
 	// A Complete runner ends the streak.
-	f.c.countFailures("default/set", []*octorunv1alpha1.Runner{runnerOf(set, "ok", octorunv1alpha1.RunnerPhaseComplete, 3, 0)})
-	if got := f.c.failureBackoff("default/set"); got != 0 {
+	f.c.failures.observe("default/set", []*octorunv1alpha1.Runner{runnerOf(set, "ok", octorunv1alpha1.RunnerPhaseComplete, 3, 0)})
+	if _, got := f.c.failures.wait("default/set"); got != 0 {
 		t.Errorf("backoff after a success = %s, want 0", got)
 	}
 }
@@ -411,7 +413,7 @@ func TestDisruptedRunnersDoNotBackOff(t *testing.T) {
 	if diff := cmp.Diff([]string{"create runners", "create runners", "delete runners evicted-1", "delete runners evicted-2", "update runnersets/status"}, f.actions()); diff != "" {
 		t.Errorf("actions (-want +got):\n%s", diff)
 	}
-	if got := f.c.failureBackoff("default/set"); got != 0 {
+	if _, got := f.c.failures.wait("default/set"); got != 0 {
 		t.Errorf("backoff = %s, want 0", got)
 	}
 }

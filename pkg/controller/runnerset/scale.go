@@ -33,7 +33,7 @@ func (c *Controller) manageRunners(ctx context.Context, set *octorunv1alpha1.Run
 			alive = append(alive, r)
 		}
 	}
-	c.countFailures(key, finished)
+	c.failures.observe(key, finished)
 
 	desired := int(desiredRunners(set))
 	var victims []*octorunv1alpha1.Runner
@@ -57,10 +57,9 @@ func (c *Controller) manageRunners(ctx context.Context, set *octorunv1alpha1.Run
 	toCreate := max(-diff, 0)
 	var requeue time.Duration
 	if toCreate > 0 {
-		if wait := c.failureBackoff(key); wait > 0 {
-			st := c.failureStateOf(key)
+		if failed, wait := c.failures.wait(key); wait > 0 {
 			out.failureReason = octorunv1alpha1.ReasonRunnersFailing
-			out.failureMessage = fmt.Sprintf("%d runners failed in a row; the next one is created in %s", st.count, wait.Round(time.Second))
+			out.failureMessage = fmt.Sprintf("%d runners failed in a row; the next one is created in %s", failed, wait.Round(time.Second))
 			toCreate, requeue = 0, wait
 		}
 	}

@@ -34,6 +34,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 	if apierrors.IsNotFound(err) {
 		logger.V(4).Info("RunnerSet is gone")
 		c.expectations.forget(key.String())
+		c.failures.forget(key.String())
 		return 0, nil
 	}
 	if err != nil {
