@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilcache "k8s.io/apimachinery/pkg/util/cache"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
@@ -79,8 +80,8 @@ type Controller struct {
 	// deregistered holds the UIDs of deleted Runners whose GitHub runner
 	// this process removed, so a retried finalizer does not ask GitHub
 	// again; released those whose finalizer it removed, so a sync from a
-	// cache that is behind does nothing.
-	deregistered, released uidMemory
+	// cache that is behind does nothing. Each UID is kept for uidMemoryTTL.
+	deregistered, released *utilcache.Expiring
 	// pdbs holds the namespaces whose PodDisruptionBudget of busy runners
 	// this process made sure of.
 	pdbs sync.Map
@@ -121,8 +122,10 @@ func New(
 			workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: ControllerName},
 		),
-		recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "octorun-" + ControllerName}),
-		now:      time.Now,
+		recorder:     broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "octorun-" + ControllerName}),
+		now:          time.Now,
+		deregistered: utilcache.NewExpiring(),
+		released:     utilcache.NewExpiring(),
 	}
 	c.loop = worker.Loop{
 		Name: "Runner controller", LogKey: "runner", Queue: c.queue, Handlers: &worker.Handlers{},

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	utilcache "k8s.io/apimachinery/pkg/util/cache"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
 
@@ -24,7 +24,7 @@ import (
 // the job ends.
 func (c *Controller) finalize(ctx context.Context, runner *octorunv1alpha1.Runner, scope github.Scope, scopeErr error, job *octorunv1alpha1.JobAssignment) (time.Duration, error) {
 	logger := klog.FromContext(ctx)
-	if !slices.Contains(runner.Finalizers, octorunv1alpha1.RunnerFinalizer) || c.released.has(runner.UID) {
+	if !slices.Contains(runner.Finalizers, octorunv1alpha1.RunnerFinalizer) || remembered(c.released, runner.UID) {
 		// A cache behind the release may still show the finalizer.
 		return 0, nil
 	}
@@ -55,7 +55,7 @@ func (c *Controller) finalize(ctx context.Context, runner *octorunv1alpha1.Runne
 		// Never registered: nothing to remove from GitHub.
 	case status.Phase == octorunv1alpha1.RunnerPhaseComplete:
 		// The one-job runner removed itself from GitHub after its job.
-	case c.deregistered.has(runner.UID):
+	case remembered(c.deregistered, runner.UID):
 		// Removed from GitHub by an earlier attempt of this finalizer.
 	default:
 		// The cache may still show a Runner released a moment ago.
@@ -80,7 +80,7 @@ func (c *Controller) finalize(ctx context.Context, runner *octorunv1alpha1.Runne
 			}
 			return 0, err
 		default:
-			c.deregistered.mark(runner.UID, c.now())
+			c.deregistered.Set(runner.UID, struct{}{}, uidMemoryTTL)
 			logger.V(2).Info("Removed the runner from GitHub", "id", runner.Spec.ID)
 			c.recorder.Eventf(runner, corev1.EventTypeNormal, EventDeregistered, "Removed runner %d from GitHub", runner.Spec.ID)
 		}
@@ -124,30 +124,20 @@ func (c *Controller) finalize(ctx context.Context, runner *octorunv1alpha1.Runne
 	if err != nil && !apierrors.IsNotFound(err) {
 		return 0, fmt.Errorf("removing the finalizer: %w", err)
 	}
-	c.released.mark(runner.UID, c.now())
+	c.released.Set(runner.UID, struct{}{}, uidMemoryTTL)
 	logger.V(2).Info("Released the Runner")
 	return 0, nil
 }
 
-// uidMemory remembers Runner UIDs for ten minutes, long enough for any
-// retry of a finalizer and for the cache to catch up.
-type uidMemory struct {
-	m sync.Map // UID → time marked
-}
+// uidMemoryTTL is how long the controller remembers the UIDs of Runners it
+// deregistered or released: long enough for any retry of a finalizer and
+// for the cache to catch up.
+const uidMemoryTTL = 10 * time.Minute
 
-func (u *uidMemory) has(uid types.UID) bool {
-	_, ok := u.m.Load(uid)
+// remembered says whether a UID is in a memory of Runner UIDs.
+func remembered(m *utilcache.Expiring, uid types.UID) bool {
+	_, ok := m.Get(uid)
 	return ok
-}
-
-func (u *uidMemory) mark(uid types.UID, now time.Time) {
-	u.m.Store(uid, now)
-	u.m.Range(func(k, v any) bool {
-		if now.Sub(v.(time.Time)) > 10*time.Minute {
-			u.m.Delete(k)
-		}
-		return true
-	})
 }
 
 // markBusy records a job assignment on a Runner GitHub says is busy.
