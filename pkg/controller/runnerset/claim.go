@@ -15,6 +15,54 @@ import (
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
 )
 
+// controllerIndex indexes Runners by their controller's UID, and those
+// without a controller by their namespace, as the ReplicaSet controller
+// indexes pods: a sync reads the Runners its set controls and the orphans
+// it may adopt, not every Runner of the namespace.
+const controllerIndex = "octorun.github.io/runner-controller-uid"
+
+// controllerIndexKey is the controllerIndex key of the Runners of namespace
+// whose controller has the UID, or of its orphans for the empty UID. An
+// owner reference names an owner of the Runner's own namespace: with the
+// namespace in the key, a Runner naming another namespace's set never
+// reaches that set's sync, as when the sync listed its namespace.
+func controllerIndexKey(namespace string, controller types.UID) string {
+	if controller == "" {
+		return namespace // no "/" in a namespace: never a controller's key
+	}
+	return namespace + "/" + string(controller)
+}
+
+func indexByController(obj any) ([]string, error) {
+	r, ok := obj.(*octorunv1alpha1.Runner)
+	if !ok {
+		return nil, nil
+	}
+	var controller types.UID
+	if ref := metav1.GetControllerOf(r); ref != nil {
+		controller = ref.UID
+	}
+	return []string{controllerIndexKey(r.Namespace, controller)}, nil
+}
+
+// candidates returns the Runners a set may claim: those it controls and the
+// orphans of its namespace.
+func (c *Controller) candidates(set *octorunv1alpha1.RunnerSet) ([]*octorunv1alpha1.Runner, error) {
+	var out []*octorunv1alpha1.Runner
+	for _, key := range []string{controllerIndexKey(set.Namespace, set.UID), controllerIndexKey(set.Namespace, "")} {
+		objs, err := c.runnerIndexer.ByIndex(controllerIndex, key)
+		if err != nil {
+			return nil, fmt.Errorf("reading the set's Runners from the cache: %w", err)
+		}
+		for _, obj := range objs {
+			if r, ok := obj.(*octorunv1alpha1.Runner); ok {
+				out = append(out, r)
+			}
+		}
+	}
+	return out, nil
+}
+
 // claimRunners returns the Runners the set owns after adopting orphans it
 // selects and releasing owned Runners it no longer selects. Runners owned by
 // anything else are never touched.

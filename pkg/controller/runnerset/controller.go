@@ -62,8 +62,9 @@ type Controller struct {
 	// sets is the RunnerSet cache with this process's own status writes
 	// laid over it until the informer catches up, so the next sync does not
 	// write onto the older version (and meet a conflict).
-	sets         *overlay.Cache[*octorunv1alpha1.RunnerSet]
-	runnerLister octorunlisters.RunnerLister
+	sets *overlay.Cache[*octorunv1alpha1.RunnerSet]
+	// runnerIndexer is the Runner cache, with controllerIndex.
+	runnerIndexer cache.Indexer
 
 	queue        workqueue.TypedRateLimitingInterface[cache.ObjectName]
 	expectations *expectations
@@ -79,6 +80,13 @@ func New(ctx context.Context, kubeClient kubernetes.Interface, octorunClient ver
 	setInformer octoruninformers.RunnerSetInformer, runnerInformer octoruninformers.RunnerInformer, opts Options,
 ) (*Controller, error) {
 	utilruntime.Must(octorunscheme.AddToScheme(scheme.Scheme))
+	// A controller is made for each term of leadership, on informers that
+	// outlive it: the index of an earlier one is there already.
+	if _, ok := runnerInformer.Informer().GetIndexer().GetIndexers()[controllerIndex]; !ok {
+		if err := runnerInformer.Informer().AddIndexers(cache.Indexers{controllerIndex: indexByController}); err != nil {
+			return nil, fmt.Errorf("indexing Runners by controller: %w", err)
+		}
+	}
 	if opts.BurstRunners <= 0 {
 		opts.BurstRunners = 500
 	}
@@ -98,7 +106,7 @@ func New(ctx context.Context, kubeClient kubernetes.Interface, octorunClient ver
 		opts:          opts,
 		setLister:     setInformer.Lister(),
 		sets:          overlay.New[*octorunv1alpha1.RunnerSet](klog.FromContext(ctx), setInformer.Informer(), octorunv1alpha1.Resource("runnersets")),
-		runnerLister:  runnerInformer.Lister(),
+		runnerIndexer: runnerInformer.Informer().GetIndexer(),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: ControllerName},

@@ -26,7 +26,6 @@ import (
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
 	"github.com/octorun/octorun/pkg/generated/clientset/versioned/fake"
 	informers "github.com/octorun/octorun/pkg/generated/informers/externalversions"
-	octorunlisters "github.com/octorun/octorun/pkg/generated/listers/octorun/v1alpha1"
 )
 
 var alwaysReady = func() bool { return true }
@@ -372,7 +371,9 @@ func TestFailingRunnersBackOff(t *testing.T) {
 	// After the wait, the replacement is created.
 	fakeClock.Step(11 * time.Second)
 	f.c.expectations.forget("default/set")
-	f.c.runnerLister = emptyRunnerLister()
+	if err := f.c.runnerIndexer.Delete(f.runners[0]); err != nil { // the failed Runner is gone
+		t.Fatal(err)
+	}
 	if _, err := f.sync(set); err != nil {
 		t.Fatal(err)
 	}
@@ -555,8 +556,4 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-func emptyRunnerLister() octorunlisters.RunnerLister {
-	return octorunlisters.NewRunnerLister(cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}))
 }

@@ -9,7 +9,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
@@ -50,7 +49,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 		out.invalidSelector = "The selector is empty: it selects no runner"
 	}
 
-	all, err := c.runnerLister.Runners(set.Namespace).List(labels.Everything())
+	all, err := c.candidates(set)
 	if err != nil {
 		return 0, err
 	}
