@@ -36,7 +36,7 @@ func (c *Controller) finalize(ctx context.Context, runner *octorunv1alpha1.Runne
 	case err != nil && !apierrors.IsNotFound(err):
 		return 0, err
 	}
-	status := computeStatus(runner, obs)
+	status := computeStatus(runner, obs, metav1.NewTime(c.now()))
 	if obs.pod != nil {
 		if err := c.syncPodDisruption(ctx, obs.pod, status.Phase); err != nil {
 			return 0, err

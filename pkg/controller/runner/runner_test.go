@@ -314,7 +314,7 @@ func TestSteadyStateIsFree(t *testing.T) {
 			pod := podOf(r, corev1.PodRunning, true)
 			pod.Annotations = evictionAnnotations(phase)
 			maps.Copy(pod.Labels, busyLabels(phase))
-			status := computeStatus(r, observation{pod: pod, job: mustJob(t, r)})
+			status := computeStatus(r, observation{pod: pod, job: mustJob(t, r)}, metav1.Unix(1_800_000_000, 0))
 			r.Status = status
 			f.addRunner(r)
 			f.addPod(pod)

@@ -28,13 +28,14 @@ type observation struct {
 }
 
 // computeStatus derives a Runner's status from what the sync observed. It is
-// pure: the same inputs give the same status.
-func computeStatus(runner *octorunv1alpha1.Runner, obs observation) octorunv1alpha1.RunnerStatus {
+// pure: the same inputs give the same status. now stamps the conditions that
+// change status.
+func computeStatus(runner *octorunv1alpha1.Runner, obs observation, now metav1.Time) octorunv1alpha1.RunnerStatus {
 	status := *runner.Status.DeepCopy()
 	gen := runner.Generation
 	set := func(condType string, s metav1.ConditionStatus, reason, message string) {
 		meta.SetStatusCondition(&status.Conditions, metav1.Condition{
-			Type: condType, Status: s, Reason: reason, Message: message, ObservedGeneration: gen,
+			Type: condType, Status: s, Reason: reason, Message: message, ObservedGeneration: gen, LastTransitionTime: now,
 		})
 	}
 

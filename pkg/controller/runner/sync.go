@@ -7,6 +7,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
@@ -61,7 +62,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 		obs.pod, obs.podConflict, manageErr = c.ensurePod(ctx, runner)
 	}
 
-	status := computeStatus(runner, obs)
+	status := computeStatus(runner, obs, metav1.NewTime(c.now()))
 	if obs.pod != nil && obs.podConflict == "" {
 		if err := c.syncPodDisruption(ctx, obs.pod, status.Phase); err != nil && manageErr == nil {
 			manageErr = err
