@@ -8,142 +8,25 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	kubeinformers "k8s.io/client-go/informers"
-	"k8s.io/klog/v2/ktesting"
 
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
-	"github.com/octorun/octorun/pkg/controller/githubsync"
-	"github.com/octorun/octorun/pkg/controller/runner"
-	"github.com/octorun/octorun/pkg/controller/runnerset"
-	informers "github.com/octorun/octorun/pkg/generated/informers/externalversions"
-	"github.com/octorun/octorun/pkg/github"
-	"github.com/octorun/octorun/pkg/githubevents"
-	"github.com/octorun/octorun/test/framework/runneragent"
 	"github.com/octorun/octorun/test/githubsim"
-)
-
-const (
-	eventsSecret = "e2e-webhook-secret"
-	eventsPrefix = "e2e-"
 )
 
 // eventsEnv is a runnerEnv with GitHub's events: the webhook receiver
 // (served over HTTP, the simulator delivering to it), the job hints it
-// writes, and the GitHub sync.
+// writes, and the GitHub sync with the given period.
 type eventsEnv struct {
 	*runnerEnv
-	hookURL string
 }
 
-// startEventsEnv starts what startRunnerEnv starts, plus the receiver and
-// the sync with the given period.
 func startEventsEnv(t *testing.T, syncPeriod time.Duration) *eventsEnv {
 	t.Helper()
-	client := InstallCRDs(t)
-	ns := NewNamespace(t)
-
-	sim := githubsim.New(githubsim.Options{Logf: t.Logf})
-	sim.AddToken(simToken)
-	sim.AddOrganization("octo")
-	sim.AddRepository("octo", "hello")
-	srv := httptest.NewServer(sim)
-
-	gh, err := github.New(github.Options{
-		ServerURL: "https://github.com", APIURL: srv.URL + "/", Credentials: github.Credentials{Token: simToken},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, ctx := ktesting.NewTestContext(t)
-	ctx, cancel := context.WithCancel(ctx)
-	octorunInformers := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(ns))
-	kubeInformers := kubeinformers.NewSharedInformerFactoryWithOptions(Client, 0, kubeinformers.WithNamespace(ns),
-		kubeinformers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = octorunv1alpha1.LabelRunner }))
-	runnerInformer := octorunInformers.Octorun().V1alpha1().Runners()
-	c, err := runner.New(ctx, Client, client, gh,
-		runnerInformer, kubeInformers.Core().V1().Pods(),
-		runner.Options{RunnerNamePrefix: eventsPrefix, RetryPeriod: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sets, err := runnerset.New(ctx, Client, client,
-		octorunInformers.Octorun().V1alpha1().RunnerSets(), runnerInformer,
-		runnerset.Options{FailureBackoff: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hints, err := runner.NewJobHints(client, runnerInformer, runner.JobHintsOptions{RunnerNamePrefix: eventsPrefix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	receiver, err := githubevents.NewReceiver(githubevents.Options{
-		Secret: []byte(eventsSecret), Sink: hints, Registerer: prometheus.NewRegistry(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hookSrv := httptest.NewServer(receiver)
-	hookURL := hookSrv.URL + receiver.Path()
-	sim.SetWebhook(hookURL, eventsSecret)
-	syncer, err := githubsync.New(ctx, Client, client, gh, runnerInformer, githubsync.Options{
-		Period: syncPeriod, RunnerNamePrefix: eventsPrefix, Registerer: prometheus.NewRegistry(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	octorunInformers.Start(ctx.Done())
-	kubeInformers.Start(ctx.Done())
-	const goroutines = 4
-	done := make(chan struct{}, goroutines)
-	goRun := func(name string, run func() error) {
-		go func() {
-			defer func() { done <- struct{}{} }()
-			if err := run(); err != nil {
-				t.Errorf("%s: %v", name, err)
-			}
-		}()
-	}
-	goRun("Runner controller", func() error { return c.Run(ctx, 4) })
-	goRun("RunnerSet controller", func() error { return sets.Run(ctx, 2) })
-	goRun("GitHub sync", func() error { return syncer.Run(ctx) })
-	goRun("webhook receiver", func() error { receiver.Run(ctx); return nil })
-	agent := &runneragent.Agent{Client: Client, Sim: sim, Namespace: ns, Errorf: t.Logf}
-	go agent.Run(ctx)
-
-	t.Cleanup(func() {
-		for _, j := range sim.Jobs() {
-			if j.Status == githubsim.JobInProgress {
-				_ = sim.CompleteJob(j.ID)
-			}
-		}
-		_ = client.OctorunV1alpha1().RunnerSets(ns).DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{})
-		Eventually(t, "the test's RunnerSets to be gone", func(ctx context.Context) (bool, error) {
-			list, err := client.OctorunV1alpha1().RunnerSets(ns).List(ctx, metav1.ListOptions{})
-			return err == nil && len(list.Items) == 0, err
-		})
-		_ = client.OctorunV1alpha1().Runners(ns).DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{})
-		Eventually(t, "the test's Runners to be released", func(ctx context.Context) (bool, error) {
-			list, err := client.OctorunV1alpha1().Runners(ns).List(ctx, metav1.ListOptions{})
-			return err == nil && len(list.Items) == 0, err
-		})
-		cancel()
-		for range goroutines {
-			<-done
-		}
-		octorunInformers.Shutdown()
-		kubeInformers.Shutdown()
-		sim.Close()
-		hookSrv.Close()
-		srv.Close()
-	})
-	return &eventsEnv{runnerEnv: &runnerEnv{ns: ns, sim: sim, client: client}, hookURL: hookURL}
+	return &eventsEnv{startEnv(t, envOptions{webhooks: true, syncPeriod: syncPeriod})}
 }
 
 // waitOnline waits until the Runner's runner process is online on GitHub
@@ -277,7 +160,7 @@ func TestSyncDeletesOrphans(t *testing.T) {
 
 	listsBefore := e.sim.Calls()["GET /orgs/{org}/actions/runners"]
 	start := time.Now()
-	orphan := e.sim.AddRunner("octo", "", eventsPrefix+"orphan")
+	orphan := e.sim.AddRunner("octo", "", envPrefix+"orphan")
 	foreign := e.sim.AddRunner("octo", "", "laptop")
 	Eventually(t, "the orphan to be removed from GitHub", func(context.Context) (bool, error) {
 		_, ok := e.sim.Runner(orphan.ID)
@@ -314,7 +197,7 @@ func TestForgedDeliveryChangesNothing(t *testing.T) {
 		"action": "in_progress",
 		"workflow_job": map[string]any{
 			"id": 4242, "run_id": 77, "status": "in_progress", "labels": []string{"self-hosted"},
-			"runner_id": r.Spec.ID, "runner_name": eventsPrefix + e.ns + "-target",
+			"runner_id": r.Spec.ID, "runner_name": envPrefix + e.ns + "-target",
 			"started_at": time.Now().UTC().Format(time.RFC3339),
 		},
 		"repository":   map[string]any{"name": "hello", "full_name": "octo/hello", "owner": map[string]any{"login": "octo"}},
@@ -334,8 +217,8 @@ func TestForgedDeliveryChangesNothing(t *testing.T) {
 	}{
 		{name: "wrong secret", headers: map[string]string{"X-Hub-Signature-256": githubsim.Sign([]byte("guessed"), body)}},
 		{name: "unsigned", headers: map[string]string{}},
-		{name: "SHA-1 only", headers: map[string]string{"X-Hub-Signature": sha1Sig(eventsSecret)}},
-		{name: "signature of another body", headers: map[string]string{"X-Hub-Signature-256": githubsim.Sign([]byte(eventsSecret), []byte("{}"))}},
+		{name: "SHA-1 only", headers: map[string]string{"X-Hub-Signature": sha1Sig(envWebhookSecret)}},
+		{name: "signature of another body", headers: map[string]string{"X-Hub-Signature-256": githubsim.Sign([]byte(envWebhookSecret), []byte("{}"))}},
 	} {
 		req, err := http.NewRequest(http.MethodPost, e.hookURL, bytes.NewReader(body))
 		if err != nil {

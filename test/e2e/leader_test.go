@@ -1,15 +1,8 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -17,87 +10,16 @@ import (
 	"k8s.io/utils/ptr"
 
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
+	"github.com/octorun/octorun/test/framework/octorunproc"
 	"github.com/octorun/octorun/test/framework/runneragent"
 	"github.com/octorun/octorun/test/githubsim"
 )
-
-// octorunProcess is Octorun running as its own process, as in production.
-type octorunProcess struct {
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	log  []string
-	done chan struct{}
-}
-
-func (p *octorunProcess) saw(s string) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, l := range p.log {
-		if strings.Contains(l, s) {
-			return true
-		}
-	}
-	return false
-}
-
-func buildOctorun(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "octorun")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/octorun")
-	cmd.Dir = RepoPath(t)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("Building octorun: %v\n%s", err, out)
-	}
-	return bin
-}
-
-func startOctorun(t *testing.T, bin string, env []string, args ...string) *octorunProcess {
-	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout = nil
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &octorunProcess{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.log = append(p.log, sc.Text())
-			p.mu.Unlock()
-		}
-		_ = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			p.mu.Lock()
-			t.Logf("Log of octorun (pid %d):\n%s", cmd.Process.Pid, strings.Join(p.log, "\n"))
-			p.mu.Unlock()
-		}
-	})
-	return p
-}
 
 // TestLeaderFailover runs two Octorun processes: one leads; when it is
 // killed the other takes over within 15 s, and no runner is created twice.
 func TestLeaderFailover(t *testing.T) {
 	client := InstallCRDs(t)
 	ns := NewNamespace(t)
-	bin := buildOctorun(t)
 
 	sim := githubsim.New(githubsim.Options{})
 	sim.AddToken(simToken)
@@ -109,11 +31,10 @@ func TestLeaderFailover(t *testing.T) {
 	defer cancel()
 	go (&runneragent.Agent{Client: Client, Sim: sim, Namespace: ns}).Run(ctx)
 
-	env := []string{"GITHUB_TOKEN=" + simToken}
 	args := []string{"--kubeconfig", ControlPlane.KubeconfigPath, "--github-api-url", srv.URL + "/", "--namespace", ns,
-		"--leader-election-namespace", ns, "--metrics-addr", "127.0.0.1:0", "--runner-name-prefix", "leader-", "-v", "2"}
-	a := startOctorun(t, bin, env, args...)
-	b := startOctorun(t, bin, env, args...)
+		"--pod-namespace", ns, "--metrics-addr", "127.0.0.1:0", "--runner-name-prefix", "leader-", "-v", "2"}
+	a := startOctorun(t, args...)
+	b := startOctorun(t, args...)
 
 	labels := map[string]string{octorunv1alpha1.LabelRunnerSet: "ha"}
 	set := &octorunv1alpha1.RunnerSet{
@@ -133,9 +54,9 @@ func TestLeaderFailover(t *testing.T) {
 	e := &runnerEnv{ns: ns, sim: sim, client: client}
 	e.waitForIdle(t, "ha", 3)
 
-	var leader, follower *octorunProcess
+	var leader, follower *octorunproc.Process
 	Eventually(t, "one process to lead", func(context.Context) (bool, error) {
-		switch la, lb := a.saw("Leading: starting"), b.saw("Leading: starting"); {
+		switch la, lb := a.LogContains("Leading: starting"), b.LogContains("Leading: starting"); {
 		case la && lb:
 			t.Fatal("Both processes lead")
 		case la:
@@ -147,12 +68,9 @@ func TestLeaderFailover(t *testing.T) {
 	})
 
 	killed := time.Now()
-	if err := leader.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	<-leader.done
+	leader.Kill()
 	Eventually(t, "the other process to lead", func(context.Context) (bool, error) {
-		return follower.saw("Leading: starting"), nil
+		return follower.LogContains("Leading: starting"), nil
 	})
 	if took := time.Since(killed); took > 15*time.Second {
 		t.Errorf("The takeover took %s, want under 15s", took)

@@ -107,9 +107,9 @@ func TestOctorunRunsWithShippedRBAC(t *testing.T) {
 		t.Fatal(err)
 	}
 	sim.SetWebhook("http://"+hookAddr+"/github/webhooks", "e2e-secret")
-	p := startOctorun(t, buildOctorun(t), []string{"GITHUB_TOKEN=" + simToken},
+	p := startOctorun(t,
 		"--kubeconfig", kubeconfig, "--github-api-url", srv.URL+"/", "--namespace", ns,
-		"--leader-election-namespace", "octorun-system", "--leader-election-lease", "octorun-"+ns,
+		"--pod-namespace", "octorun-system", "--leader-election-lease", "octorun-"+ns,
 		"--metrics-addr", metricsAddr, "--runner-name-prefix", "rbac-",
 		"--admission-addr", admissionAddr, "--admission-extra-names", "127.0.0.1",
 		"--github-webhook-addr", hookAddr, "--github-webhook-secret-file", secretFile)
@@ -199,7 +199,7 @@ func TestOctorunRunsWithShippedRBAC(t *testing.T) {
 	if len(sim.Runners()) != 0 {
 		t.Errorf("%d runners left registered on GitHub", len(sim.Runners()))
 	}
-	if p.saw("forbidden") {
+	if p.LogContains("forbidden") {
 		t.Error("Octorun was refused something by RBAC (see its log)")
 	}
 	_ = os.Remove(kubeconfig)

@@ -2,117 +2,17 @@ package e2e
 
 import (
 	"context"
-	"net/http/httptest"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	kubeinformers "k8s.io/client-go/informers"
-	"k8s.io/klog/v2/ktesting"
 
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
-	"github.com/octorun/octorun/pkg/controller/runner"
-	"github.com/octorun/octorun/pkg/controller/runnerset"
-	"github.com/octorun/octorun/pkg/generated/clientset/versioned"
-	informers "github.com/octorun/octorun/pkg/generated/informers/externalversions"
-	"github.com/octorun/octorun/pkg/github"
-	"github.com/octorun/octorun/test/framework/runneragent"
 	"github.com/octorun/octorun/test/githubsim"
 )
 
 const simToken = "ghp_e2e"
-
-// runnerEnv is one test's world: a namespace, a GitHub simulator, the
-// Runner controller watching the namespace, and the agent playing the
-// runner processes of its pods.
-type runnerEnv struct {
-	ns     string
-	sim    *githubsim.Server
-	client versioned.Interface
-}
-
-func startRunnerEnv(t *testing.T) *runnerEnv {
-	t.Helper()
-	client := InstallCRDs(t)
-	ns := NewNamespace(t)
-
-	sim := githubsim.New(githubsim.Options{})
-	sim.AddToken(simToken)
-	sim.AddOrganization("octo")
-	sim.AddRepository("octo", "hello")
-	srv := httptest.NewServer(sim)
-
-	gh, err := github.New(github.Options{
-		ServerURL: "https://github.com", APIURL: srv.URL + "/", Credentials: github.Credentials{Token: simToken},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, ctx := ktesting.NewTestContext(t)
-	ctx, cancel := context.WithCancel(ctx)
-	octorunInformers := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(ns))
-	kubeInformers := kubeinformers.NewSharedInformerFactoryWithOptions(Client, 0, kubeinformers.WithNamespace(ns),
-		kubeinformers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = octorunv1alpha1.LabelRunner }))
-	c, err := runner.New(ctx, Client, client, gh,
-		octorunInformers.Octorun().V1alpha1().Runners(), kubeInformers.Core().V1().Pods(),
-		runner.Options{RunnerNamePrefix: "e2e-", RetryPeriod: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sets, err := runnerset.New(ctx, Client, client,
-		octorunInformers.Octorun().V1alpha1().RunnerSets(), octorunInformers.Octorun().V1alpha1().Runners(),
-		runnerset.Options{FailureBackoff: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	octorunInformers.Start(ctx.Done())
-	kubeInformers.Start(ctx.Done())
-	done := make(chan struct{}, 2)
-	go func() {
-		defer func() { done <- struct{}{} }()
-		if err := c.Run(ctx, 4); err != nil {
-			t.Errorf("Runner controller: %v", err)
-		}
-	}()
-	go func() {
-		defer func() { done <- struct{}{} }()
-		if err := sets.Run(ctx, 2); err != nil {
-			t.Errorf("RunnerSet controller: %v", err)
-		}
-	}()
-	agent := &runneragent.Agent{Client: Client, Sim: sim, Namespace: ns, Errorf: t.Logf}
-	go agent.Run(ctx)
-
-	t.Cleanup(func() {
-		// Runners left by the test go first, while the controller still
-		// runs to release them; jobs still running end.
-		for _, j := range sim.Jobs() {
-			if j.Status == githubsim.JobInProgress {
-				_ = sim.CompleteJob(j.ID)
-			}
-		}
-		_ = client.OctorunV1alpha1().RunnerSets(ns).DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{})
-		Eventually(t, "the test's RunnerSets to be gone", func(ctx context.Context) (bool, error) {
-			list, err := client.OctorunV1alpha1().RunnerSets(ns).List(ctx, metav1.ListOptions{})
-			return err == nil && len(list.Items) == 0, err
-		})
-		_ = client.OctorunV1alpha1().Runners(ns).DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{})
-		Eventually(t, "the test's Runners to be released", func(ctx context.Context) (bool, error) {
-			list, err := client.OctorunV1alpha1().Runners(ns).List(ctx, metav1.ListOptions{})
-			return err == nil && len(list.Items) == 0, err
-		})
-		cancel()
-		<-done
-		<-done
-		octorunInformers.Shutdown()
-		kubeInformers.Shutdown()
-		srv.Close()
-		sim.Close()
-	})
-	return &runnerEnv{ns: ns, sim: sim, client: client}
-}
 
 func (e *runnerEnv) createRunner(t *testing.T, name string, labels map[string]string) *octorunv1alpha1.Runner {
 	t.Helper()
@@ -157,10 +57,15 @@ func (e *runnerEnv) waitForRunnerGone(t *testing.T, name string) {
 	})
 }
 
-func (e *runnerEnv) githubCalls() int {
+// runnerCalls counts the GitHub calls made for Runners: all but the GitHub
+// sync's lists of an organization's runners, which it makes when it starts
+// and then every period.
+func (e *runnerEnv) runnerCalls() int {
 	n := 0
-	for _, c := range e.sim.Calls() {
-		n += c
+	for call, c := range e.sim.Calls() {
+		if call != "GET /orgs/{org}/actions/runners" {
+			n += c
+		}
 	}
 	return n
 }
@@ -176,7 +81,7 @@ func TestRunnerRunsOneJob(t *testing.T) {
 		t.Fatalf("Idle Runner has spec.id %d and spec.os %q, want both set", r.Spec.ID, r.Spec.OS)
 	}
 	sr, ok := e.sim.Runner(r.Spec.ID)
-	if !ok || sr.Status != "online" || sr.Name != "e2e-"+e.ns+"-one-job" {
+	if !ok || sr.Status != "online" || sr.Name != envPrefix+e.ns+"-one-job" {
 		t.Fatalf("The simulator has runner %d as %+v, want it online and named after the Runner", r.Spec.ID, sr)
 	}
 	if !containsString(sr.Labels, "size=large") || !containsString(sr.Labels, "self-hosted") {
@@ -201,7 +106,7 @@ func TestRunnerRunsOneJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.waitForRunnerGone(t, "one-job")
-	if calls := e.githubCalls(); calls != 1 {
+	if calls := e.runnerCalls(); calls != 1 {
 		t.Errorf("A runner that ran one job cost %d GitHub calls (%v), want 1", calls, e.sim.Calls())
 	}
 }

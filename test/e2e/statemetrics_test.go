@@ -21,8 +21,9 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
+	"github.com/octorun/octorun/cmd/octorun/app"
+	"github.com/octorun/octorun/cmd/octorun/app/options"
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
-	informers "github.com/octorun/octorun/pkg/generated/informers/externalversions"
 	"github.com/octorun/octorun/pkg/statemetrics"
 )
 
@@ -281,13 +282,26 @@ func TestStateMetricsFromInformers(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 
-	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(ns))
-	runners, sets := factory.Octorun().V1alpha1().Runners(), factory.Octorun().V1alpha1().RunnerSets()
+	// Octorun's informers, as cmd/octorun makes them.
+	o := options.New()
+	o.Namespace = ns
+	clients, err := app.NewClients(Config, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	informers := app.NewInformers(clients, o)
+	runners, sets := informers.Octorun.Octorun().V1alpha1().Runners(), informers.Octorun.Octorun().V1alpha1().RunnerSets()
 	collector := statemetrics.New(runners.Lister(), sets.Lister(), statemetrics.Options{
 		QueuedJobs: statemetrics.QueuedJobsFunc(func(set *octorunv1alpha1.RunnerSet) (int, bool) { return 4, set.Name == "metrics" }),
 	})
-	factory.Start(ctx.Done())
-	factory.WaitForCacheSync(ctx.Done())
+	informers.Start(ctx)
+	t.Cleanup(func() {
+		cancel()
+		informers.Shutdown()
+	})
+	if err := informers.WaitForCacheSync(ctx); err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(statemetrics.Handler(prometheus.NewRegistry(), collector))
 	t.Cleanup(srv.Close)
 

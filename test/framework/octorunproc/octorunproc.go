@@ -108,6 +108,12 @@ func (p *Process) Kill() {
 	<-p.done
 }
 
+// LogContains says whether the log holds s.
+func (p *Process) LogContains(s string) bool {
+	b, err := os.ReadFile(p.LogPath)
+	return err == nil && strings.Contains(string(b), s)
+}
+
 // LogTail returns the last n lines of the log.
 func (p *Process) LogTail(n int) string {
 	b, err := os.ReadFile(p.LogPath)

@@ -202,7 +202,7 @@ func (o *Options) Parse(fs *flag.FlagSet, args []string, getenv func(string) (st
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	o.complete(getenv)
+	o.Complete(getenv)
 	return nil
 }
 
@@ -225,10 +225,11 @@ func want(f *flag.Flag) string {
 	return "not a valid value"
 }
 
-// complete fills what defaults to something else: the kubeconfig from
+// Complete fills what defaults to something else: the kubeconfig from
 // $KUBECONFIG, the pod namespace from $POD_NAMESPACE or the in-cluster
-// service account, the Lease namespace from the pod namespace.
-func (o *Options) complete(getenv func(string) (string, bool)) {
+// service account, the Lease namespace from the pod namespace. Parse calls
+// it; options made in code call it before Validate.
+func (o *Options) Complete(getenv func(string) (string, bool)) {
 	if o.Kubeconfig == "" {
 		o.Kubeconfig, _ = getenv("KUBECONFIG")
 	}

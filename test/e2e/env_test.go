@@ -1,0 +1,153 @@
+package e2e
+
+import (
+	"context"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2/ktesting"
+
+	"github.com/octorun/octorun/cmd/octorun/app"
+	"github.com/octorun/octorun/cmd/octorun/app/options"
+	"github.com/octorun/octorun/pkg/generated/clientset/versioned"
+	"github.com/octorun/octorun/pkg/github"
+	"github.com/octorun/octorun/test/framework/runneragent"
+	"github.com/octorun/octorun/test/githubsim"
+)
+
+const (
+	// envPrefix is the runner name prefix of every test's Octorun.
+	envPrefix = "e2e-"
+	// envWebhookSecret is the secret of the simulator's webhooks.
+	envWebhookSecret = "e2e-webhook-secret"
+)
+
+// runnerEnv is one test's world: a namespace, a GitHub simulator, Octorun's
+// control loops on the namespace, built as cmd/octorun builds them
+// (app.NewControllers, on app.NewInformers), and the agent playing the
+// runner processes of its pods.
+type runnerEnv struct {
+	ns     string
+	sim    *githubsim.Server
+	client versioned.Interface
+	// hookURL is the webhook receiver's URL; empty without webhooks.
+	hookURL string
+}
+
+// envOptions configure startEnv.
+type envOptions struct {
+	// webhooks serves Octorun's GitHub webhook receiver and has the
+	// simulator deliver workflow_job events to it.
+	webhooks bool
+	// syncPeriod is the GitHub sync's period; 0 means an hour, so it runs
+	// once, when the controllers start.
+	syncPeriod time.Duration
+}
+
+func startRunnerEnv(t *testing.T) *runnerEnv {
+	t.Helper()
+	return startEnv(t, envOptions{})
+}
+
+// startEnv starts a test's world; the test's cleanup stops it, after
+// deleting the RunnerSets and Runners the test left while Octorun still
+// runs to release them.
+func startEnv(t *testing.T, eo envOptions) *runnerEnv {
+	t.Helper()
+	client := InstallCRDs(t)
+	ns := NewNamespace(t)
+
+	sim := githubsim.New(githubsim.Options{Logf: t.Logf})
+	sim.AddToken(simToken)
+	sim.AddOrganization("octo")
+	sim.AddRepository("octo", "hello")
+	srv := httptest.NewServer(sim)
+
+	// Octorun's options, as from its flags: fast retries for the tests.
+	o := options.New()
+	o.Namespace, o.RunnerNamePrefix = ns, envPrefix
+	o.RegistrationRetryPeriod, o.FailureBackoff = time.Second, time.Second
+	o.SyncPeriod = eo.syncPeriod
+	if o.SyncPeriod == 0 {
+		o.SyncPeriod = time.Hour
+	}
+	o.KubeQPS, o.KubeBurst = 200, 400
+	o.PodNamespace = ns
+	o.Complete(func(string) (string, bool) { return "", false })
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	gh, err := github.New(github.Options{
+		ServerURL: o.GitHubURL, APIURL: srv.URL + "/", Credentials: github.Credentials{Token: simToken},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients, err := app.NewClients(Config, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ctx := ktesting.NewTestContext(t)
+	ctx, cancel := context.WithCancel(ctx)
+	informers := app.NewInformers(clients, o)
+	registry := prometheus.NewRegistry()
+	var stops []func()
+	env := &runnerEnv{ns: ns, sim: sim, client: client}
+	if eo.webhooks {
+		receiver, err := app.NewReceiver(clients, informers, []byte(envWebhookSecret), registry, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hookSrv := httptest.NewServer(receiver)
+		stops = append(stops, hookSrv.Close)
+		env.hookURL = hookSrv.URL + receiver.Path()
+		sim.SetWebhook(env.hookURL, envWebhookSecret)
+		go receiver.Run(ctx)
+	}
+	controllers, err := app.NewControllers(ctx, clients, informers, gh, registry, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	informers.Start(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := controllers.Run(ctx); err != nil {
+			t.Errorf("Octorun's control loops: %v", err)
+		}
+	}()
+	agent := &runneragent.Agent{Client: Client, Sim: sim, Namespace: ns, Errorf: t.Logf}
+	go agent.Run(ctx)
+
+	t.Cleanup(func() {
+		// Runners left by the test go first, while the controllers still
+		// run to release them; jobs still running end.
+		for _, j := range sim.Jobs() {
+			if j.Status == githubsim.JobInProgress {
+				_ = sim.CompleteJob(j.ID)
+			}
+		}
+		_ = client.OctorunV1alpha1().RunnerSets(ns).DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{})
+		Eventually(t, "the test's RunnerSets to be gone", func(ctx context.Context) (bool, error) {
+			list, err := client.OctorunV1alpha1().RunnerSets(ns).List(ctx, metav1.ListOptions{})
+			return err == nil && len(list.Items) == 0, err
+		})
+		_ = client.OctorunV1alpha1().Runners(ns).DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{})
+		Eventually(t, "the test's Runners to be released", func(ctx context.Context) (bool, error) {
+			list, err := client.OctorunV1alpha1().Runners(ns).List(ctx, metav1.ListOptions{})
+			return err == nil && len(list.Items) == 0, err
+		})
+		cancel()
+		<-done
+		informers.Shutdown()
+		for _, stop := range stops {
+			stop()
+		}
+		srv.Close()
+		sim.Close()
+	})
+	return env
+}
