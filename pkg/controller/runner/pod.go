@@ -42,37 +42,44 @@ func childLabels(runner *octorunv1alpha1.Runner) map[string]string {
 	return labels
 }
 
+// runnerPod is the Runner's pod as ensurePod found or made it.
+type runnerPod struct {
+	pod *corev1.Pod // nil when there is none
+	// conflict tells of a pod of the Runner's name owned by something else;
+	// empty when there is none.
+	conflict string
+}
+
 // ensurePod returns the Runner's pod, creating it for a registered Runner
-// that has none and never had one running. conflict tells of a pod of that
-// name owned by something else.
-func (c *Controller) ensurePod(ctx context.Context, runner *octorunv1alpha1.Runner) (*corev1.Pod, string, error) {
+// that has none and never had one running.
+func (c *Controller) ensurePod(ctx context.Context, runner *octorunv1alpha1.Runner) (runnerPod, error) {
 	pod, err := c.podLister.Pods(runner.Namespace).Get(runner.Name)
 	switch {
 	case err == nil && !metav1.IsControlledBy(pod, runner):
-		return nil, fmt.Sprintf("Pod %s exists and does not belong to the Runner; delete or rename it", runner.Name), nil
+		return runnerPod{conflict: fmt.Sprintf("Pod %s exists and does not belong to the Runner; delete or rename it", runner.Name)}, nil
 	case err == nil:
-		return pod, "", nil
+		return runnerPod{pod: pod}, nil
 	case !apierrors.IsNotFound(err):
-		return nil, "", err
+		return runnerPod{}, err
 	}
 	switch runner.Status.Phase {
 	case octorunv1alpha1.RunnerPhaseIdle, octorunv1alpha1.RunnerPhaseActive, octorunv1alpha1.RunnerPhaseComplete, octorunv1alpha1.RunnerPhaseFailed:
 		// Its pod ran and went: a JIT config runs once.
-		return nil, "", nil
+		return runnerPod{}, nil
 	}
 	pod, err = c.kubeClient.CoreV1().Pods(runner.Namespace).Create(ctx, newPod(runner), metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		// Created by an earlier sync the cache has not seen yet.
 		pod, err = c.kubeClient.CoreV1().Pods(runner.Namespace).Get(ctx, runner.Name, metav1.GetOptions{})
 		if err == nil && !metav1.IsControlledBy(pod, runner) {
-			return nil, fmt.Sprintf("Pod %s exists and does not belong to the Runner; delete or rename it", runner.Name), nil
+			return runnerPod{conflict: fmt.Sprintf("Pod %s exists and does not belong to the Runner; delete or rename it", runner.Name)}, nil
 		}
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("creating pod %s: %w", runner.Name, err)
+		return runnerPod{}, fmt.Errorf("creating pod %s: %w", runner.Name, err)
 	}
 	klog.FromContext(ctx).V(2).Info("Created the runner pod", "pod", klog.KObj(pod))
-	return pod, "", nil
+	return runnerPod{pod: pod}, nil
 }
 
 // newPod returns the pod of a registered Runner. Every field of the spec

@@ -27,20 +27,33 @@ const (
 	annotationRunnerOS   = octorunv1alpha1.LabelPrefix + "runner-os"
 )
 
+// attempt is what a sync's attempt to register a Runner led to.
+type attempt struct {
+	// runner is the Runner as the attempt last read or wrote it, or as it
+	// started from when it did neither.
+	runner *octorunv1alpha1.Runner
+	// registration says why the Runner is not registered; zero when nothing
+	// went wrong.
+	registration registration
+	// requeue is when to try again; zero: on change only, or with the
+	// queue's backoff after an error.
+	requeue time.Duration
+}
+
 // register registers the Runner on GitHub and keeps its JIT config in a
 // Secret, or says why it could not.
-func (c *Controller) register(ctx context.Context, runner *octorunv1alpha1.Runner, scope github.Scope, scopeErr error) (*octorunv1alpha1.Runner, registration, time.Duration, error) {
+func (c *Controller) register(ctx context.Context, runner *octorunv1alpha1.Runner, scope github.Scope, scopeErr error) (attempt, error) {
 	logger := klog.FromContext(ctx)
 	if scopeErr != nil {
-		return runner, registration{reason: octorunv1alpha1.ReasonInvalidURL, message: scopeErr.Error(), permanent: true}, 0, nil
+		return attempt{runner: runner, registration: registration{reason: octorunv1alpha1.ReasonInvalidURL, message: scopeErr.Error(), permanent: true}}, nil
 	}
 	labels := octorunv1alpha1.GitHubLabels(runner.Labels)
 	if len(labels) > 100 {
-		return runner, registration{
+		return attempt{runner: runner, registration: registration{
 			reason:    octorunv1alpha1.ReasonRegistrationFailed,
 			message:   fmt.Sprintf("GitHub allows 100 runner labels; the Runner's octorun.github.io/ labels make %d", len(labels)),
 			permanent: true,
-		}, 0, nil
+		}}, nil
 	}
 
 	// The finalizer comes first: from the first GitHub call on, the Runner
@@ -49,7 +62,7 @@ func (c *Controller) register(ctx context.Context, runner *octorunv1alpha1.Runne
 		runner.Finalizers = append(runner.Finalizers, octorunv1alpha1.RunnerFinalizer)
 		updated, err := c.octorunClient.OctorunV1alpha1().Runners(runner.Namespace).Update(ctx, runner, metav1.UpdateOptions{})
 		if err != nil {
-			return runner, registration{}, 0, fmt.Errorf("adding the finalizer: %w", err)
+			return attempt{runner: runner}, fmt.Errorf("adding the finalizer: %w", err)
 		}
 		c.wrote(updated)
 		// The update succeeded on the cached version, which had no
@@ -61,37 +74,37 @@ func (c *Controller) register(ctx context.Context, runner *octorunv1alpha1.Runne
 	// The cache may be behind an earlier sync that registered already.
 	live, err := c.getLiveRunner(ctx, runner)
 	if err != nil {
-		return runner, registration{}, 0, fmt.Errorf("reading the Runner: %w", err)
+		return attempt{runner: runner}, fmt.Errorf("reading the Runner: %w", err)
 	}
 	runner = live
 	if runner.Spec.ID != 0 {
-		return runner, registration{}, 0, nil
+		return attempt{runner: runner}, nil
 	}
 	// A Secret of an earlier attempt whose write of spec.id was lost.
 	secret, err := c.kubeClient.CoreV1().Secrets(runner.Namespace).Get(ctx, runner.Name, metav1.GetOptions{})
 	switch {
 	case err == nil && !metav1.IsControlledBy(secret, runner):
-		return runner, registration{
+		return attempt{runner: runner, requeue: c.opts.RetryPeriod, registration: registration{
 			reason:  octorunv1alpha1.ReasonPodNameConflict,
 			message: fmt.Sprintf("Secret %s exists and does not belong to the Runner; delete or rename it", runner.Name),
-		}, c.opts.RetryPeriod, nil
+		}}, nil
 	case err == nil:
 		id, err := strconv.ParseInt(secret.Annotations[annotationRunnerID], 10, 64)
 		if err == nil && id > 0 {
 			logger.V(2).Info("Recovering the runner id from its Secret", "id", id)
 			runner, err = c.setRunnerID(ctx, runner, id, secret.Annotations[annotationRunnerOS])
-			return runner, registration{}, 0, err
+			return attempt{runner: runner}, err
 		}
-		return runner, registration{}, 0, fmt.Errorf("Secret %s has no runner id", runner.Name)
+		return attempt{runner: runner}, fmt.Errorf("Secret %s has no runner id", runner.Name)
 	case !apierrors.IsNotFound(err):
-		return runner, registration{}, 0, fmt.Errorf("reading Secret %s: %w", runner.Name, err)
+		return attempt{runner: runner}, fmt.Errorf("reading Secret %s: %w", runner.Name, err)
 	}
 	return c.registerOnGitHub(ctx, runner, scope, labels)
 }
 
 // registerOnGitHub registers a Runner that carries the finalizer and has no
 // registration yet, and keeps its JIT config in a Secret.
-func (c *Controller) registerOnGitHub(ctx context.Context, runner *octorunv1alpha1.Runner, scope github.Scope, labels []string) (*octorunv1alpha1.Runner, registration, time.Duration, error) {
+func (c *Controller) registerOnGitHub(ctx context.Context, runner *octorunv1alpha1.Runner, scope github.Scope, labels []string) (attempt, error) {
 	logger := klog.FromContext(ctx)
 	groupID, err := c.github.RunnerGroupID(ctx, scope, runner.Spec.Group)
 	if err != nil {
@@ -122,19 +135,19 @@ func (c *Controller) registerOnGitHub(ctx context.Context, runner *octorunv1alph
 		if delErr := c.github.DeleteRunner(ctx, scope, id); delErr != nil && !errors.Is(delErr, github.ErrNotFound) {
 			logger.Error(delErr, "Removing a registration whose config could not be stored", "id", id)
 		}
-		return runner, registration{}, 0, fmt.Errorf("storing the JIT config of runner %d in Secret %s: %w", id, runner.Name, err)
+		return attempt{runner: runner}, fmt.Errorf("storing the JIT config of runner %d in Secret %s: %w", id, runner.Name, err)
 	}
 	c.recorder.Eventf(runner, corev1.EventTypeNormal, EventRegistered, "Registered on GitHub as runner %d (%s)", id, name)
 	runner, err = c.setRunnerID(ctx, runner, id, jit.Runner.OS)
-	return runner, registration{}, 0, err
+	return attempt{runner: runner}, err
 }
 
 // registrationFailure turns a failed GitHub call of the registration into a
 // condition and a retry plan: rate limits wait as told, failures a user must
 // fix are retried slowly, and server errors back off.
-func (c *Controller) registrationFailure(ctx context.Context, runner *octorunv1alpha1.Runner, err error) (*octorunv1alpha1.Runner, registration, time.Duration, error) {
+func (c *Controller) registrationFailure(ctx context.Context, runner *octorunv1alpha1.Runner, err error) (attempt, error) {
 	if d, ok := github.RetryAfter(err); ok {
-		return runner, registration{reason: octorunv1alpha1.ReasonRateLimited, message: err.Error()}, d, nil
+		return attempt{runner: runner, registration: registration{reason: octorunv1alpha1.ReasonRateLimited, message: err.Error()}, requeue: d}, nil
 	}
 	reg := registration{reason: octorunv1alpha1.ReasonRegistrationFailed, message: err.Error()}
 	switch {
@@ -149,16 +162,16 @@ func (c *Controller) registrationFailure(ctx context.Context, runner *octorunv1a
 		reg.permanent = true
 	default:
 		// GitHub failed or was unreachable: retry with backoff.
-		return runner, reg, 0, err
+		return attempt{runner: runner, registration: reg}, err
 	}
 	if cond := meta.FindStatusCondition(runner.Status.Conditions, octorunv1alpha1.RunnerConditionRegistered); cond == nil || cond.Reason != reg.reason {
 		c.recorder.Event(runner, corev1.EventTypeWarning, EventRegistrationError, reg.message)
 	}
 	if reg.permanent {
-		return runner, reg, 0, nil
+		return attempt{runner: runner, registration: reg}, nil
 	}
 	klog.FromContext(ctx).V(2).Info("Registration failed; retrying later", "reason", reg.reason, "err", err)
-	return runner, reg, c.opts.RetryPeriod, nil
+	return attempt{runner: runner, registration: reg, requeue: c.opts.RetryPeriod}, nil
 }
 
 // handleNameTaken handles GitHub's 409 for the runner's name. A registration
@@ -166,10 +179,10 @@ func (c *Controller) registrationFailure(ctx context.Context, runner *octorunv1a
 // was lost: it is removed and the registration retried. A name in use by a
 // live runner belongs to someone else: the Runner fails, with a message
 // saying how to fix it.
-func (c *Controller) handleNameTaken(ctx context.Context, runner *octorunv1alpha1.Runner, scope github.Scope, name string) (*octorunv1alpha1.Runner, registration, time.Duration, error) {
+func (c *Controller) handleNameTaken(ctx context.Context, runner *octorunv1alpha1.Runner, scope github.Scope, name string) (attempt, error) {
 	existing, err := c.github.FindRunnerByName(ctx, scope, name)
 	if errors.Is(err, github.ErrNotFound) {
-		return runner, registration{reason: octorunv1alpha1.ReasonRegistering, message: "Retrying the registration"}, time.Second, nil
+		return attempt{runner: runner, registration: registration{reason: octorunv1alpha1.ReasonRegistering, message: "Retrying the registration"}, requeue: time.Second}, nil
 	}
 	if err != nil {
 		return c.registrationFailure(ctx, runner, err)
@@ -180,7 +193,7 @@ func (c *Controller) handleNameTaken(ctx context.Context, runner *octorunv1alpha
 		}
 		c.recorder.Eventf(runner, corev1.EventTypeNormal, EventOrphanRemoved,
 			"Removed runner %d (%s) from GitHub, left by an earlier registration attempt", existing.ID, name)
-		return runner, registration{reason: octorunv1alpha1.ReasonRegistering, message: "Retrying the registration"}, time.Millisecond, nil
+		return attempt{runner: runner, registration: registration{reason: octorunv1alpha1.ReasonRegistering, message: "Retrying the registration"}, requeue: time.Millisecond}, nil
 	}
 	reg := registration{
 		reason: octorunv1alpha1.ReasonRunnerNameTaken,
@@ -189,7 +202,7 @@ func (c *Controller) handleNameTaken(ctx context.Context, runner *octorunv1alpha
 		permanent: true,
 	}
 	c.recorder.Event(runner, corev1.EventTypeWarning, EventRegistrationError, reg.message)
-	return runner, reg, 0, nil
+	return attempt{runner: runner, registration: reg}, nil
 }
 
 // setRunnerID writes spec.id and spec.os, the only spec fields Octorun sets.

@@ -56,10 +56,14 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 	var requeue time.Duration
 	var manageErr error
 	if runner.Spec.ID == 0 && !terminal(runner.Status.Phase) {
-		runner, obs.registration, requeue, manageErr = c.register(ctx, runner, scope, scopeErr)
+		var a attempt
+		a, manageErr = c.register(ctx, runner, scope, scopeErr)
+		runner, obs.registration, requeue = a.runner, a.registration, a.requeue
 	}
 	if runner.Spec.ID != 0 && manageErr == nil {
-		obs.pod, obs.podConflict, manageErr = c.ensurePod(ctx, runner)
+		var p runnerPod
+		p, manageErr = c.ensurePod(ctx, runner)
+		obs.pod, obs.podConflict = p.pod, p.conflict
 	}
 
 	status := computeStatus(runner, obs, metav1.NewTime(c.now()))
