@@ -20,9 +20,8 @@
 //
 // Validate refuses a URL that is not https://<host>/<organization> or
 // https://<host>/<owner>/<repository> on github.com or a configured GitHub
-// Enterprise host, with a host and names of the form the Runner API allows
-// (v1alpha1.ValidateGitHubHost, ValidateGitHubOwner, ValidateGitHubRepo, the
-// rules the controller's github.ParseScope applies too); a change of a Runner's spec, except spec.id and spec.os set
+// Enterprise host, by the grammar the controller applies too
+// (runnerurl.Parse); a change of a Runner's spec, except spec.id and spec.os set
 // once, from empty, by Octorun's own service account; a RunnerSet selector
 // that is empty, does not match the template's labels or changes; a negative
 // spec.runners; a volumeMount naming no volume of the spec; and an empty

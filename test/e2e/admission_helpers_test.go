@@ -25,13 +25,13 @@ import (
 	"testing"
 	"time"
 
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/octorun/octorun/pkg/admission"
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
 	"github.com/octorun/octorun/pkg/generated/clientset/versioned"
+	"github.com/octorun/octorun/test/framework/install"
 )
 
 // admissionWebhook is Octorun's admission webhook served from the test
@@ -131,59 +131,25 @@ func startAdmissionWebhook(t *testing.T, client versioned.Interface, opts admiss
 	return wh
 }
 
-// register creates the webhook configurations, scoped to namespaces, and
-// deletes them when t ends.
+// register creates the shipped webhook configurations calling this
+// process, named for the test and scoped to namespaces, and deletes them
+// when t ends.
 func (wh *admissionWebhook) register(t *testing.T, namespaces []string) {
 	t.Helper()
 	ctx := context.Background()
-	url := func(path string) *string { s := "https://" + wh.addr + path; return &s }
-	rules := []admissionregistrationv1.RuleWithOperations{{
-		Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
-		Rule: admissionregistrationv1.Rule{
-			APIGroups:   []string{octorunv1alpha1.GroupName},
-			APIVersions: []string{octorunv1alpha1.SchemeGroupVersion.Version},
-			Resources:   []string{"runners", "runnersets"},
-			Scope:       new(admissionregistrationv1.NamespacedScope),
-		},
-	}}
-	scope := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
-		Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpIn, Values: namespaces,
-	}}}
-	api := Client.AdmissionregistrationV1()
-	_, err := api.MutatingWebhookConfigurations().Create(ctx, &admissionregistrationv1.MutatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: wh.mutating},
-		Webhooks: []admissionregistrationv1.MutatingWebhook{{
-			Name:                    "mutate.octorun.github.io",
-			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: url(admission.MutatePath)},
-			Rules:                   rules,
-			NamespaceSelector:       scope,
-			FailurePolicy:           new(admissionregistrationv1.Fail),
-			SideEffects:             new(admissionregistrationv1.SideEffectClassNone),
-			AdmissionReviewVersions: []string{"v1"},
-			TimeoutSeconds:          new(int32(10)),
-			ReinvocationPolicy:      new(admissionregistrationv1.IfNeededReinvocationPolicy),
-		}},
-	}, metav1.CreateOptions{})
+	mutating, validating, err := install.Webhooks(RepoPath(t), "https://"+wh.addr, namespaces)
 	if err != nil {
+		t.Fatal(err)
+	}
+	mutating.Name, validating.Name = wh.mutating, wh.validating
+	api := Client.AdmissionregistrationV1()
+	if _, err := api.MutatingWebhookConfigurations().Create(ctx, mutating, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("Creating the MutatingWebhookConfiguration: %v", err)
 	}
 	t.Cleanup(func() {
 		deleteWebhookConfiguration(t, "MutatingWebhookConfiguration", wh.mutating, api.MutatingWebhookConfigurations().Delete)
 	})
-	_, err = api.ValidatingWebhookConfigurations().Create(ctx, &admissionregistrationv1.ValidatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: wh.validating},
-		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
-			Name:                    "validate.octorun.github.io",
-			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: url(admission.ValidatePath)},
-			Rules:                   rules,
-			NamespaceSelector:       scope,
-			FailurePolicy:           new(admissionregistrationv1.Fail),
-			SideEffects:             new(admissionregistrationv1.SideEffectClassNone),
-			AdmissionReviewVersions: []string{"v1"},
-			TimeoutSeconds:          new(int32(10)),
-		}},
-	}, metav1.CreateOptions{})
-	if err != nil {
+	if _, err := api.ValidatingWebhookConfigurations().Create(ctx, validating, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("Creating the ValidatingWebhookConfiguration: %v", err)
 	}
 	t.Cleanup(func() {

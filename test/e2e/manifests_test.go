@@ -11,17 +11,13 @@ import (
 	"strings"
 	"testing"
 
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
 
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
+	"github.com/octorun/octorun/test/framework/install"
 	"github.com/octorun/octorun/test/framework/runneragent"
 	"github.com/octorun/octorun/test/githubsim"
 )
@@ -60,34 +56,21 @@ func TestManifestsAcceptedByAPIServer(t *testing.T) {
 // turns a runner Active, and a RunnerSet comes up and goes away.
 func TestOctorunRunsWithShippedRBAC(t *testing.T) {
 	client := InstallCRDs(t)
-	ensureNamespace(t, "octorun-system")
-	MustKubectl(t, "apply", "-f", RepoPath(t, "manifests", "rbac.yaml"))
 	ns := NewNamespace(t)
 	ctx := context.Background()
-	// What samples/runner-namespace.yaml does, in the test's namespace.
-	_, err := Client.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "octorun"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "octorun:runner-namespace"},
-		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "octorun", Namespace: "octorun-system"}},
-	}, metav1.CreateOptions{})
+	metricsAddr, admissionAddr, hookAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	inst, err := install.Local(ctx, install.Options{
+		Root: RepoPath(t), Config: Config, Client: Client, Kubectl: ControlPlane.KubectlPath, Kubeconfig: ControlPlane.KubeconfigPath,
+		Dir: t.TempDir(), RunnerNamespaces: []string{ns}, AdmissionAddr: admissionAddr, WebhookNamespaces: []string{ns},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := Client.CoreV1().ServiceAccounts("octorun-system").CreateToken(ctx, "octorun", &authenticationv1.TokenRequest{
-		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("Creating a token of the octorun ServiceAccount: %v", err)
-	}
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["e2e"] = &clientcmdapi.Cluster{Server: Config.Host, CertificateAuthority: Config.CAFile, CertificateAuthorityData: Config.CAData}
-	cfg.AuthInfos["octorun"] = &clientcmdapi.AuthInfo{Token: tok.Status.Token}
-	cfg.Contexts["octorun"] = &clientcmdapi.Context{Cluster: "e2e", AuthInfo: "octorun"}
-	cfg.CurrentContext = "octorun"
-	if err := clientcmd.WriteToFile(*cfg, kubeconfig); err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(func() {
+		if err := inst.Uninstall(context.Background()); err != nil {
+			t.Errorf("Uninstalling: %v", err)
+		}
+	})
 
 	sim := githubsim.New(githubsim.Options{})
 	sim.AddToken(simToken)
@@ -100,19 +83,15 @@ func TestOctorunRunsWithShippedRBAC(t *testing.T) {
 	defer cancel()
 	go (&runneragent.Agent{Client: Client, Sim: sim, Namespace: ns}).Run(agentCtx)
 
-	metricsAddr, admissionAddr, hookAddr := freeAddr(t), freeAddr(t), freeAddr(t)
-	registerProcessWebhooks(t, ns, admissionAddr)
 	secretFile := filepath.Join(t.TempDir(), "webhook-secret")
 	if err := os.WriteFile(secretFile, []byte("e2e-secret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	sim.SetWebhook("http://"+hookAddr+"/github/webhooks", "e2e-secret")
-	p := startOctorun(t,
-		"--kubeconfig", kubeconfig, "--github-api-url", srv.URL+"/", "--namespace", ns,
-		"--pod-namespace", "octorun-system", "--leader-election-lease", "octorun-"+ns,
+	p := startOctorun(t, append(inst.Args,
+		"--github-api-url", srv.URL+"/", "--namespace", ns, "--leader-election-lease", "octorun-"+ns,
 		"--metrics-addr", metricsAddr, "--runner-name-prefix", "rbac-",
-		"--admission-addr", admissionAddr, "--admission-extra-names", "127.0.0.1",
-		"--github-webhook-addr", hookAddr, "--github-webhook-secret-file", secretFile)
+		"--github-webhook-addr", hookAddr, "--github-webhook-secret-file", secretFile)...)
 
 	// The validating webhook refuses what the CRD schema lets pass.
 	Eventually(t, "the admission webhook to refuse a Runner of an unknown GitHub host", func(ctx context.Context) (bool, error) {
@@ -202,7 +181,6 @@ func TestOctorunRunsWithShippedRBAC(t *testing.T) {
 	if p.LogContains("forbidden") {
 		t.Error("Octorun was refused something by RBAC (see its log)")
 	}
-	_ = os.Remove(kubeconfig)
 }
 
 func freeAddr(t *testing.T) string {
@@ -213,49 +191,4 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
-}
-
-// registerProcessWebhooks registers the shipped webhook configurations'
-// rules, named as shipped ("octorun", so the process's RBAC lets it inject
-// the CA bundle), calling the process at addr, for the test's namespace
-// only.
-func registerProcessWebhooks(t *testing.T, ns, addr string) {
-	t.Helper()
-	ctx := context.Background()
-	selector := &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}}
-	rules := []admissionregistrationv1.RuleWithOperations{{
-		Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
-		Rule: admissionregistrationv1.Rule{
-			APIGroups: []string{octorunv1alpha1.GroupName}, APIVersions: []string{"v1alpha1"}, Resources: []string{"runners", "runnersets"},
-		},
-	}}
-	none := admissionregistrationv1.SideEffectClassNone
-	fail := admissionregistrationv1.Fail
-	url := func(path string) *string { u := "https://" + addr + path; return &u }
-	regs := Client.AdmissionregistrationV1()
-	_ = regs.MutatingWebhookConfigurations().Delete(ctx, "octorun", metav1.DeleteOptions{})
-	_ = regs.ValidatingWebhookConfigurations().Delete(ctx, "octorun", metav1.DeleteOptions{})
-	if _, err := regs.MutatingWebhookConfigurations().Create(ctx, &admissionregistrationv1.MutatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: "octorun"},
-		Webhooks: []admissionregistrationv1.MutatingWebhook{{
-			Name: "mutate.octorun.github.io", AdmissionReviewVersions: []string{"v1"}, SideEffects: &none, FailurePolicy: &fail,
-			ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: url("/mutate")}, Rules: rules, NamespaceSelector: selector,
-		}},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := regs.ValidatingWebhookConfigurations().Create(ctx, &admissionregistrationv1.ValidatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: "octorun"},
-		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
-			Name: "validate.octorun.github.io", AdmissionReviewVersions: []string{"v1"}, SideEffects: &none, FailurePolicy: &fail,
-			ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: url("/validate")}, Rules: rules, NamespaceSelector: selector,
-		}},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = regs.MutatingWebhookConfigurations().Delete(context.Background(), "octorun", metav1.DeleteOptions{})
-		_ = regs.ValidatingWebhookConfigurations().Delete(context.Background(), "octorun", metav1.DeleteOptions{})
-		_ = Client.CoreV1().Secrets("octorun-system").Delete(context.Background(), "octorun-webhook-tls", metav1.DeleteOptions{})
-	})
 }

@@ -29,6 +29,7 @@ import (
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
 	"github.com/octorun/octorun/pkg/generated/clientset/versioned"
 	"github.com/octorun/octorun/test/framework/controlplane"
+	"github.com/octorun/octorun/test/framework/install"
 	"github.com/octorun/octorun/test/framework/octorunproc"
 	"github.com/octorun/octorun/test/framework/runneragent"
 	"github.com/octorun/octorun/test/githubsim"
@@ -139,7 +140,11 @@ func run(ctx context.Context, o options) error {
 	simURL := "http://" + ln.Addr().String() + "/"
 	logf("GitHub simulator on %s", simURL)
 
-	// Octorun, as a process.
+	// Octorun, as a process, installed as manifests/ installs it: its
+	// namespace, ServiceAccount and RBAC, and its admission webhook, which
+	// the API server calls on the loopback address. A cluster given with
+	// --kubeconfig cannot call back here: there Octorun runs with that
+	// kubeconfig and no webhook.
 	octorunBin := filepath.Join(root, "_output", "bin", "octorun")
 	logf("Building Octorun")
 	if err := octorunproc.Build(ctx, root, octorunBin); err != nil {
@@ -148,6 +153,22 @@ func run(ctx context.Context, o options) error {
 	logDir, err := os.MkdirTemp("", "octorun-playground-")
 	if err != nil {
 		return err
+	}
+	args := []string{"--kubeconfig", kubeconfig, "--pod-namespace", "default"}
+	if o.kubeconfig == "" {
+		admissionAddr, err := octorunproc.FreeAddr()
+		if err != nil {
+			return err
+		}
+		inst, err := install.Local(ctx, install.Options{
+			Root: root, Config: config, Client: kube, Kubectl: kubectl, Kubeconfig: kubeconfig, Dir: logDir,
+			RunnerNamespaces: []string{"default"}, AdmissionAddr: admissionAddr,
+		})
+		if err != nil {
+			return fmt.Errorf("installing Octorun: %w", err)
+		}
+		args = inst.Args
+		logf("Installed Octorun's namespace, RBAC and admission webhook (%s)", admissionAddr)
 	}
 	// GitHub's webhooks go to Octorun's receiver on a free loopback port.
 	hookAddr, err := octorunproc.FreeAddr()
@@ -162,10 +183,9 @@ func run(ctx context.Context, o options) error {
 	logPath := filepath.Join(logDir, "octorun.log")
 	proc, err := octorunproc.Start(octorunproc.Options{
 		Binary: octorunBin,
-		Args: []string{"--kubeconfig", kubeconfig, "--github-api-url", simURL,
-			"--runner-name-prefix", "playground-", "--namespace", "default", "--leader-election-namespace", "default",
+		Args: append(args, "--github-api-url", simURL, "--runner-name-prefix", "playground-", "--namespace", "default",
 			"--metrics-addr", "127.0.0.1:0", "--github-webhook-addr", hookAddr, "--github-webhook-secret-file", secretFile,
-			"--sync-period", "30s", "-v", "2"},
+			"--sync-period", "30s", "-v", "2"),
 		Env:     []string{"GITHUB_TOKEN=" + token},
 		LogPath: logPath,
 	})
@@ -178,6 +198,11 @@ func run(ctx context.Context, o options) error {
 			logf("Stopping Octorun: %v", err)
 		}
 	}()
+	if o.kubeconfig == "" {
+		if err := waitForAdmission(ctx, octorun, proc); err != nil {
+			return err
+		}
+	}
 	logf("Octorun runs (pid %d), log %s", proc.Pid, logPath)
 
 	// The runner side of the pods, and the sample RunnerSet.
@@ -233,6 +258,34 @@ func run(ctx context.Context, o options) error {
 			} else {
 				fmt.Printf("\r\033[K%s", line)
 			}
+		}
+	}
+}
+
+// waitForAdmission waits until the API server calls Octorun's admission
+// webhook, which it does once Octorun has injected its CA bundle: a dry-run
+// Runner comes back defaulted.
+func waitForAdmission(ctx context.Context, octorun versioned.Interface, proc *octorunproc.Process) error {
+	logf("Waiting for the admission webhook")
+	probe := &octorunv1alpha1.Runner{
+		ObjectMeta: metav1.ObjectMeta{Name: "webhook-probe"},
+		Spec:       octorunv1alpha1.RunnerSpec{URL: "https://github.com/octo"},
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		r, err := octorun.OctorunV1alpha1().Runners("default").Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if err == nil && r.Spec.Workdir == octorunv1alpha1.DefaultWorkdir {
+			return nil
+		}
+		select {
+		case <-proc.Done():
+			return fmt.Errorf("Octorun exited: %v:\n%s", proc.Err(), proc.LogTail(15))
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the API server did not call Octorun's admission webhook within a minute (last: %v); see %s", err, proc.LogPath)
 		}
 	}
 }

@@ -87,6 +87,18 @@ wait:
 		t.Fatalf("The playground did not say its control plane dir and Octorun's pid:\n%s", strings.Join(log, "\n"))
 	}
 
+	// A newcomer's kubectl meets Octorun's admission webhook, as on a
+	// cluster: the API server calls it, and it refuses what the CRD schema
+	// lets pass (a URL on another host).
+	kubectl := filepath.Join(repoRoot(t), "_output", "bin", "kubectl")
+	bad := "apiVersion: octorun.github.io/v1alpha1\nkind: Runner\nmetadata: {name: bad}\nspec: {url: https://gitlab.com/octo}\n"
+	apply := exec.Command(kubectl, "--kubeconfig", filepath.Join(dir, "kubeconfig"), "apply", "--dry-run=server", "-f", "-")
+	apply.Stdin = strings.NewReader(bad)
+	out, err := apply.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `spec.url: Invalid value: "https://gitlab.com/octo": host "gitlab.com" is not allowed`) {
+		t.Errorf("kubectl apply of a Runner on gitlab.com = %v:\n%s\nwant it denied by Octorun's admission webhook", err, out)
+	}
+
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -120,4 +132,14 @@ wait:
 			t.Errorf("Process %s of the playground's control plane still runs: %s", e.Name(), strings.ReplaceAll(string(cmdline), "\x00", " "))
 		}
 	}
+}
+
+// repoRoot is the repository's root: the test runs in test/playground.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
 }

@@ -185,7 +185,7 @@ func Start(ctx context.Context, o Options) (_ *World, err error) {
 	// Octorun.
 	w.args = []string{
 		"--kubeconfig", cp.KubeconfigPath, "--github-api-url", w.SimURL, "--namespace", w.Namespace,
-		"--leader-election-namespace", w.Namespace, "--runner-name-prefix", RunnerNamePrefix,
+		"--pod-namespace", w.Namespace, "--runner-name-prefix", RunnerNamePrefix,
 	}
 	if o.Profiling {
 		w.args = append(w.args, "--profiling")
