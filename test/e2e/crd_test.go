@@ -127,6 +127,19 @@ func TestRunnerSetScaleSubresource(t *testing.T) {
 			t.Errorf("kubectl get octorun does not show %q:\n%s", column, out)
 		}
 	}
+
+	// No idle or active runner shows 0, not an empty cell, also when a
+	// status writer leaves the counts out.
+	MustKubectl(t, "patch", "-n", ns, "runnerset/scaled", "--subresource=status", "--type=merge",
+		"-p", `{"status":{"runners":0,"idleRunners":null,"activeRunners":null}}`)
+	out = MustKubectl(t, "get", "-n", ns, "runnerset/scaled", "--no-headers", "-o", "custom-columns=IDLE:.status.idleRunners,ACTIVE:.status.activeRunners")
+	if got := strings.Fields(out); len(got) != 2 || got[0] != "0" || got[1] != "0" {
+		t.Errorf("kubectl get runnerset shows idle and active runners as %q, want 0 and 0", out)
+	}
+	out = MustKubectl(t, "get", "-n", ns, "runnerset/scaled", "--no-headers")
+	if got := strings.Fields(out); len(got) != 6 || got[3] != "0" || got[4] != "0" {
+		t.Errorf("kubectl get runnerset = %q, want IDLE 0 and ACTIVE 0", out)
+	}
 }
 
 // TestCRDValidation checks the schema rules a user meets without the

@@ -47,11 +47,13 @@ type RunnerSetStatus struct {
 
 	// The number of idle runners for this RunnerSet.
 	// +optional
-	IdleRunners int32 `json:"idleRunners,omitempty"`
+	// +kubebuilder:default=0
+	IdleRunners int32 `json:"idleRunners"`
 
 	// The number of active runners for this RunnerSet.
 	// +optional
-	ActiveRunners int32 `json:"activeRunners,omitempty"`
+	// +kubebuilder:default=0
+	ActiveRunners int32 `json:"activeRunners"`
 
 	// Conditions defines current service state of the runner.
 	// +listType=map
