@@ -41,6 +41,12 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 	}
 	set := cached.DeepCopy()
 
+	// The expectations are looked at before the cache is read, as the
+	// ReplicaSet controller does: a creation the informer delivers between
+	// the two must not count as seen in a read that missed it, or the set
+	// would create again.
+	needsSync := c.expectations.satisfied(key.String())
+
 	var out outcome
 	selector, err := selectorOf(set)
 	if err != nil {
@@ -60,7 +66,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 
 	var requeue time.Duration
 	var manageErr error
-	if out.invalidSelector == "" && set.DeletionTimestamp == nil && c.expectations.satisfied(key.String()) {
+	if out.invalidSelector == "" && set.DeletionTimestamp == nil && needsSync {
 		requeue, manageErr = c.manageRunners(ctx, set, runners, &out)
 	}
 

@@ -148,3 +148,51 @@ func (r heldRegistration) HasSynced() bool {
 	r.waited()
 	return r.ResourceEventHandlerRegistration.HasSynced()
 }
+
+// TestSyncChecksExpectationsBeforeReadingRunners: the set created a Runner
+// that its cache does not show yet. The informer delivers that Runner while
+// a sync runs, between its read of the cache and its look at the
+// expectations. The sync must not create again from the read that missed
+// the Runner: it checks the expectations first, as the ReplicaSet
+// controller does (in the bench, 1 to 2 extra Runners in 2,000 paced jobs).
+func TestSyncChecksExpectationsBeforeReadingRunners(t *testing.T) {
+	set := newSet("a", 2)
+	f := newFixture(t)
+	f.sets = []*octorunv1alpha1.RunnerSet{set}
+	f.runners = []*octorunv1alpha1.Runner{runnerOf(set, "a-old", octorunv1alpha1.RunnerPhaseIdle, 1, time.Hour)}
+	f.build()
+	// An earlier sync created a-new; its creation is not observed yet.
+	key := cache.MetaObjectToName(set).String()
+	f.c.expectations.expect(key, 1, nil)
+	created := runnerOf(set, "a-new", octorunv1alpha1.RunnerPhasePending, 0, 0)
+	f.c.runnerIndexer = &deliverAfterRead{Indexer: f.c.runnerIndexer, deliver: func(indexer cache.Indexer) {
+		// The informer: the cache first, then the handlers.
+		if err := indexer.Add(created); err != nil {
+			t.Error(err)
+		}
+		f.c.addRunner(created)
+	}}
+
+	if _, err := f.sync(set); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range f.actions() {
+		if a == "create runners" {
+			t.Errorf("The sync created a Runner from a read that missed the one it awaited: %v", f.actions())
+		}
+	}
+}
+
+// deliverAfterRead is a cache whose first read by index is followed by the
+// delivery of an informer event.
+type deliverAfterRead struct {
+	cache.Indexer
+	deliver func(cache.Indexer)
+	once    sync.Once
+}
+
+func (d *deliverAfterRead) ByIndex(name, value string) ([]any, error) {
+	objs, err := d.Indexer.ByIndex(name, value)
+	d.once.Do(func() { d.deliver(d.Indexer) })
+	return objs, err
+}
