@@ -6,7 +6,6 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
 )
@@ -75,11 +74,7 @@ func generateRunner(g *generator, r *octorunv1alpha1.Runner) {
 // (its ownerReference with controller=true), or "" if none does.
 func controllingRunnerSet(r *octorunv1alpha1.Runner) string {
 	ref := metav1.GetControllerOfNoCopy(r)
-	if ref == nil || ref.Kind != "RunnerSet" {
-		return ""
-	}
-	gv, err := schema.ParseGroupVersion(ref.APIVersion)
-	if err != nil || gv.Group != octorunv1alpha1.GroupName {
+	if !octorunv1alpha1.Refers(ref, "RunnerSet") {
 		return ""
 	}
 	return ref.Name

@@ -12,7 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilcache "k8s.io/apimachinery/pkg/util/cache"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	coreinformers "k8s.io/client-go/informers/core/v1"
@@ -190,7 +189,7 @@ func (c *Controller) enqueueOwner(obj any) {
 		return
 	}
 	ref := metav1.GetControllerOf(object)
-	if ref == nil || !isRunner(ref) {
+	if !octorunv1alpha1.Refers(ref, "Runner") {
 		return
 	}
 	runner, err := c.runnerLister.Runners(object.GetNamespace()).Get(ref.Name)
@@ -205,14 +204,6 @@ func (c *Controller) wrote(r *octorunv1alpha1.Runner) {
 	if r != nil {
 		c.runners.Wrote(r)
 	}
-}
-
-// isRunner says whether an owner reference names a Runner, in any version of
-// Octorun's API group: a reference written with a later version (v1beta1)
-// names the same object.
-func isRunner(ref *metav1.OwnerReference) bool {
-	gv, err := schema.ParseGroupVersion(ref.APIVersion)
-	return err == nil && gv.Group == octorunv1alpha1.GroupName && ref.Kind == "Runner"
 }
 
 // getLiveRunner reads a Runner from the API server, not the cache, for the

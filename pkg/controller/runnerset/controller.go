@@ -12,7 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
@@ -181,7 +180,7 @@ func (c *Controller) deleteSet(obj any) {
 // resolveControllerRef returns the RunnerSet a controller reference names,
 // if it is that very set (same UID).
 func (c *Controller) resolveControllerRef(namespace string, ref *metav1.OwnerReference) *octorunv1alpha1.RunnerSet {
-	if ref == nil || !isRunnerSet(ref) {
+	if !octorunv1alpha1.Refers(ref, "RunnerSet") {
 		return nil
 	}
 	set, err := c.setLister.RunnerSets(namespace).Get(ref.Name)
@@ -189,14 +188,6 @@ func (c *Controller) resolveControllerRef(namespace string, ref *metav1.OwnerRef
 		return nil
 	}
 	return set
-}
-
-// isRunnerSet says whether an owner reference names a RunnerSet, in any
-// version of Octorun's API group: a reference written with a later version
-// (v1beta1) names the same object.
-func isRunnerSet(ref *metav1.OwnerReference) bool {
-	gv, err := schema.ParseGroupVersion(ref.APIVersion)
-	return err == nil && gv.Group == octorunv1alpha1.GroupName && ref.Kind == "RunnerSet"
 }
 
 // setsSelecting returns the sets whose selector matches an orphan Runner.

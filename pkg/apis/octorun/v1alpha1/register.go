@@ -22,6 +22,17 @@ func Resource(resource string) schema.GroupResource {
 	return SchemeGroupVersion.WithResource(resource).GroupResource()
 }
 
+// Refers says whether an owner reference names an object of kind (e.g.
+// "RunnerSet") of this API group, in any of its versions: a reference
+// written by a later version of the API still resolves.
+func Refers(ref *metav1.OwnerReference, kind string) bool {
+	if ref == nil || ref.Kind != kind {
+		return false
+	}
+	gv, err := schema.ParseGroupVersion(ref.APIVersion)
+	return err == nil && gv.Group == GroupName
+}
+
 var (
 	// SchemeBuilder collects the functions that add this group's types to a scheme.
 	SchemeBuilder = runtime.NewSchemeBuilder(addKnownTypes)
