@@ -150,39 +150,37 @@ func Webhooks(root, baseURL string, namespaces []string) (*admissionregistration
 			Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpIn, Values: namespaces,
 		}}}
 	}
-	local := func(c *admissionregistrationv1.WebhookClientConfig) error {
+	// local points a webhook at baseURL, for the namespaces.
+	local := func(c *admissionregistrationv1.WebhookClientConfig, namespaceSelector **metav1.LabelSelector) error {
 		if c.Service == nil || c.Service.Path == nil {
 			return errors.New("manifests/webhooks.yaml: a webhook without a service path")
 		}
 		u := baseURL + *c.Service.Path
 		c.Service, c.URL = nil, &u
+		if selector != nil {
+			*namespaceSelector = selector
+		}
 		return nil
 	}
 	var mutating *admissionregistrationv1.MutatingWebhookConfiguration
 	var validating *admissionregistrationv1.ValidatingWebhookConfiguration
+	var errs []error
 	for _, obj := range objs {
 		switch c := obj.(type) {
 		case *admissionregistrationv1.MutatingWebhookConfiguration:
 			for i := range c.Webhooks {
-				if err := local(&c.Webhooks[i].ClientConfig); err != nil {
-					return nil, nil, err
-				}
-				if selector != nil {
-					c.Webhooks[i].NamespaceSelector = selector
-				}
+				errs = append(errs, local(&c.Webhooks[i].ClientConfig, &c.Webhooks[i].NamespaceSelector))
 			}
 			mutating = c
 		case *admissionregistrationv1.ValidatingWebhookConfiguration:
 			for i := range c.Webhooks {
-				if err := local(&c.Webhooks[i].ClientConfig); err != nil {
-					return nil, nil, err
-				}
-				if selector != nil {
-					c.Webhooks[i].NamespaceSelector = selector
-				}
+				errs = append(errs, local(&c.Webhooks[i].ClientConfig, &c.Webhooks[i].NamespaceSelector))
 			}
 			validating = c
 		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, nil, err
 	}
 	if mutating == nil || validating == nil {
 		return nil, nil, errors.New("manifests/webhooks.yaml: want a mutating and a validating webhook configuration")
