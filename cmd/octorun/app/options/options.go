@@ -149,7 +149,7 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	dur(&o.RegistrationRetryPeriod, "registration-retry-period", "How long a Runner waits before retrying a registration that failed for a reason a user must fix "+
 		"(credentials, an unknown organization or runner group)")
 	dur(&o.FailureBackoff, "runnerset-failure-backoff", "How long a RunnerSet waits before replacing the first of Runners that fail in a row; the wait doubles with each")
-	dur(&o.MaxFailureBackoff, "runnerset-max-failure-backoff", "The longest a RunnerSet waits before replacing a failed Runner")
+	dur(&o.MaxFailureBackoff, "runnerset-max-failure-backoff", "The longest a RunnerSet waits before replacing a failed Runner; after twice as long without a failure, the wait starts again from --runnerset-failure-backoff")
 
 	boolean(&o.LeaderElect, "leader-elect", "Run the control loops only while holding the leader Lease, so replicas can run side by side")
 	str(&o.LeaseName, "leader-election-lease", "Name of the leader Lease")
