@@ -3,9 +3,13 @@ package worker
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/octorun/octorun/pkg/controller/internal/events"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 )
@@ -49,5 +53,57 @@ func TestProcessNextRequeuesAsTheSyncSays(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLoopRunWaitsForSyncsUnderWay: when its term ends, a loop returns only
+// after the syncs under way have finished, and with its handlers removed,
+// so the next term's loop never acts beside it.
+func TestLoopRunWaitsForSyncsUnderWay(t *testing.T) {
+	client := fake.NewClientset()
+	factory := informers.NewSharedInformerFactory(client, 0)
+	informer := factory.Core().V1().Pods().Informer()
+	stop := make(chan struct{})
+	defer close(stop)
+	factory.Start(stop)
+
+	started, release := make(chan struct{}), make(chan struct{})
+	var finished atomic.Bool
+	loop := &Loop{
+		Name: "test controller", LogKey: "thing",
+		Queue:    workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName]()),
+		Handlers: &Handlers{},
+		Events:   events.NewBroadcaster(context.Background()),
+		Client:   client,
+		Sync: func(context.Context, cache.ObjectName) (time.Duration, error) {
+			close(started)
+			<-release
+			finished.Store(true)
+			return 0, nil
+		},
+	}
+	if err := loop.Handlers.Add(informer, cache.ResourceEventHandlerFuncs{}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- loop.Run(ctx, 2) }()
+	loop.Queue.Add(cache.ObjectName{Namespace: "ns", Name: "a"})
+	<-started
+	cancel()
+	select {
+	case <-done:
+		t.Fatal("Run returned while a sync was under way")
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !finished.Load() {
+		t.Error("Run returned before the sync finished")
+	}
+	if len(loop.Handlers.added) != 0 {
+		t.Error("Run left its handlers on the informer")
 	}
 }
