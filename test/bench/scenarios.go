@@ -290,7 +290,7 @@ func steady(ctx context.Context, cfg config) (*section, error) {
 	if err := e.WaitIdle(ctx, n); err != nil {
 		return nil, err
 	}
-	before, err := e.Count(ctx)
+	before, err := quiet(ctx, e)
 	if err != nil {
 		return nil, err
 	}
@@ -319,6 +319,33 @@ func steady(ctx context.Context, cfg config) (*section, error) {
 	s.add("Octorun RSS", mib(after.Usage.RSS), "MiB", "", nil)
 	s.Details = map[string]any{"syncPeriod": period.String(), "githubCalls": diffCalls(before, after), "cpuSeconds": world.CPUShares(before, after)}
 	return s, nil
+}
+
+// quiet waits until Octorun's Kubernetes requests have settled after the
+// runners turned Idle (their last Events are sent after their statuses), and
+// returns the counters then: the steady-state window starts there. Settled
+// is at most the Lease renewals, one a second, over 3 s.
+func quiet(ctx context.Context, e *world.World) (world.Counters, error) {
+	prev, err := e.Count(ctx)
+	if err != nil {
+		return prev, err
+	}
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
+		select {
+		case <-ctx.Done():
+			return prev, ctx.Err()
+		case <-time.After(3 * time.Second):
+		}
+		cur, err := e.Count(ctx)
+		if err != nil {
+			return cur, err
+		}
+		if cur.OctorunKube-prev.OctorunKube <= 4 {
+			return cur, nil
+		}
+		prev = cur
+	}
+	return prev, nil
 }
 
 // jitRate: registration against GitHub's secondary limit of 900 points a
