@@ -18,6 +18,7 @@ import (
 	"k8s.io/klog/v2"
 
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
+	"github.com/octorun/octorun/pkg/controller/internal/worker"
 	"github.com/octorun/octorun/pkg/generated/clientset/versioned"
 	octoruninformers "github.com/octorun/octorun/pkg/generated/informers/externalversions/octorun/v1alpha1"
 	"github.com/octorun/octorun/pkg/github"
@@ -56,9 +57,8 @@ type JobHints struct {
 }
 
 // NewJobHints returns JobHints finding Runners in runnerInformer's cache. It
-// adds the indexes RunnerIDIndex and GitHubNameIndex to the informer, so it
-// must be called before the informer starts; an informer that has them
-// already (from an earlier NewJobHints) keeps them.
+// adds the indexes RunnerIDIndex and GitHubNameIndex to the informer; an
+// informer that has them already (from an earlier NewJobHints) keeps them.
 func NewJobHints(client versioned.Interface, runnerInformer octoruninformers.RunnerInformer, opts JobHintsOptions) (*JobHints, error) {
 	informer := runnerInformer.Informer()
 	prefix := opts.RunnerNamePrefix
@@ -72,17 +72,8 @@ func NewJobHints(client versioned.Interface, runnerInformer octoruninformers.Run
 			return []string{octorunv1alpha1.GitHubRunnerName(prefix, r)}, nil
 		},
 	}
-	existing := informer.GetIndexer().GetIndexers()
-	missing := cache.Indexers{}
-	for name, f := range want {
-		if _, ok := existing[name]; !ok {
-			missing[name] = f
-		}
-	}
-	if len(missing) > 0 {
-		if err := informer.AddIndexers(missing); err != nil {
-			return nil, fmt.Errorf("indexing Runners by GitHub runner id and name: %w", err)
-		}
+	if err := worker.AddIndexers(informer, want); err != nil {
+		return nil, fmt.Errorf("indexing Runners by GitHub runner id and name: %w", err)
 	}
 	return &JobHints{
 		client:  client,

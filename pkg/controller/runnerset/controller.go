@@ -80,12 +80,8 @@ func New(ctx context.Context, kubeClient kubernetes.Interface, octorunClient ver
 	setInformer octoruninformers.RunnerSetInformer, runnerInformer octoruninformers.RunnerInformer, opts Options,
 ) (*Controller, error) {
 	utilruntime.Must(octorunscheme.AddToScheme(scheme.Scheme))
-	// A controller is made for each term of leadership, on informers that
-	// outlive it: the index of an earlier one is there already.
-	if _, ok := runnerInformer.Informer().GetIndexer().GetIndexers()[controllerIndex]; !ok {
-		if err := runnerInformer.Informer().AddIndexers(cache.Indexers{controllerIndex: indexByController}); err != nil {
-			return nil, fmt.Errorf("indexing Runners by controller: %w", err)
-		}
+	if err := worker.AddIndexers(runnerInformer.Informer(), cache.Indexers{controllerIndex: indexByController}); err != nil {
+		return nil, fmt.Errorf("indexing Runners by controller: %w", err)
 	}
 	if opts.BurstRunners <= 0 {
 		opts.BurstRunners = 500

@@ -153,3 +153,20 @@ func (h *Handlers) Remove() {
 	}
 	h.added = nil
 }
+
+// AddIndexers adds to informer those of indexers it does not have yet. A
+// controller is made for each term of leadership on informers that outlive
+// it: the indexes of an earlier term's controller are there already.
+func AddIndexers(informer cache.SharedIndexInformer, indexers cache.Indexers) error {
+	existing := informer.GetIndexer().GetIndexers()
+	missing := cache.Indexers{}
+	for name, f := range indexers {
+		if _, ok := existing[name]; !ok {
+			missing[name] = f
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return informer.AddIndexers(missing)
+}
