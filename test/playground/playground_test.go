@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/octorun/octorun/test/framework/controlplane"
 )
 
 // TestPlaygroundStopsCleanlyOnCtrlC runs the playground as a user does,
@@ -90,7 +92,11 @@ wait:
 	// A newcomer's kubectl meets Octorun's admission webhook, as on a
 	// cluster: the API server calls it, and it refuses what the CRD schema
 	// lets pass (a URL on another host).
-	kubectl := filepath.Join(repoRoot(t), "_output", "bin", "kubectl")
+	binDir, err := controlplane.DefaultBinDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubectl := filepath.Join(binDir, "kubectl")
 	bad := "apiVersion: octorun.github.io/v1alpha1\nkind: Runner\nmetadata: {name: bad}\nspec: {url: https://gitlab.com/octo}\n"
 	apply := exec.Command(kubectl, "--kubeconfig", filepath.Join(dir, "kubeconfig"), "apply", "--dry-run=server", "-f", "-")
 	apply.Stdin = strings.NewReader(bad)
@@ -132,14 +138,4 @@ wait:
 			t.Errorf("Process %s of the playground's control plane still runs: %s", e.Name(), strings.ReplaceAll(string(cmdline), "\x00", " "))
 		}
 	}
-}
-
-// repoRoot is the repository's root: the test runs in test/playground.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return root
 }
