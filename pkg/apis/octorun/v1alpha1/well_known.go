@@ -41,9 +41,12 @@ const (
 // Defaults of a RunnerSpec, applied by the admission webhook (and, for the
 // group, by the CRD schema).
 const (
-	// DefaultRunnerImage is GitHub's official runner image at a pinned
-	// version; it runs unmodified.
-	DefaultRunnerImage = "ghcr.io/actions/actions-runner:2.327.1"
+	// DefaultRunnerImage is GitHub's official runner image at the newest
+	// runner release (actions/runner src/runnerversion); it runs unmodified.
+	// GitHub refuses runners older than its minimum version, so a pinned
+	// default goes stale: Octorun's --default-runner-image overrides it for
+	// every Runner that names no image.
+	DefaultRunnerImage = "ghcr.io/actions/actions-runner:2.336.0"
 	// DefaultImagePullPolicy is the pull policy of the runner image.
 	DefaultImagePullPolicy = corev1.PullIfNotPresent
 	// DefaultRunnerGroup is the runner group every organization has.
@@ -65,6 +68,16 @@ const (
 	// RunnerConditionJobAssigned tells whether GitHub assigned a job to the
 	// runner.
 	RunnerConditionJobAssigned = "JobAssigned"
+
+	// RunnerConditionRunnerOutdated is True when GitHub refused the runner
+	// because its version is older than GitHub accepts (the runner exited
+	// with code 7); the runner image must be updated.
+	RunnerConditionRunnerOutdated = "RunnerOutdated"
+
+	// RunnerConditionExited says why a Runner's runner ended, once it has:
+	// after its job (JobCompleted), or without taking one (RunnerExited,
+	// Outdated, RegistrationRemoved, ...).
+	RunnerConditionExited = "Exited"
 )
 
 // Condition types of a RunnerSet.
@@ -80,6 +93,11 @@ const (
 	// RunnerSetConditionScaleDownBlocked is True when the set has more Runners
 	// than desired but the extra ones hold jobs, so it waits for them.
 	RunnerSetConditionScaleDownBlocked = "ScaleDownBlocked"
+
+	// RunnerSetConditionRunnerOutdated is True when the set's last failing
+	// Runner was refused by GitHub for an outdated runner version; the
+	// template's image must be updated.
+	RunnerSetConditionRunnerOutdated = "RunnerOutdated"
 )
 
 // Condition reasons.
@@ -143,4 +161,41 @@ const (
 	ReasonInvalidSelector = "InvalidSelector"
 	// ReasonRunnersActive: the set waits for runners that hold jobs.
 	ReasonRunnersActive = "RunnersActive"
+	// ReasonRegistrationRejected: GitHub rejected the registration request
+	// as invalid; its message says why.
+	ReasonRegistrationRejected = "RegistrationRejected"
+	// ReasonNotInstalled: Octorun's GitHub App is not installed on the
+	// runner's organization, repository or enterprise.
+	ReasonNotInstalled = "NotInstalled"
+	// ReasonOutdated: GitHub refused the runner's version as too old.
+	ReasonOutdated = "Outdated"
+	// ReasonUpToDate: no runner was refused for its version.
+	ReasonUpToDate = "UpToDate"
+	// ReasonRunnerExited: the runner ended without GitHub having assigned
+	// it a job (its registration was removed, another process used its
+	// config, or it failed to connect).
+	ReasonRunnerExited = "RunnerExited"
+	// ReasonJobCompleted: the runner ended after its job.
+	ReasonJobCompleted = "JobCompleted"
+	// ReasonRegistrationRemoved: the runner's registration is gone from
+	// GitHub while the runner waited for a job.
+	ReasonRegistrationRemoved = "RegistrationRemoved"
+	// ReasonRunning: the runner has not ended.
+	ReasonRunning = "Running"
+)
+
+// Runner process settings Octorun gives every runner container.
+const (
+	// EnvReturnVersionDeprecatedExitCode makes run-helper.sh pass the
+	// listener's "version deprecated" return code 7 through instead of
+	// exiting 0 (actions/runner src/Misc/layoutroot/run-helper.sh.template),
+	// so an outdated runner is told apart from one that ran its job. ARC
+	// sets it too (controllers/actions.github.com/resourcebuilder.go).
+	EnvReturnVersionDeprecatedExitCode = "ACTIONS_RUNNER_RETURN_VERSION_DEPRECATED_EXIT_CODE"
+
+	// ExitCodeVersionDeprecated is the runner's exit code for a version
+	// GitHub no longer accepts (actions/runner src/Runner.Common/Constants.cs,
+	// ReturnCode.RunnerVersionDeprecated, passed through by run-helper.sh
+	// when EnvReturnVersionDeprecatedExitCode is 1).
+	ExitCodeVersionDeprecated = 7
 )
