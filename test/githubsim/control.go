@@ -51,6 +51,8 @@ type RunnerJSON struct {
 	GroupID   int64    `json:"group_id"`
 	Ephemeral bool     `json:"ephemeral"`
 	JITConfig string   `json:"jit_config,omitempty"`
+	// Version is the runner application's version, "" until it connected.
+	Version string `json:"version,omitempty"`
 }
 
 // ConfigJSON is the body of PUT /_sim/config; absent fields keep their value.
@@ -66,6 +68,12 @@ type ConfigJSON struct {
 	WebhookDropRate          *float64 `json:"webhook_drop_rate,omitempty"`
 	WebhookDuplicateRate     *float64 `json:"webhook_duplicate_rate,omitempty"`
 	WebhookReorderRate       *float64 `json:"webhook_reorder_rate,omitempty"`
+	// MinRunnerVersion is the oldest runner version allowed to connect;
+	// "" means no minimum.
+	MinRunnerVersion *string `json:"min_runner_version,omitempty"`
+	// NeverConnectedTTL is how long an ephemeral runner may stay offline
+	// before it is removed: seconds or a duration string ("30s").
+	NeverConnectedTTL *controlDuration `json:"never_connected_ttl,omitempty"`
 }
 
 func jobJSON(j Job) JobJSON {
@@ -91,6 +99,7 @@ func runnerJSONOf(r Runner) RunnerJSON {
 	return RunnerJSON{
 		ID: r.ID, Name: r.Name, OS: r.OS, Status: r.Status, Busy: r.Busy, Labels: r.Labels,
 		Org: r.Org, Repo: r.Repo, GroupID: r.GroupID, Ephemeral: r.Ephemeral, JITConfig: r.JITConfig,
+		Version: r.Version,
 	}
 }
 
@@ -114,6 +123,10 @@ func (d *controlDuration) UnmarshalJSON(b []byte) error {
 	}
 	*d = controlDuration(v)
 	return nil
+}
+
+func (d controlDuration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -200,6 +213,10 @@ func (s *Server) controlMux() *http.ServeMux {
 		writeJSON(w, http.StatusOK, runnerJSONOf(rn))
 	})
 	mux.HandleFunc("POST /_sim/runners/{id}/online", func(w http.ResponseWriter, r *http.Request) { s.ctlSetOnline(w, r, true) })
+	mux.HandleFunc("POST /_sim/runners/{id}/connect", s.ctlConnect)
+	mux.HandleFunc("GET /_sim/connections", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, s.Connections())
+	})
 	mux.HandleFunc("POST /_sim/runners/{id}/offline", func(w http.ResponseWriter, r *http.Request) { s.ctlSetOnline(w, r, false) })
 	mux.HandleFunc("POST /_sim/runners/by-jit-config", s.ctlRunnerByJITConfig)
 	mux.HandleFunc("GET /_sim/calls", func(w http.ResponseWriter, _ *http.Request) {
@@ -321,11 +338,17 @@ func (s *Server) ctlCompleteJob(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	var req struct {
+		Conclusion string `json:"conclusion"`
+	}
+	if !readOptionalJSON(w, r, &req) {
+		return
+	}
 	if _, ok := s.Job(id); !ok {
 		writeError(w, http.StatusNotFound, "job %d does not exist", id)
 		return
 	}
-	if err := s.CompleteJob(id); err != nil {
+	if err := s.FinishJob(id, orDefault(req.Conclusion, ConclusionSuccess)); err != nil {
 		writeError(w, http.StatusConflict, "%v", err)
 		return
 	}
@@ -346,15 +369,88 @@ func (s *Server) ctlAddRunner(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, runnerJSONOf(s.AddRunner(req.Owner, req.Repo, req.Name, req.Labels...)))
 }
 
+// versionBody is the optional body of the runners' online and connect
+// endpoints: the version the runner process reports.
+type versionBody struct {
+	Version string `json:"version"`
+}
+
+// readOptionalJSON decodes a control request body that may be empty.
+func readOptionalJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid body: %v", err)
+		return false
+	}
+	if len(strings.TrimSpace(string(b))) == 0 {
+		return true
+	}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid body: %v", err)
+		return false
+	}
+	return true
+}
+
+// connectionError answers a refused connection: 404 not registered, 403
+// version deprecated (GitHub denies access), 409 session conflict. The
+// body's reason is "not_found", "version_deprecated" or "session_conflict".
+func connectionError(w http.ResponseWriter, err error) {
+	status, reason := http.StatusNotFound, "not_found"
+	switch {
+	case errors.Is(err, ErrRunnerVersionDeprecated):
+		status, reason = http.StatusForbidden, "version_deprecated"
+	case errors.Is(err, ErrSessionConflict):
+		status, reason = http.StatusConflict, "session_conflict"
+	}
+	writeJSON(w, status, map[string]string{"message": err.Error(), "reason": reason})
+}
+
 func (s *Server) ctlSetOnline(w http.ResponseWriter, r *http.Request, online bool) {
 	id, ok := pathID(w, r)
 	if !ok {
 		return
 	}
-	if err := s.SetRunnerOnline(id, online); err != nil {
-		writeError(w, http.StatusNotFound, "%v", err)
+	var req versionBody
+	if !readOptionalJSON(w, r, &req) {
 		return
 	}
+	var err error
+	switch {
+	case !online:
+		err = s.SetRunnerOnline(id, false)
+	default:
+		s.mu.Lock()
+		err = s.connectLocked(id, req.Version, true)
+		s.mu.Unlock()
+	}
+	if err != nil {
+		connectionError(w, err)
+		return
+	}
+	s.writeRunner(w, id)
+}
+
+// ctlConnect is ConnectRunner: a runner process creating its session.
+func (s *Server) ctlConnect(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	var req versionBody
+	if !readOptionalJSON(w, r, &req) {
+		return
+	}
+	if err := s.ConnectRunner(id, req.Version); err != nil {
+		connectionError(w, err)
+		return
+	}
+	s.writeRunner(w, id)
+}
+
+func (s *Server) writeRunner(w http.ResponseWriter, id int64) {
 	rn, ok := s.Runner(id)
 	if !ok {
 		writeError(w, http.StatusNotFound, "runner %d is not registered", id)
@@ -444,6 +540,7 @@ func (s *Server) config() ConfigJSON {
 	s.mu.Lock()
 	limit, ppm, rate, latency := s.primaryLimitLocked(), s.secondaryPPM, s.errorRate, s.latency.Milliseconds()
 	tooMany, timeout := s.tooManyRate, s.timeoutRate
+	minVersion, ttl := s.minRunnerVersion, controlDuration(s.neverConnectedTTL)
 	s.mu.Unlock()
 	url, _ := s.hooks.current()
 	drop, duplicate, reorder := s.hooks.rates()
@@ -451,6 +548,7 @@ func (s *Server) config() ConfigJSON {
 		PrimaryLimit: &limit, SecondaryPointsPerMinute: &ppm, ServerErrorRate: &rate,
 		TooManyRequestsRate: &tooMany, TimeoutRate: &timeout, LatencyMS: &latency, WebhookURL: &url,
 		WebhookDropRate: &drop, WebhookDuplicateRate: &duplicate, WebhookReorderRate: &reorder,
+		MinRunnerVersion: &minVersion, NeverConnectedTTL: &ttl,
 	}
 }
 
@@ -476,6 +574,15 @@ func (s *Server) ctlConfig(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, "%s must be in [0,1]", k.name)
 			return
 		}
+	}
+	if req.MinRunnerVersion != nil {
+		if err := s.SetMinRunnerVersion(*req.MinRunnerVersion); err != nil {
+			writeError(w, http.StatusBadRequest, "min_runner_version: %v", err)
+			return
+		}
+	}
+	if req.NeverConnectedTTL != nil {
+		s.SetNeverConnectedTTL(time.Duration(*req.NeverConnectedTTL))
 	}
 	if req.PrimaryLimit != nil {
 		s.SetPrimaryLimit(*req.PrimaryLimit)

@@ -12,8 +12,9 @@ const (
 	JobInProgress = "in_progress"
 	JobCompleted  = "completed"
 
-	ConclusionSuccess = "success"
-	ConclusionFailure = "failure"
+	ConclusionSuccess   = "success"
+	ConclusionFailure   = "failure"
+	ConclusionCancelled = "cancelled"
 )
 
 // JobRequest describes a job to queue, as a workflow run would.
@@ -36,7 +37,7 @@ type Job struct {
 	Owner, Repo string
 	Labels      []string
 	Status      string // "queued", "in_progress" or "completed"
-	Conclusion  string // "" until completed, then "success" or "failure"
+	Conclusion  string // "" until completed, then "success", "failure" or "cancelled"
 	RunnerID    int64  // 0 until assigned
 	RunnerName  string
 	Duration    time.Duration
@@ -125,16 +126,35 @@ func (s *Server) Job(id int64) (Job, bool) {
 // CompleteJob finishes a running job now with conclusion "success"; its
 // ephemeral runner deregisters.
 func (s *Server) CompleteJob(id int64) error {
+	return s.FinishJob(id, ConclusionSuccess)
+}
+
+// FinishJob ends a job with a conclusion: "success" or "failure" for a
+// running job, "cancelled" for a queued or running one. The runner that ran
+// it reports the end, so an ephemeral runner is removed whatever the
+// conclusion: GitHub unregisters an ephemeral runner after its one job
+// (GitHub changelog 2021-09-20 "Ephemeral self-hosted runners & new
+// webhooks for auto-scaling"; docs "Autoscaling with self-hosted runners").
+func (s *Server) FinishJob(id int64, conclusion string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	j := s.findJob(id)
 	if j == nil {
 		return fmt.Errorf("job %d does not exist", id)
 	}
-	if j.Status != JobInProgress {
-		return fmt.Errorf("job %d is %s, not in_progress", id, j.Status)
+	switch conclusion {
+	case ConclusionSuccess, ConclusionFailure:
+		if j.Status != JobInProgress {
+			return fmt.Errorf("job %d is %s, not in_progress", id, j.Status)
+		}
+	case ConclusionCancelled:
+		if j.Status == JobCompleted {
+			return fmt.Errorf("job %d is completed already", id)
+		}
+	default:
+		return fmt.Errorf("conclusion %q is not success, failure or cancelled", conclusion)
 	}
-	s.finish(j, ConclusionSuccess)
+	s.finishLocked(j, conclusion, true)
 	return nil
 }
 
@@ -218,13 +238,16 @@ func (s *Server) timedOut(id int64) {
 	}
 	if j := s.findJob(id); j != nil && j.Status == JobInProgress {
 		j.timer = nil
-		s.finish(j, ConclusionSuccess)
+		s.finishLocked(j, ConclusionSuccess, true)
 	}
 }
 
-// finish completes a running job. After a finished job the ephemeral runner
-// deregisters itself; a failed job leaves its runner registered and offline.
-func (s *Server) finish(j *job, conclusion string) {
+// finishLocked completes a queued or running job. When its runner reported
+// the end (byRunner), an ephemeral runner is removed whatever the
+// conclusion, as GitHub removes it after its one job; when the runner's
+// process was lost instead, the runner stays registered and offline until
+// removed for not connecting (sweepLocked).
+func (s *Server) finishLocked(j *job, conclusion string, byRunner bool) {
 	if j.timer != nil {
 		j.timer.Stop()
 		j.timer = nil
@@ -232,10 +255,10 @@ func (s *Server) finish(j *job, conclusion string) {
 	j.Status = JobCompleted
 	j.Conclusion = conclusion
 	j.CompletedAt = s.now().UTC()
-	if r, ok := s.runners[j.RunnerID]; ok && r.jobID == j.ID {
+	if r, ok := s.runners[j.RunnerID]; ok && j.RunnerID != 0 && r.jobID == j.ID {
 		r.busy = false
 		r.jobID = 0
-		if r.ephemeral && conclusion == ConclusionSuccess {
+		if r.ephemeral && byRunner {
 			delete(s.runners, r.id)
 			s.logf("githubsim: ephemeral runner %d %q deregistered", r.id, r.name)
 		}
@@ -243,4 +266,50 @@ func (s *Server) finish(j *job, conclusion string) {
 	s.logf("githubsim: job %d completed: %s", j.ID, conclusion)
 	s.emit(j, JobCompleted)
 	s.assign()
+}
+
+// offlineRunnerTTL is how long GitHub keeps a (not ephemeral) self-hosted
+// runner that does not connect: "A self-hosted runner is automatically
+// removed from GitHub if it has not connected to GitHub Actions for more
+// than 14 days" (GitHub docs "Communicating with self-hosted runners").
+const offlineRunnerTTL = 14 * 24 * time.Hour
+
+// DefaultNeverConnectedTTL is how long GitHub keeps an ephemeral runner that
+// does not connect: "An ephemeral self-hosted runner is automatically
+// removed from GitHub if it has not connected to GitHub Actions for more
+// than 1 day" (GitHub docs "Communicating with self-hosted runners";
+// "Autoscaling with self-hosted runners").
+const DefaultNeverConnectedTTL = 24 * time.Hour
+
+// sweepLocked removes the offline runners GitHub would have removed by now:
+// ephemeral ones offline (never connected, or gone) longer than the
+// never-connected TTL, others offline longer than 14 days. It runs, on the
+// Options.Now clock, whenever runners are looked at.
+func (s *Server) sweepLocked() {
+	now := s.now()
+	for id, r := range s.runners {
+		if r.online {
+			continue
+		}
+		ttl := offlineRunnerTTL
+		if r.ephemeral {
+			ttl = s.neverConnectedTTL
+		}
+		if now.Sub(r.lastSeen) > ttl {
+			delete(s.runners, id)
+			s.logf("githubsim: runner %d %q removed: not connected for %s", r.id, r.name, ttl)
+		}
+	}
+}
+
+// SetNeverConnectedTTL changes how long an ephemeral runner may stay
+// offline (never connected, or gone) before GitHub removes it; 0 means
+// DefaultNeverConnectedTTL.
+func (s *Server) SetNeverConnectedTTL(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d <= 0 {
+		d = DefaultNeverConnectedTTL
+	}
+	s.neverConnectedTTL = d
 }

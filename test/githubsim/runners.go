@@ -88,6 +88,7 @@ func (sc scope) has(r *runner) bool { return r.org == sc.org && r.repo == sc.rep
 // scopeLocked resolves {org} or {owner}/{repo}; when it cannot (unknown, or
 // not the installation's) it answers the call and returns false.
 func (s *Server) scopeLocked(c *call) (scope, bool) {
+	s.sweepLocked()
 	if owner := c.r.PathValue("owner"); owner != "" {
 		r := s.findRepo(owner, c.r.PathValue("repo"))
 		if r == nil || !c.repoVisible(r) {

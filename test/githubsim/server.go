@@ -68,6 +68,15 @@ type Options struct {
 	WebhookReorderRate float64
 	// WebhookReorderDelay is the longest a delivery is held back. 0 means 2s.
 	WebhookReorderDelay time.Duration
+	// MinRunnerVersion is the oldest runner application version allowed to
+	// connect (ConnectRunner); older ones are refused as deprecated. ""
+	// means DefaultMinRunnerVersion (GitHub's requirement), and
+	// NoMinRunnerVersion means no minimum.
+	MinRunnerVersion string
+	// NeverConnectedTTL is how long an ephemeral runner may stay offline
+	// (never connected, or gone) before GitHub removes it. 0 means
+	// DefaultNeverConnectedTTL (a day).
+	NeverConnectedTTL time.Duration
 	// Logf receives debug output. nil discards it.
 	Logf func(format string, args ...any)
 }
@@ -95,6 +104,9 @@ type Server struct {
 	tooManyRate  float64
 	timeoutRate  float64
 	latency      time.Duration
+	// minRunnerVersion is "" when any version may connect.
+	minRunnerVersion  string
+	neverConnectedTTL time.Duration
 	// State.
 	orgs          map[string]*org // by lower-case login
 	tokens        map[string]*principal
@@ -106,6 +118,7 @@ type Server struct {
 	limits        map[string]*bucket
 	calls         map[string]int
 	callsByStatus map[int]int
+	connections   ConnectionCounts
 	closed        bool
 	// Sequences.
 	nextOrgID, nextRepoID, nextGroupID, nextRunnerID int64
@@ -127,6 +140,8 @@ func New(opts Options) *Server {
 		tooManyRate:       opts.TooManyRequestsRate,
 		timeoutRate:       opts.TimeoutRate,
 		latency:           opts.Latency,
+		minRunnerVersion:  normalizeMinVersion(opts.MinRunnerVersion),
+		neverConnectedTTL: opts.NeverConnectedTTL,
 		orgs:              map[string]*org{},
 		tokens:            map[string]*principal{},
 		apps:              map[int64]*app{},
@@ -159,6 +174,9 @@ func New(opts Options) *Server {
 	}
 	if s.tooManyRetryAfter <= 0 {
 		s.tooManyRetryAfter = time.Second
+	}
+	if s.neverConnectedTTL <= 0 {
+		s.neverConnectedTTL = DefaultNeverConnectedTTL
 	}
 	if s.timeoutAfter <= 0 {
 		s.timeoutAfter = 2 * time.Minute

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // org is an organization. Logins and repository names are matched without
@@ -56,6 +57,13 @@ type runner struct {
 	groupID   int64
 	jitConfig string
 	jobID     int64 // the job it runs, 0 when idle
+	// version is the runner application's version, reported when its
+	// process connects ("" until then).
+	version string
+	// connected is set once the runner's process first connected;
+	// lastSeen is when it registered, connected or went offline last.
+	connected bool
+	lastSeen  time.Time
 }
 
 func (r *runner) status() string {
@@ -81,6 +89,9 @@ type Runner struct {
 	JITConfig string
 	// Ephemeral runners (all just-in-time runners) deregister after one job.
 	Ephemeral bool
+	// Version is the runner application's version its process reported
+	// when it connected; "" until then.
+	Version string
 }
 
 func (r *runner) snapshot() Runner {
@@ -95,6 +106,7 @@ func (r *runner) snapshot() Runner {
 		GroupID:   r.groupID,
 		JITConfig: r.jitConfig,
 		Ephemeral: r.ephemeral,
+		Version:   r.version,
 	}
 	if r.repo != nil {
 		out.Repo = r.repo.name
@@ -229,13 +241,14 @@ func runnerLabels(custom []string) []string {
 // newRunner registers a runner. The caller has checked the name is free.
 func (s *Server) newRunner(o *org, r *repo, name string, groupID int64, labels []string) *runner {
 	rn := &runner{
-		id:      s.nextRunnerID,
-		name:    name,
-		os:      osLinux,
-		labels:  runnerLabels(labels),
-		org:     o,
-		repo:    r,
-		groupID: groupID,
+		id:       s.nextRunnerID,
+		name:     name,
+		os:       osLinux,
+		labels:   runnerLabels(labels),
+		org:      o,
+		repo:     r,
+		groupID:  groupID,
+		lastSeen: s.now(),
 	}
 	s.nextRunnerID++
 	for _, l := range rn.labels {
@@ -264,6 +277,7 @@ func (s *Server) AddRunner(owner, repoName, name string, labels ...string) Runne
 func (s *Server) Runners() []Runner {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.sweepLocked()
 	out := make([]Runner, 0, len(s.runners))
 	for _, r := range s.sortedRunners() {
 		out = append(out, r.snapshot())
@@ -284,6 +298,7 @@ func (s *Server) sortedRunners() []*runner {
 func (s *Server) Runner(id int64) (Runner, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.sweepLocked()
 	r, ok := s.runners[id]
 	if !ok {
 		return Runner{}, false
@@ -292,30 +307,31 @@ func (s *Server) Runner(id int64) (Runner, bool) {
 }
 
 // SetRunnerOnline says the runner's process started (online) or stopped.
-// An online, idle runner is given queued jobs. A busy runner that goes
-// offline fails its job (conclusion "failure") and, unlike one that finished
-// its job, stays registered: GitHub cannot know it will not come back.
+// Going online is ConnectRunner with LatestRunnerVersion, except that a
+// runner online already stays so (no session conflict). An online, idle
+// runner is given queued jobs. A busy runner that goes offline fails its
+// job (conclusion "failure"); the runner stays registered, offline, until
+// GitHub removes it for not connecting (Options.NeverConnectedTTL): GitHub
+// cannot know it will not come back.
 func (s *Server) SetRunnerOnline(id int64, online bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if online {
+		return s.connectLocked(id, "", true)
+	}
 	r, ok := s.runners[id]
 	if !ok {
-		return fmt.Errorf("runner %d is not registered", id)
+		return fmt.Errorf("runner %d: %w", id, ErrRunnerNotFound)
 	}
-	if r.online == online {
+	if !r.online {
 		return nil
 	}
-	r.online = online
-	if online {
-		r.os = osLinux
-		s.logf("githubsim: runner %d %q online", r.id, r.name)
-		s.assign()
-		return nil
-	}
+	r.online = false
+	r.lastSeen = s.now()
 	s.logf("githubsim: runner %d %q offline", r.id, r.name)
 	if r.busy {
 		if j := s.findJob(r.jobID); j != nil {
-			s.finish(j, "failure")
+			s.finishLocked(j, ConclusionFailure, false)
 		}
 	}
 	return nil
@@ -409,6 +425,7 @@ func (s *Server) RunnerByJITConfig(encoded string) (Runner, bool) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.sweepLocked()
 	r, ok := s.runners[id]
 	if !ok || r.jitConfig == "" || r.jitConfig != encoded {
 		return Runner{}, false
