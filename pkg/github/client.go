@@ -100,7 +100,10 @@ type JITConfigRequest struct {
 	Name string
 	// RunnerGroupID is the group to register in (see RunnerGroupID).
 	RunnerGroupID int64
-	// Labels of the runner, 1 to 100 (GitHub adds "self-hosted" itself).
+	// Labels of the runner, 1 to 100. They are all its labels: a JIT
+	// registration adds none, not even "self-hosted" or the OS and
+	// architecture that config.sh adds (REST docs "Self-hosted runners",
+	// the generate-jitconfig example), so send those that workflows ask for.
 	Labels []string
 	// WorkFolder is the runner's work directory, relative to its home.
 	WorkFolder string

@@ -80,7 +80,7 @@ func TestGenerateJITConfig(t *testing.T) {
 			if cfg.Runner.ID == 0 || cfg.Runner.Name != "octorun-runner-1" || cfg.EncodedJITConfig == "" {
 				t.Fatalf("GenerateJITConfig = %+v", cfg)
 			}
-			for _, l := range []string{"self-hosted", "size=large", "gpu"} {
+			for _, l := range []string{"size=large", "gpu"} {
 				if !contains(cfg.Runner.Labels, l) {
 					t.Errorf("runner labels %v lack %q", cfg.Runner.Labels, l)
 				}
