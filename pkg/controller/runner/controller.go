@@ -56,7 +56,23 @@ type Options struct {
 	// retried after a failure a user must fix (credentials, unknown
 	// organization or group). Zero means one minute.
 	RetryPeriod time.Duration
+	// DefaultImage is the runner image of Runners that name none; empty
+	// means v1alpha1.DefaultRunnerImage.
+	DefaultImage string
+	// DefaultArch is the architecture label ("X64", "ARM64") of runners
+	// whose placement does not pin kubernetes.io/arch; empty means
+	// v1alpha1.DefaultRunnerArch.
+	DefaultArch string
+	// ExitGracePeriod is how long a Runner whose runner exited 0 with no
+	// job seen waits for a late workflow_job delivery before it is Failed
+	// with RunnerExited. Zero means DefaultExitGracePeriod.
+	ExitGracePeriod time.Duration
 }
+
+// DefaultExitGracePeriod is Options.ExitGracePeriod's default: GitHub
+// delivers a workflow_job event within seconds, and redelivery of one that
+// failed is manual.
+const DefaultExitGracePeriod = 30 * time.Second
 
 // Controller is the Runner controller.
 type Controller struct {
@@ -107,6 +123,15 @@ func New(
 	}
 	if opts.RetryPeriod <= 0 {
 		opts.RetryPeriod = time.Minute
+	}
+	if opts.DefaultImage == "" {
+		opts.DefaultImage = octorunv1alpha1.DefaultRunnerImage
+	}
+	if opts.DefaultArch == "" {
+		opts.DefaultArch = octorunv1alpha1.DefaultRunnerArch
+	}
+	if opts.ExitGracePeriod <= 0 {
+		opts.ExitGracePeriod = DefaultExitGracePeriod
 	}
 
 	broadcaster := events.NewBroadcaster(ctx)

@@ -28,7 +28,7 @@ func (c *Controller) finalize(ctx context.Context, runner *octorunv1alpha1.Runne
 		// A cache behind the release may still show the finalizer.
 		return 0, nil
 	}
-	obs := observation{job: job}
+	obs := observation{job: job, exitGrace: c.opts.ExitGracePeriod}
 	pod, err := c.podLister.Pods(runner.Namespace).Get(runner.Name)
 	switch {
 	case err == nil && metav1.IsControlledBy(pod, runner):
@@ -53,8 +53,13 @@ func (c *Controller) finalize(ctx context.Context, runner *octorunv1alpha1.Runne
 		return 0, nil
 	case runner.Spec.ID == 0 || scopeErr != nil:
 		// Never registered: nothing to remove from GitHub.
-	case status.Phase == octorunv1alpha1.RunnerPhaseComplete:
-		// The one-job runner removed itself from GitHub after its job.
+	case status.Phase == octorunv1alpha1.RunnerPhaseComplete && job != nil && job.CompletedAt != nil:
+		// GitHub reported the runner's one job completed, and removes an
+		// ephemeral runner after its job whatever the conclusion (GitHub
+		// docs, "Autoscaling with self-hosted runners"). Any other ending,
+		// a job seen only as started included, is made sure of below: an
+		// exit code says nothing about the registration (actions/runner
+		// run-helper.sh exits 0 for a runner never connected).
 	case remembered(c.deregistered, runner.UID):
 		// Removed from GitHub by an earlier attempt of this finalizer.
 	default:

@@ -226,7 +226,7 @@ func registered(r *octorunv1alpha1.Runner, id int64, phase octorunv1alpha1.Runne
 // podOf returns the Runner's pod in the given pod phase; running makes its
 // container run.
 func podOf(r *octorunv1alpha1.Runner, phase corev1.PodPhase, running bool) *corev1.Pod {
-	p := newPod(r)
+	p := newPod(r, octorunv1alpha1.DefaultRunnerImage)
 	p.UID = types.UID(r.Name + "-pod-uid")
 	p.Spec.NodeName = "node-1"
 	p.Status.Phase = phase

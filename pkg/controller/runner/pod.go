@@ -67,7 +67,7 @@ func (c *Controller) ensurePod(ctx context.Context, runner *octorunv1alpha1.Runn
 		// Its pod ran and went: a JIT config runs once.
 		return runnerPod{}, nil
 	}
-	pod, err = c.kubeClient.CoreV1().Pods(runner.Namespace).Create(ctx, newPod(runner), metav1.CreateOptions{})
+	pod, err = c.kubeClient.CoreV1().Pods(runner.Namespace).Create(ctx, newPod(runner, c.opts.DefaultImage), metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		// Created by an earlier sync the cache has not seen yet.
 		pod, err = c.kubeClient.CoreV1().Pods(runner.Namespace).Get(ctx, runner.Name, metav1.GetOptions{})
@@ -84,11 +84,11 @@ func (c *Controller) ensurePod(ctx context.Context, runner *octorunv1alpha1.Runn
 
 // newPod returns the pod of a registered Runner. Every field of the spec
 // reaches it; the JIT config comes from the Runner's Secret.
-func newPod(runner *octorunv1alpha1.Runner) *corev1.Pod {
+func newPod(runner *octorunv1alpha1.Runner, defaultImage string) *corev1.Pod {
 	spec := runner.Spec
 	image := spec.Image.Name
 	if image == "" {
-		image = octorunv1alpha1.DefaultRunnerImage
+		image = defaultImage
 	}
 	pullPolicy := spec.Image.PullPolicy
 	if pullPolicy == "" {
@@ -133,6 +133,9 @@ func newPod(runner *octorunv1alpha1.Runner) *corev1.Pod {
 						LocalObjectReference: corev1.LocalObjectReference{Name: runner.Name},
 						Key:                  jitConfigKey,
 					}},
+				}, {
+					// Exit 7, not 0, when GitHub refuses the version.
+					Name: octorunv1alpha1.EnvReturnVersionDeprecatedExitCode, Value: "1",
 				}},
 				Resources:       *spec.Resources.DeepCopy(),
 				VolumeMounts:    append([]corev1.VolumeMount(nil), spec.VolumeMounts...),

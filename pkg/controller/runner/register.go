@@ -47,7 +47,7 @@ func (c *Controller) register(ctx context.Context, runner *octorunv1alpha1.Runne
 	if scopeErr != nil {
 		return attempt{runner: runner, registration: registration{reason: octorunv1alpha1.ReasonInvalidURL, message: scopeErr.Error(), permanent: true}}, nil
 	}
-	labels := octorunv1alpha1.GitHubLabels(runner.Labels)
+	labels := octorunv1alpha1.RunnerLabels(runner.Labels, &runner.Spec, c.opts.DefaultArch)
 	if len(labels) > 100 {
 		return attempt{runner: runner, registration: registration{
 			reason:    octorunv1alpha1.ReasonRegistrationFailed,

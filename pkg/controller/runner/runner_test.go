@@ -64,7 +64,7 @@ func TestRegistersANewRunner(t *testing.T) {
 	}
 	req := f.github.jitReqs[0]
 	if diff := cmp.Diff(github.JITConfigRequest{
-		Name: "test-default-r1", RunnerGroupID: 1, Labels: []string{"self-hosted", "size=large"}, WorkFolder: "_work",
+		Name: "test-default-r1", RunnerGroupID: 1, Labels: []string{"self-hosted", "Linux", "X64", "size=large"}, WorkFolder: "_work",
 	}, req); diff != "" {
 		t.Errorf("JIT request (-want +got):\n%s", diff)
 	}
@@ -119,7 +119,7 @@ func TestPodCarriesTheSpec(t *testing.T) {
 	r.Spec.VolumeMounts = []corev1.VolumeMount{{Name: "cache", MountPath: "/cache"}}
 	r.Labels[octorunv1alpha1.LabelRunnerSet] = "set"
 
-	pod := newPod(r)
+	pod := newPod(r, octorunv1alpha1.DefaultRunnerImage)
 	c := pod.Spec.Containers[0]
 	checks := map[string]bool{
 		"image":            c.Image == "example.com/runner:1",
@@ -136,7 +136,8 @@ func TestPodCarriesTheSpec(t *testing.T) {
 		"volumeMounts":     len(c.VolumeMounts) == 1 && c.VolumeMounts[0].MountPath == "/cache",
 		"restartPolicy":    pod.Spec.RestartPolicy == corev1.RestartPolicyNever,
 		"command":          len(c.Command) == 1 && c.Command[0] == "/home/runner/run.sh",
-		"jitconfig":        len(c.Env) == 1 && c.Env[0].Name == "ACTIONS_RUNNER_INPUT_JITCONFIG" && c.Env[0].ValueFrom.SecretKeyRef.Name == "r1",
+		"jitconfig":        len(c.Env) == 2 && c.Env[0].Name == "ACTIONS_RUNNER_INPUT_JITCONFIG" && c.Env[0].ValueFrom.SecretKeyRef.Name == "r1",
+		"exit code 7":      len(c.Env) == 2 && c.Env[1].Name == "ACTIONS_RUNNER_RETURN_VERSION_DEPRECATED_EXIT_CODE" && c.Env[1].Value == "1",
 		"labels":           pod.Labels[octorunv1alpha1.LabelRunner] == "r1" && pod.Labels[octorunv1alpha1.LabelRunnerSet] == "set",
 	}
 	for name, ok := range checks {
@@ -146,7 +147,7 @@ func TestPodCarriesTheSpec(t *testing.T) {
 	}
 
 	// Defaults: non-root, no API token.
-	plain := newPod(newRunner("r2"))
+	plain := newPod(newRunner("r2"), octorunv1alpha1.DefaultRunnerImage)
 	sc := plain.Spec.Containers[0].SecurityContext
 	if sc == nil || !*sc.RunAsNonRoot || *sc.RunAsUser != runnerUID {
 		t.Errorf("Default security context = %+v, want non-root uid %d", sc, runnerUID)
@@ -469,6 +470,7 @@ func TestUnstorableConfigIsDeregistered(t *testing.T) {
 func TestDeletion(t *testing.T) {
 	now := metav1.Unix(1_800_000_000, 0)
 	job := octorunv1alpha1.JobAssignment{JobID: 7, AssignedAt: now}.String()
+	completedJob := octorunv1alpha1.JobAssignment{JobID: 7, AssignedAt: now, CompletedAt: &now}.String()
 	tests := []struct {
 		name          string
 		runner        func() *octorunv1alpha1.Runner
@@ -512,12 +514,24 @@ func TestDeletion(t *testing.T) {
 			r.Finalizers = []string{octorunv1alpha1.RunnerFinalizer}
 			return r
 		}},
-		{name: "complete runner removed itself", runner: func() *octorunv1alpha1.Runner {
+		{name: "GitHub completed the job of a complete runner", runner: func() *octorunv1alpha1.Runner {
+			r := registered(newRunner("r1"), 101, octorunv1alpha1.RunnerPhaseComplete)
+			r.Annotations = map[string]string{octorunv1alpha1.AnnotationJobAssignment: completedJob}
+			return r
+		},
+			pod: func(r *octorunv1alpha1.Runner) *corev1.Pod { return podOf(r, corev1.PodSucceeded, false) }},
+		{name: "complete runner whose job completion was not seen", runner: func() *octorunv1alpha1.Runner {
 			r := registered(newRunner("r1"), 101, octorunv1alpha1.RunnerPhaseComplete)
 			r.Annotations = map[string]string{octorunv1alpha1.AnnotationJobAssignment: job}
 			return r
 		},
-			pod: func(r *octorunv1alpha1.Runner) *corev1.Pod { return podOf(r, corev1.PodSucceeded, false) }},
+			pod:       func(r *octorunv1alpha1.Runner) *corev1.Pod { return podOf(r, corev1.PodSucceeded, false) },
+			deleteErr: apiErr(404, github.ErrNotFound), wantCalls: []string{"DeleteRunner"}},
+		{name: "runner that exited without a job", runner: func() *octorunv1alpha1.Runner {
+			return registered(newRunner("r1"), 101, octorunv1alpha1.RunnerPhaseFailed)
+		},
+			pod:       func(r *octorunv1alpha1.Runner) *corev1.Pod { return exitedPod(r, 0, now.Time) },
+			wantCalls: []string{"DeleteRunner"}},
 		{name: "failed runner", runner: func() *octorunv1alpha1.Runner {
 			return registered(newRunner("r1"), 101, octorunv1alpha1.RunnerPhaseFailed)
 		},

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -25,6 +26,96 @@ type observation struct {
 	pod          *corev1.Pod // nil when there is none
 	podConflict  string      // a message when the pod's or Secret's name is taken
 	job          *octorunv1alpha1.JobAssignment
+	// exitGrace is how long after its runner exited without a job seen a
+	// Runner waits for GitHub's late word of one before it is Failed.
+	exitGrace time.Duration
+}
+
+// ending is how a Runner's runner process ended, as told by its pod and by
+// what GitHub reported.
+type ending struct {
+	// reason and message say how, for the Exited condition; empty while
+	// the runner runs, or while a late job report may still come.
+	reason, message string
+	// outdated: GitHub refused the runner's version (exit code 7).
+	outdated bool
+	// waitFor is how much longer to wait for a late job report; zero when
+	// not waiting.
+	waitFor time.Duration
+}
+
+// endingOf says how the Runner's runner ended. Whether it ran a job is
+// GitHub's knowledge, not the exit code's: the runner's run-helper.sh exits
+// 0 after its job, and also when its registration is gone, on a session
+// conflict and on unknown errors (actions/runner
+// src/Misc/layoutroot/run-helper.sh.template). Only code 7, which Octorun
+// has run-helper.sh pass through, says more: the version is deprecated.
+func endingOf(obs observation, now time.Time) ending {
+	pod := obs.pod
+	if pod == nil || pod.Status.Phase != corev1.PodSucceeded && pod.Status.Phase != corev1.PodFailed {
+		return ending{}
+	}
+	t := runnerTermination(pod)
+	switch {
+	case t != nil && t.ExitCode == octorunv1alpha1.ExitCodeVersionDeprecated:
+		return ending{
+			reason:   octorunv1alpha1.ReasonOutdated,
+			outdated: true,
+			message: fmt.Sprintf("GitHub refused the runner: the version of image %s is older than GitHub accepts (exit code %d). "+
+				"Use a current ghcr.io/actions/actions-runner release in spec.image (in a RunnerSet, its template), or in Octorun's --default-runner-image for Runners that name none",
+				runnerImage(pod), t.ExitCode),
+		}
+	case obs.job != nil && (pod.Status.Phase == corev1.PodSucceeded || obs.job.CompletedAt != nil):
+		return ending{reason: octorunv1alpha1.ReasonJobCompleted, message: "The runner exited after its job"}
+	case obs.job != nil:
+		return ending{reason: octorunv1alpha1.ReasonPodTerminated, message: failedPodMessage(pod)}
+	case pod.Status.Phase == corev1.PodFailed:
+		return ending{reason: octorunv1alpha1.ReasonPodTerminated, message: failedPodMessage(pod)}
+	}
+	// Exit 0 and no job seen: a workflow_job delivery may be late.
+	if ended := endedAt(pod); ended != nil {
+		if left := obs.exitGrace - now.Sub(ended.Time); left > 0 {
+			return ending{waitFor: left}
+		}
+	}
+	return ending{
+		reason: octorunv1alpha1.ReasonRunnerExited,
+		message: "The runner exited without GitHub having assigned it a job: its registration was removed, " +
+			"another pod used its config, or it could not connect; see the runner container's log",
+	}
+}
+
+// endedAt is when the runner container exited; nil when not known.
+func endedAt(pod *corev1.Pod) *metav1.Time {
+	if t := runnerTermination(pod); t != nil && !t.FinishedAt.IsZero() {
+		return &t.FinishedAt
+	}
+	return nil
+}
+
+func runnerImage(pod *corev1.Pod) string {
+	for _, c := range pod.Spec.Containers {
+		if c.Name == runnerContainer {
+			return c.Image
+		}
+	}
+	return ""
+}
+
+func failedPodMessage(pod *corev1.Pod) string {
+	if pod.Status.Phase == corev1.PodSucceeded {
+		return "The runner exited"
+	}
+	msg := "The runner pod failed"
+	if pod.Status.Reason != "" {
+		msg = fmt.Sprintf("The runner pod failed: %s", pod.Status.Reason)
+		if pod.Status.Message != "" {
+			msg += ": " + pod.Status.Message
+		}
+	} else if t := runnerTermination(pod); t != nil {
+		msg = fmt.Sprintf("The runner exited with code %d (%s)", t.ExitCode, t.Reason)
+	}
+	return msg
 }
 
 // computeStatus derives a Runner's status from what the sync observed. It is
@@ -50,8 +141,12 @@ func computeStatus(runner *octorunv1alpha1.Runner, obs observation, now metav1.T
 		set(octorunv1alpha1.RunnerConditionRegistered, metav1.ConditionFalse, octorunv1alpha1.ReasonRegistering, "Registering the runner on GitHub")
 	}
 
-	// PodReady.
+	// PodReady, Exited and RunnerOutdated.
+	end := endingOf(obs, now.Time)
 	podReason, podMessage := podState(obs)
+	if end.waitFor > 0 {
+		podMessage = fmt.Sprintf("The runner exited; waiting up to %s for GitHub to report a job it ran", obs.exitGrace.Round(time.Second))
+	}
 	podReady := metav1.ConditionFalse
 	if podReason == octorunv1alpha1.ReasonPodRunning {
 		podReady = metav1.ConditionTrue
@@ -69,27 +164,41 @@ func computeStatus(runner *octorunv1alpha1.Runner, obs observation, now metav1.T
 		set(octorunv1alpha1.RunnerConditionJobAssigned, metav1.ConditionFalse, octorunv1alpha1.ReasonNoJob, "No job has been assigned to the runner")
 	}
 
-	status.Phase = computePhase(runner, obs, podReason)
+	status.Phase = computePhase(runner, obs, end, podReason)
+	if end.reason != "" && !terminal(runner.Status.Phase) {
+		set(octorunv1alpha1.RunnerConditionExited, metav1.ConditionTrue, end.reason, end.message)
+	}
+	if end.outdated && !terminal(runner.Status.Phase) {
+		set(octorunv1alpha1.RunnerConditionRunnerOutdated, metav1.ConditionTrue, octorunv1alpha1.ReasonOutdated, end.message)
+	}
 	return status
 }
 
 // computePhase: Pending → Idle → Active → Complete, or Failed. Complete and
 // Failed are final: a runner runs one job only.
-func computePhase(runner *octorunv1alpha1.Runner, obs observation, podReason string) octorunv1alpha1.RunnerPhase {
+//
+// Complete means GitHub showed the runner with a job (a workflow_job
+// delivery, or the sync seeing it busy) and the runner ended: an exit code
+// of 0 alone is no proof of a job. A runner that exits 0 with no job seen
+// stays as it was for obs.exitGrace, for a late delivery, then is Failed.
+func computePhase(runner *octorunv1alpha1.Runner, obs observation, end ending, podReason string) octorunv1alpha1.RunnerPhase {
 	prev := runner.Status.Phase
 	if terminal(prev) {
 		return prev
 	}
-	pod := obs.pod
 	switch {
 	case obs.registration.permanent:
 		return octorunv1alpha1.RunnerPhaseFailed
-	case pod != nil && pod.Status.Phase == corev1.PodSucceeded:
+	case end.reason == octorunv1alpha1.ReasonJobCompleted:
 		return octorunv1alpha1.RunnerPhaseComplete
-	case pod != nil && pod.Status.Phase == corev1.PodFailed,
-		podReason == octorunv1alpha1.ReasonImagePullFailed:
+	case end.reason != "", podReason == octorunv1alpha1.ReasonImagePullFailed:
 		return octorunv1alpha1.RunnerPhaseFailed
-	case pod == nil && (prev == octorunv1alpha1.RunnerPhaseIdle || prev == octorunv1alpha1.RunnerPhaseActive):
+	case end.waitFor > 0:
+		if prev == "" {
+			return octorunv1alpha1.RunnerPhasePending
+		}
+		return prev
+	case obs.pod == nil && (prev == octorunv1alpha1.RunnerPhaseIdle || prev == octorunv1alpha1.RunnerPhaseActive):
 		// The runner's process is gone with its pod; its JIT config is
 		// spent.
 		return octorunv1alpha1.RunnerPhaseFailed
@@ -114,19 +223,8 @@ func podState(obs observation) (reason, message string) {
 		return octorunv1alpha1.ReasonPodNameConflict, obs.podConflict
 	case pod == nil:
 		return octorunv1alpha1.ReasonPodMissing, "The runner pod does not exist"
-	case pod.Status.Phase == corev1.PodSucceeded:
-		return octorunv1alpha1.ReasonPodTerminated, "The runner exited after its job"
-	case pod.Status.Phase == corev1.PodFailed:
-		msg := "The runner pod failed"
-		if pod.Status.Reason != "" {
-			msg = fmt.Sprintf("The runner pod failed: %s", pod.Status.Reason)
-			if pod.Status.Message != "" {
-				msg += ": " + pod.Status.Message
-			}
-		} else if t := runnerTermination(pod); t != nil {
-			msg = fmt.Sprintf("The runner exited with code %d (%s)", t.ExitCode, t.Reason)
-		}
-		return octorunv1alpha1.ReasonPodTerminated, msg
+	case pod.Status.Phase == corev1.PodSucceeded, pod.Status.Phase == corev1.PodFailed:
+		return octorunv1alpha1.ReasonPodTerminated, failedPodMessage(pod)
 	}
 	for _, cs := range pod.Status.ContainerStatuses {
 		if cs.Name != runnerContainer {

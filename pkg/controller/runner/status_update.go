@@ -83,9 +83,16 @@ func (c *Controller) phaseEvent(runner *octorunv1alpha1.Runner) {
 		c.recorder.Event(runner, corev1.EventTypeNormal, EventCompleted, "The runner finished its job")
 	case octorunv1alpha1.RunnerPhaseFailed:
 		msg := message(octorunv1alpha1.RunnerConditionPodReady)
+		if m := message(octorunv1alpha1.RunnerConditionExited); m != "" {
+			msg = m
+		}
 		if cond := meta.FindStatusCondition(runner.Status.Conditions, octorunv1alpha1.RunnerConditionRegistered); cond != nil && cond.Status != metav1.ConditionTrue {
 			msg = cond.Message
 		}
-		c.recorder.Event(runner, corev1.EventTypeWarning, EventFailed, msg)
+		reason := EventFailed
+		if meta.IsStatusConditionTrue(runner.Status.Conditions, octorunv1alpha1.RunnerConditionRunnerOutdated) {
+			reason = EventOutdated
+		}
+		c.recorder.Event(runner, corev1.EventTypeWarning, reason, msg)
 	}
 }

@@ -24,6 +24,7 @@ const (
 	EventJobStarted        = "JobStarted"
 	EventCompleted         = "RunnerCompleted"
 	EventFailed            = "RunnerFailed"
+	EventOutdated          = "RunnerOutdated"
 	EventDeletionDelayed   = "DeletionDelayed"
 	EventDeregistered      = "Deregistered"
 )
@@ -52,7 +53,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 		return c.finalize(ctx, runner, scope, scopeErr, job)
 	}
 
-	obs := observation{job: job}
+	obs := observation{job: job, exitGrace: c.opts.ExitGracePeriod}
 	var requeue time.Duration
 	var manageErr error
 	if runner.Spec.ID == 0 && !terminal(runner.Status.Phase) {
@@ -66,7 +67,11 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 		obs.pod, obs.podConflict = p.pod, p.conflict
 	}
 
-	status := computeStatus(runner, obs, metav1.NewTime(c.now()))
+	now := c.now()
+	status := computeStatus(runner, obs, metav1.NewTime(now))
+	if end := endingOf(obs, now); end.waitFor > 0 && (requeue == 0 || end.waitFor < requeue) {
+		requeue = end.waitFor
+	}
 	if obs.pod != nil && obs.podConflict == "" {
 		if err := c.syncPodDisruption(ctx, obs.pod, status.Phase); err != nil && manageErr == nil {
 			manageErr = err
