@@ -203,13 +203,23 @@ func (b *Budget) primaryExhausted(resource string, reset time.Time) time.Duratio
 }
 
 // secondaryLimited records a secondary-limit response and returns how long
-// to wait: Retry-After when GitHub sent it, else an exponential backoff with
-// jitter.
-func (b *Budget) secondaryLimited(retryAfter time.Duration) time.Duration {
+// to wait, by github/docs rate-limits-for-the-rest-api.md ("Exceeding the
+// rate limit"): Retry-After when GitHub sent it; else until reset, GitHub's
+// x-ratelimit-reset when it said x-ratelimit-remaining 0 (zero otherwise);
+// else "at least one minute", then "an exponentially increasing amount of
+// time" for each secondary-limit response in a row (SecondaryBackoff
+// doubling up to MaxSecondaryBackoff, plus up to 25% jitter). Until the
+// wait is over acquire refuses every request of the credential, whichever
+// caller sends it: "continuing to make requests while you are rate limited
+// may result in the banning of your integration".
+func (b *Budget) secondaryLimited(retryAfter time.Duration, reset time.Time) time.Duration {
 	now := b.opts.Now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	wait := retryAfter
+	if wait <= 0 && reset.After(now) {
+		wait = reset.Sub(now)
+	}
 	if wait <= 0 {
 		wait = b.opts.SecondaryBackoff << min(b.strikes, 10)
 		wait = min(wait, b.opts.MaxSecondaryBackoff)

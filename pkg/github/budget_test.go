@@ -96,7 +96,7 @@ func TestBudgetSecondaryLimit(t *testing.T) {
 	b := NewBudget(BudgetOptions{Now: clock.Now}, nil)
 	ctx := context.Background()
 
-	if d := b.secondaryLimited(42 * time.Second); d != 42*time.Second {
+	if d := b.secondaryLimited(42*time.Second, time.Time{}); d != 42*time.Second {
 		t.Errorf("wait with Retry-After 42s = %s", d)
 	}
 	if d := retryAfterOf(t, b.acquire(ctx, readPoints)); d != 42*time.Second {
@@ -109,18 +109,18 @@ func TestBudgetSecondaryLimit(t *testing.T) {
 	b.observe(rateHeaders(5000, 4000, clock.t.Add(time.Hour))) // that request succeeded
 
 	// Without Retry-After: one minute, then doubling, with at most 25% jitter.
-	first := b.secondaryLimited(0)
+	first := b.secondaryLimited(0, time.Time{})
 	if first < time.Minute || first > 75*time.Second {
 		t.Errorf("first backoff = %s, want 1m..1m15s", first)
 	}
 	clock.Step(first)
-	second := b.secondaryLimited(0)
+	second := b.secondaryLimited(0, time.Time{})
 	if second < 2*time.Minute || second > 150*time.Second {
 		t.Errorf("second backoff = %s, want 2m..2m30s", second)
 	}
 	clock.Step(second)
 	b.observe(rateHeaders(5000, 4000, clock.t.Add(time.Hour))) // a success ends the streak
-	if third := b.secondaryLimited(0); third > 75*time.Second {
+	if third := b.secondaryLimited(0, time.Time{}); third > 75*time.Second {
 		t.Errorf("backoff after a success = %s, want it back at 1m", third)
 	}
 }

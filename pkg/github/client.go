@@ -465,45 +465,122 @@ func (c *Client) classify(ctx context.Context, op string, resp *http.Response, e
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return ctxErr
 	}
+	var a answer
+	var details []string
 	var rle *gogithub.RateLimitError
-	if errors.As(err, &rle) {
-		return &RetryAfterError{After: c.budget.primaryExhausted(resourceOf(resp), rle.Rate.Reset.Time), Reason: "primary rate limit"}
-	}
 	var abuse *gogithub.AbuseRateLimitError
-	if errors.As(err, &abuse) {
-		return &RetryAfterError{After: c.budget.secondaryLimited(abuse.GetRetryAfter()), Reason: "secondary rate limit"}
-	}
 	var er *gogithub.ErrorResponse
-	if !errors.As(err, &er) || er.Response == nil {
+	switch {
+	case errors.As(err, &rle):
+		if rle.Response == nil || rle.Response.Header.Get("X-RateLimit-Remaining") == "" {
+			// go-github refused to send: it knows the limit is exhausted.
+			return &RetryAfterError{After: c.budget.primaryExhausted(resourceOf(resp), rle.Rate.Reset.Time), Reason: "primary rate limit"}
+		}
+		a = answer{status: rle.Response.StatusCode, header: rle.Response.Header, message: rle.Message}
+	case errors.As(err, &abuse):
+		// go-github v50 recognises only the old documentation_url
+		// "#secondary-rate-limits" (and refuses to send while a Retry-After
+		// it saw runs).
+		retryAfter := abuse.GetRetryAfter()
+		if abuse.Response == nil {
+			return &RetryAfterError{After: c.budget.secondaryLimited(retryAfter, time.Time{}), Reason: "secondary rate limit"}
+		}
+		a = answer{status: abuse.Response.StatusCode, header: abuse.Response.Header, message: abuse.Message,
+			docURL: "https://docs.github.com/rest/overview/resources-in-the-rest-api#secondary-rate-limits"}
+		if retryAfter > 0 && a.header.Get("Retry-After") == "" {
+			a.header = a.header.Clone()
+			a.header.Set("Retry-After", strconv.FormatInt(int64(retryAfter/time.Second), 10))
+		}
+	case errors.As(err, &er) && er.Response != nil:
+		a = answer{status: er.Response.StatusCode, header: er.Response.Header, message: er.Message, docURL: er.DocumentationURL}
+		details = errorDetails(er.Errors)
+	default:
 		// No response: the network or a timeout.
 		return &APIError{Operation: op, Message: err.Error(), kind: ErrServer}
 	}
-	status := er.Response.StatusCode
-	h := er.Response.Header
-	if status == http.StatusTooManyRequests || status == http.StatusForbidden && h.Get("Retry-After") != "" {
-		if h.Get("X-RateLimit-Remaining") == "0" {
-			reset, _ := strconv.ParseInt(h.Get("X-RateLimit-Reset"), 10, 64)
-			return &RetryAfterError{After: c.budget.primaryExhausted(resourceOf(er.Response), time.Unix(reset, 0)), Reason: "primary rate limit"}
-		}
-		retryAfter, _ := strconv.Atoi(h.Get("Retry-After"))
-		return &RetryAfterError{After: c.budget.secondaryLimited(time.Duration(retryAfter) * time.Second), Reason: "secondary rate limit"}
+	if a.header == nil {
+		a.header = http.Header{}
 	}
-	apiErr := &APIError{Operation: op, StatusCode: status, Message: er.Message}
+	if rl, ok := rateLimitOf(a); ok {
+		if rl.secondary {
+			return &RetryAfterError{After: c.budget.secondaryLimited(rl.retryAfter, rl.reset), Reason: "secondary rate limit"}
+		}
+		return &RetryAfterError{After: c.budget.primaryExhausted(a.header.Get("X-RateLimit-Resource"), rl.reset), Reason: "primary rate limit"}
+	}
+	apiErr := &APIError{Operation: op, StatusCode: a.status, Message: a.message, Details: details}
+	apiErr.kind = kindOf(op, a.status, a.message)
+	return apiErr
+}
+
+// kindOf returns the sentinel error of a GitHub error answer that is no rate
+// limit, or nil.
+func kindOf(op string, status int, message string) error {
 	switch {
 	case status == http.StatusUnauthorized:
-		apiErr.kind = ErrUnauthorized
+		return ErrUnauthorized
 	case status == http.StatusNotFound:
-		apiErr.kind = ErrNotFound
+		return ErrNotFound
 	case status == http.StatusConflict && op == OpGenerateJITConfig:
-		apiErr.kind = ErrRunnerNameTaken
-	case status == http.StatusUnprocessableEntity && op == OpDeleteRunner:
-		apiErr.kind = ErrRunnerBusy
+		return ErrRunnerNameTaken
+	case status == http.StatusUnprocessableEntity && op == OpGenerateJITConfig && isSpammed(message):
+		return ErrEndpointSpammed
+	case status == http.StatusUnprocessableEntity && op == OpDeleteRunner && isBusy(message):
+		return ErrRunnerBusy
 	case status == http.StatusUnprocessableEntity:
-		apiErr.kind = ErrInvalidRequest
+		return ErrInvalidRequest
 	case status >= 500:
-		apiErr.kind = ErrServer
+		return ErrServer
 	}
-	return apiErr
+	return nil
+}
+
+// isSpammed tells whether a 422 of generate-jitconfig is GitHub's
+// "Validation failed, or the endpoint has been spammed." (REST docs
+// "Self-hosted runners", github/rest-api-description: the 422 response of
+// the generate-jitconfig operations). The message is the same whether a
+// field failed validation or the endpoint was flooded; Octorun checks
+// the name, group and labels before sending, so it is taken as transient.
+// Other 422 messages (e.g. "Validation Failed" with an errors array) are
+// validation errors.
+func isSpammed(message string) bool {
+	return strings.Contains(strings.ToLower(message), "endpoint has been spammed")
+}
+
+// isBusy tells whether a 422 of a runner's DELETE says the runner runs a
+// job: `Bad request - Runner "NAME" is still running a job` (as quoted in
+// actions/actions-runner-controller
+// controllers/actions.summerwind.net/runner_graceful_stop.go). Other 422s
+// of DELETE are other refusals.
+func isBusy(message string) bool {
+	return strings.Contains(strings.ToLower(message), "is still running a job")
+}
+
+// errorDetails formats the "errors" array of a GitHub error answer, one
+// entry each: the message GitHub gave, or "resource.field code" (codes
+// missing, missing_field, invalid, already_exists, unprocessable, custom:
+// REST docs "Troubleshooting the REST API", client errors).
+func errorDetails(errs []gogithub.Error) []string {
+	var out []string
+	for _, e := range errs {
+		var where string
+		switch {
+		case e.Field != "" && e.Resource != "":
+			where = e.Resource + "." + e.Field
+		case e.Field != "":
+			where = e.Field
+		default:
+			where = e.Resource
+		}
+		switch {
+		case e.Message != "" && where != "":
+			out = append(out, where+": "+e.Message)
+		case e.Message != "":
+			out = append(out, e.Message)
+		case where != "" || e.Code != "":
+			out = append(out, strings.TrimSpace(where+" "+e.Code))
+		}
+	}
+	return out
 }
 
 func resourceOf(resp *http.Response) string {
