@@ -1,111 +1,138 @@
 package githubevents
 
 import (
+	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // selfHosted is the label every self-hosted runner has.
 const selfHosted = "self-hosted"
 
-// queuedJob is a job GitHub reported queued (or waiting) and not yet
-// started or completed.
-type queuedJob struct {
-	org, repo string   // lower case
-	labels    []string // lower case
-	since     time.Time
+// QueuedJob is a job GitHub reported queued, as a JobStore keeps it.
+type QueuedJob struct {
+	ID int64
+	// Org and Repo are the repository's owner and name, lower case.
+	Org, Repo string
+	// Enterprise is the slug of the enterprise the organization belongs
+	// to, lower case; empty when it belongs to none.
+	Enterprise string
+	// Labels are the job's runs-on labels, lower case.
+	Labels []string
+	// Since is when GitHub created the job.
+	Since time.Time
 }
 
-// demand tracks the queued jobs. Events come in any order: a job that
+// JobStore keeps which jobs are queued and which finished (started or
+// completed), so that the demand can be counted. A store shared by the
+// replicas (see pkg/githubevents/jobstore) gives every replica the same
+// count whichever replica each delivery went to.
+type JobStore interface {
+	// Queued records that the job was queued and says whether it counts
+	// (not when the store is full). Finished records that the job started
+	// or completed at now: from then on it never counts, even if its
+	// queued record comes later. Both return once the record is durable,
+	// and must be idempotent.
+	Queued(ctx context.Context, job QueuedJob, now time.Time) (bool, error)
+	Finished(ctx context.Context, jobID int64, now time.Time) error
+	// Count returns how many jobs satisfying match are queued, not
+	// finished, and were created less than the store's TTL before now.
+	// known is false while the store cannot tell "no jobs" from "no
+	// deliveries" (nothing recorded yet, or not read yet). It is called at
+	// every scrape: it must be cheap and safe for concurrent use.
+	Count(match func(*QueuedJob) bool, now time.Time) (n int, known bool)
+	// Run runs the store until ctx is done, and returns once the records
+	// under way are written.
+	Run(ctx context.Context)
+}
+
+// memoryStore is the JobStore of a single replica: the jobs whose
+// deliveries it received, in memory. Events come in any order: a job that
 // started or completed is remembered (finished), so its late queued event
 // does not count it again.
-type demand struct {
+type memoryStore struct {
 	ttl time.Duration
 	max int
+	// known tells whether anything was recorded.
+	known atomic.Bool
 
 	mu       sync.Mutex
-	jobs     map[int64]queuedJob
+	jobs     map[int64]QueuedJob
 	finished *expiringSet[int64]
 }
 
-func newDemand(max int, ttl time.Duration) *demand {
-	return &demand{ttl: ttl, max: max, jobs: map[int64]queuedJob{}, finished: newExpiringSet[int64](max, ttl)}
+func newMemoryStore(max int, ttl time.Duration) *memoryStore {
+	return &memoryStore{ttl: ttl, max: max, jobs: map[int64]QueuedJob{}, finished: newExpiringSet[int64](max, ttl)}
 }
 
-// queue counts a job as demand from since (GitHub's creation time of the
-// job) until it finishes or ttl passed. It says whether the job is counted:
-// not when it finished already, is too old, has no labels, or the tracker
-// is full.
-func (d *demand) queue(jobID int64, org, repo string, labels []string, since, now time.Time) bool {
-	if since.IsZero() || since.After(now) {
-		since = now
-	}
-	if len(labels) == 0 || now.Sub(since) >= d.ttl || d.finished.contains(jobID, now) {
-		return false
-	}
-	job := queuedJob{org: strings.ToLower(org), repo: strings.ToLower(repo), since: since}
-	for _, l := range labels {
-		job.labels = append(job.labels, strings.ToLower(l))
+// Queued counts the job until it finishes or ttl passed since job.Since:
+// not when it finished already, or the store is full.
+func (d *memoryStore) Queued(_ context.Context, job QueuedJob, now time.Time) (bool, error) {
+	d.known.Store(true)
+	if d.finished.contains(job.ID, now) {
+		return false, nil
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if _, ok := d.jobs[jobID]; !ok && len(d.jobs) >= d.max {
+	if _, ok := d.jobs[job.ID]; !ok && len(d.jobs) >= d.max {
 		d.expireLocked(now)
 		if len(d.jobs) >= d.max {
-			return false
+			return false, nil
 		}
 	}
-	d.jobs[jobID] = job
-	return true
+	d.jobs[job.ID] = job
+	return true, nil
 }
 
-// finish stops counting a job that started or completed, for good.
-func (d *demand) finish(jobID int64, now time.Time) {
+// Finished stops counting a job that started or completed, for good.
+func (d *memoryStore) Finished(_ context.Context, jobID int64, now time.Time) error {
+	d.known.Store(true)
 	d.finished.add(jobID, now)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	delete(d.jobs, jobID)
+	return nil
 }
 
-// count returns how many queued jobs of the scope a runner with
-// runnerLabels could run: the jobs of the organization org (of any of its
-// repositories when repo is empty, of repository repo otherwise) whose
-// labels are all among runnerLabels, without regard to case, "self-hosted"
-// implied.
-func (d *demand) count(org, repo string, runnerLabels []string, now time.Time) int {
-	have := map[string]bool{selfHosted: true}
-	for _, l := range runnerLabels {
-		have[strings.ToLower(l)] = true
-	}
+func (d *memoryStore) Count(match func(*QueuedJob) bool, now time.Time) (int, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.expireLocked(now)
 	n := 0
 	for _, job := range d.jobs {
-		if !strings.EqualFold(job.org, org) || repo != "" && !strings.EqualFold(job.repo, repo) {
-			continue
-		}
-		if subset(job.labels, have) {
+		if match(&job) {
 			n++
 		}
 	}
-	return n
+	return n, d.known.Load()
 }
 
-// len returns how many jobs are counted.
-func (d *demand) len(now time.Time) int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.expireLocked(now)
-	return len(d.jobs)
-}
+func (d *memoryStore) Run(ctx context.Context) { <-ctx.Done() }
 
-func (d *demand) expireLocked(now time.Time) {
+func (d *memoryStore) expireLocked(now time.Time) {
 	for id, job := range d.jobs {
-		if now.Sub(job.since) >= d.ttl {
+		if now.Sub(job.Since) >= d.ttl {
 			delete(d.jobs, id)
 		}
+	}
+}
+
+// ScopeMatcher returns the match of Count for a runner with runnerLabels of
+// organization org (of any of its repositories when repo is empty, of
+// repository repo otherwise): the jobs of that scope whose labels are all
+// among runnerLabels, without regard to case, "self-hosted" implied.
+func ScopeMatcher(org, repo string, runnerLabels []string) func(*QueuedJob) bool {
+	have := map[string]bool{selfHosted: true}
+	for _, l := range runnerLabels {
+		have[strings.ToLower(l)] = true
+	}
+	return func(job *QueuedJob) bool {
+		if !strings.EqualFold(job.Org, org) || repo != "" && !strings.EqualFold(job.Repo, repo) {
+			return false
+		}
+		return subset(job.Labels, have)
 	}
 }
 
@@ -116,4 +143,20 @@ func subset(labels []string, of map[string]bool) bool {
 		}
 	}
 	return true
+}
+
+// queuedJob returns the job of a queued event, lower case, and says whether
+// it can count: not without labels, nor when ttl passed since its creation.
+// A creation time missing or in the future is taken as now.
+func queuedJob(ev jobEvent, now time.Time, ttl time.Duration) (QueuedJob, bool) {
+	since := ev.createdAt
+	if since.IsZero() || since.After(now) {
+		since = now
+	}
+	job := QueuedJob{ID: ev.jobID, Org: strings.ToLower(ev.org), Repo: strings.ToLower(ev.repo),
+		Enterprise: strings.ToLower(ev.enterprise), Since: since}
+	for _, l := range ev.labels {
+		job.Labels = append(job.Labels, strings.ToLower(l))
+	}
+	return job, len(job.Labels) > 0 && now.Sub(since) < ttl
 }

@@ -34,6 +34,9 @@ const (
 	// ResultQueueFull: the work queue was full; GitHub records a failed
 	// delivery (503).
 	ResultQueueFull = "queue_full"
+	// ResultStoreFailed: the job's state could not be stored; GitHub
+	// records a failed delivery (503).
+	ResultStoreFailed = "store_failed"
 )
 
 // Results of the processing of a workflow_job, the result label of
@@ -52,7 +55,8 @@ const (
 	// JobCounted: a queued job is counted as demand.
 	JobCounted = "counted"
 	// JobNotCounted: a queued job is not counted: it started or completed
-	// already, is too old, has no labels, or the tracker is full.
+	// already, is too old, has no labels, or the store is full; or a job
+	// waits for an environment's approval.
 	JobNotCounted = "not_counted"
 )
 
@@ -87,7 +91,7 @@ func newMetrics(queueDepth, queuedJobs func() float64) *metrics {
 		}, queueDepth),
 		queuedJobs: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "octorun_githubevents_queued_jobs",
-			Help: "Jobs GitHub reported queued or waiting, and not yet started, completed or 24 hours old.",
+			Help: "Jobs GitHub reported queued, and not yet started, completed or 24 hours old.",
 		}, queuedJobs),
 	}
 }

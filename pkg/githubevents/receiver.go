@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"regexp"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	gogithub "github.com/google/go-github/v50/github"
@@ -41,6 +40,9 @@ const (
 	DefaultSinkTimeout = 10 * time.Second
 	// DefaultSinkAttempts is how often a failing Sink call is tried.
 	DefaultSinkAttempts = 3
+	// DefaultStoreTimeout bounds the recording of a delivery's job state,
+	// well within the 10 s GitHub waits for an answer.
+	DefaultStoreTimeout = 5 * time.Second
 )
 
 // GitHub's webhook headers.
@@ -80,8 +82,17 @@ type Options struct {
 	// DefaultDeliveryTTL.
 	DeliveryCacheSize int
 	DeliveryTTL       time.Duration
-	// QueuedJobTTL and MaxQueuedJobs bound the demand tracking; zero means
-	// DefaultQueuedJobTTL and DefaultMaxQueuedJobs.
+	// Jobs keeps the queued and finished jobs, the demand. nil means a
+	// store in memory, of the deliveries this replica receives only: right
+	// for a single replica. Several replicas share a store (see
+	// pkg/githubevents/jobstore).
+	Jobs JobStore
+	// StoreTimeout bounds the recording of a job state in Jobs; zero
+	// means DefaultStoreTimeout.
+	StoreTimeout time.Duration
+	// QueuedJobTTL is how long a queued job counts at most; zero means
+	// DefaultQueuedJobTTL. MaxQueuedJobs bounds the store in memory; zero
+	// means DefaultMaxQueuedJobs.
 	QueuedJobTTL  time.Duration
 	MaxQueuedJobs int
 	// SinkTimeout bounds one call of the Sink; zero means
@@ -107,10 +118,8 @@ type Receiver struct {
 	mux        *http.ServeMux
 	queue      chan jobEvent
 	deliveries *expiringSet[string]
-	demand     *demand
+	jobs       JobStore
 	metrics    *metrics
-	// tookJobs tells whether a workflow_job delivery was accepted.
-	tookJobs atomic.Bool
 }
 
 // jobEvent is an accepted workflow_job delivery, as the workers need it.
@@ -119,12 +128,16 @@ type jobEvent struct {
 	received   time.Time
 
 	action                 string
-	org, repo              string
+	org, repo, enterprise  string
 	jobID, runID, runnerID int64
 	runnerName             string
 	labels                 []string
 	createdAt              time.Time
 	startedAt, completedAt time.Time
+
+	// result is the result of a queued or waiting event, known once its
+	// state was stored.
+	result string
 }
 
 // NewReceiver returns a Receiver. It fails without a secret: unsigned
@@ -151,6 +164,7 @@ func NewReceiver(opts Options) (*Receiver, error) {
 	setDefault(&opts.MaxQueuedJobs, DefaultMaxQueuedJobs)
 	setDefault(&opts.SinkTimeout, DefaultSinkTimeout)
 	setDefault(&opts.SinkAttempts, DefaultSinkAttempts)
+	setDefault(&opts.StoreTimeout, DefaultStoreTimeout)
 	setDefault(&opts.RetryBackoff, 100*time.Millisecond)
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -160,11 +174,17 @@ func NewReceiver(opts Options) (*Receiver, error) {
 		mux:        http.NewServeMux(),
 		queue:      make(chan jobEvent, opts.QueueSize),
 		deliveries: newExpiringSet[string](opts.DeliveryCacheSize, opts.DeliveryTTL),
-		demand:     newDemand(opts.MaxQueuedJobs, opts.QueuedJobTTL),
+		jobs:       opts.Jobs,
+	}
+	if r.jobs == nil {
+		r.jobs = newMemoryStore(opts.MaxQueuedJobs, opts.QueuedJobTTL)
 	}
 	r.metrics = newMetrics(
 		func() float64 { return float64(len(r.queue)) },
-		func() float64 { return float64(r.demand.len(r.opts.Now())) },
+		func() float64 {
+			n, _ := r.jobs.Count(func(*QueuedJob) bool { return true }, r.opts.Now())
+			return float64(n)
+		},
 	)
 	if err := r.metrics.register(opts.Registerer); err != nil {
 		return nil, err
@@ -187,28 +207,30 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.mux.ServeHTTP(w, req)
 }
 
-// QueuedJobs returns how many jobs GitHub reported queued (or waiting) that
-// a runner with runnerLabels could run: jobs of organization org (of any of
-// its repositories when repo is empty, as for an organization runner; of
+// QueuedJobs returns how many jobs GitHub reported queued that a runner
+// with runnerLabels could run: jobs of organization org (of any of its
+// repositories when repo is empty, as for an organization runner; of
 // repository org/repo otherwise) whose labels are all among runnerLabels,
 // without regard to case, "self-hosted" implied. A job stops counting when
-// it starts or completes, and after 24 hours.
+// it starts or completes, and after 24 hours. A job waiting for an
+// environment's approval is not counted: no runner can take it yet.
 //
-// known is false until the Receiver accepted a workflow_job delivery:
-// before, it cannot tell "no jobs" from "no webhook". Even then the count is
-// a hint: jobs queued before the Receiver started, or whose deliveries were
-// lost or went to another replica, are not counted. It is cheap and safe
-// for concurrent use (statemetrics.QueuedJobs calls it at every scrape).
+// known is false until a workflow_job delivery was stored (see
+// JobStore.Count): before, it cannot tell "no jobs" from "no webhook". Even
+// then the count is a hint: jobs queued before the webhook was set up, or
+// whose deliveries were lost, are not counted. It is cheap and safe for
+// concurrent use (statemetrics.QueuedJobs calls it at every scrape).
+//
+// Enterprise runners are not matched yet: a job's enterprise is stored
+// (QueuedJob.Enterprise) but no scope names one.
 func (r *Receiver) QueuedJobs(org, repo string, runnerLabels []string) (jobs int, known bool) {
-	if !r.tookJobs.Load() {
-		return 0, false
-	}
-	return r.demand.count(org, repo, runnerLabels, r.opts.Now()), true
+	return r.jobs.Count(ScopeMatcher(org, repo, runnerLabels), r.opts.Now())
 }
 
 // handle validates a delivery: method, content type, size and signature
-// first, then the headers and the payload. It answers at once; the work is
-// queued for Run's workers.
+// first, then the headers and the payload. It records the job's state in
+// the JobStore, answers once it is stored, and queues the rest of the work
+// (the Sink) for Run's workers.
 func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) {
 	logger := klog.FromContext(req.Context())
 	reject := func(code int, result, message string) {
@@ -285,9 +307,16 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	ev.deliveryID, ev.received = id, now
+	if err := r.store(req.Context(), &ev, now); err != nil {
+		// Not remembered, so that a redelivery is taken.
+		r.deliveries.remove(id)
+		r.metrics.deliveries.WithLabelValues(eventLabel, action, ResultStoreFailed).Inc()
+		logger.Error(err, "Could not store the state of a job; GitHub records a failed delivery", "deliveryID", id, "job", ev.jobID)
+		http.Error(w, "The job's state could not be stored", http.StatusServiceUnavailable)
+		return
+	}
 	select {
 	case r.queue <- ev:
-		r.tookJobs.Store(true)
 		answer(http.StatusAccepted, action, ResultAccepted)
 	default:
 		// Not remembered, so that a redelivery is taken.
@@ -319,7 +348,15 @@ func actionLabel(action string) string {
 // parseWorkflowJob reads the parts of a workflow_job payload the workers
 // need.
 func parseWorkflowJob(body []byte) (jobEvent, error) {
-	var e gogithub.WorkflowJobEvent
+	// go-github's WorkflowJobEvent lacks the enterprise, which the payloads
+	// of organizations in an enterprise carry (github/docs, "Webhook events
+	// and payloads", workflow_job).
+	var e struct {
+		gogithub.WorkflowJobEvent
+		Enterprise struct {
+			Slug string `json:"slug"`
+		} `json:"enterprise"`
+	}
 	if err := json.Unmarshal(body, &e); err != nil {
 		return jobEvent{}, err
 	}
@@ -342,6 +379,7 @@ func parseWorkflowJob(body []byte) (jobEvent, error) {
 	return jobEvent{
 		action:      e.GetAction(),
 		org:         owner,
+		enterprise:  e.Enterprise.Slug,
 		repo:        e.GetRepo().GetName(),
 		jobID:       j.GetID(),
 		runID:       j.GetRunID(),
@@ -354,12 +392,13 @@ func parseWorkflowJob(body []byte) (jobEvent, error) {
 	}, nil
 }
 
-// Run processes accepted deliveries until ctx is done. Deliveries still
-// queued then are dropped: the sync catches up.
+// Run runs the JobStore and processes accepted deliveries until ctx is
+// done. Deliveries still queued then are dropped: the sync catches up.
 func (r *Receiver) Run(ctx context.Context) {
 	logger := klog.FromContext(ctx)
 	logger.Info("Starting GitHub webhook workers", "count", r.opts.Workers, "path", r.opts.Path)
 	var wg sync.WaitGroup
+	wg.Go(func() { r.jobs.Run(ctx) })
 	for range r.opts.Workers {
 		wg.Go(func() {
 			for {
@@ -380,16 +419,11 @@ func (r *Receiver) Run(ctx context.Context) {
 func (r *Receiver) process(ctx context.Context, ev jobEvent) {
 	logger := klog.LoggerWithValues(klog.FromContext(ctx), "deliveryID", ev.deliveryID, "job", ev.jobID, "action", ev.action)
 	ctx = klog.NewContext(ctx, logger)
-	now := r.opts.Now()
 	var result string
 	switch ev.action {
 	case actionQueued, actionWaiting:
-		result = JobNotCounted
-		if r.demand.queue(ev.jobID, ev.org, ev.repo, ev.labels, ev.createdAt, now) {
-			result = JobCounted
-		}
+		result = ev.result
 	case actionInProgress, actionCompleted:
-		r.demand.finish(ev.jobID, now)
 		result = JobNoRunner
 		if ev.runnerID != 0 || ev.runnerName != "" {
 			result = r.record(ctx, ev)
@@ -398,6 +432,44 @@ func (r *Receiver) process(ctx context.Context, ev jobEvent) {
 	r.metrics.jobs.WithLabelValues(ev.action, result).Inc()
 	r.metrics.processing.WithLabelValues(ev.action).Observe(r.opts.Now().Sub(ev.received).Seconds())
 	logger.V(4).Info("Processed a workflow_job", "result", result, "runnerID", ev.runnerID, "runnerName", ev.runnerName)
+}
+
+// store records the job's state in the JobStore, where every replica
+// counts it, before the delivery is acknowledged: GitHub sends a delivery
+// once, to one replica, and does not redeliver failed ones on its own
+// (github/docs, "Handling failed webhook deliveries"), so a 202 must mean
+// the state survives this replica. A queued job is stored unless it cannot
+// count; a job waiting for an environment's approval is not demand (no
+// runner can take it before its queued event, github/docs "Webhook events
+// and payloads", workflow_job action waiting); a job that started or
+// completed is stored as finished, in any order with its queued event
+// (deliveries are not ordered, github/docs "Best practices for using
+// webhooks").
+func (r *Receiver) store(ctx context.Context, ev *jobEvent, now time.Time) error {
+	ctx, cancel := context.WithTimeout(ctx, r.opts.StoreTimeout)
+	defer cancel()
+	switch ev.action {
+	case actionQueued:
+		ev.result = JobNotCounted
+		job, ok := queuedJob(*ev, now, r.opts.QueuedJobTTL)
+		if !ok {
+			return nil
+		}
+		counted, err := r.jobs.Queued(ctx, job, now)
+		if err != nil {
+			return fmt.Errorf("storing queued job %d: %w", ev.jobID, err)
+		}
+		if counted {
+			ev.result = JobCounted
+		}
+	case actionWaiting:
+		ev.result = JobNotCounted
+	case actionInProgress, actionCompleted:
+		if err := r.jobs.Finished(ctx, ev.jobID, now); err != nil {
+			return fmt.Errorf("storing finished job %d: %w", ev.jobID, err)
+		}
+	}
+	return nil
 }
 
 // record tells the Sink, trying a few times.

@@ -3,6 +3,7 @@ package githubevents
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -401,7 +402,8 @@ func TestQueueFull(t *testing.T) {
 	}
 }
 
-// TestDemand: queued jobs count until they start, complete or expire.
+// TestDemand: queued jobs count until they start, complete or expire;
+// waiting jobs do not count.
 func TestDemand(t *testing.T) {
 	r, _, clock, reg := newTestReceiver(t, nil)
 	run(t, r)
@@ -431,14 +433,18 @@ func TestDemand(t *testing.T) {
 			t.Errorf("QueuedJobs(%q, %q, %v) = %d, want %d", org, repo, labels, got, want)
 		}
 	}
-	check("octo", "", []string{"linux"}, 2)
-	check("OCTO", "", []string{"self-hosted", "linux", "gpu"}, 3)
-	check("octo", "hello", []string{"linux", "gpu"}, 2)
+	// Job 3 waits for an approval: no runner can take it, it is no demand.
+	check("octo", "", []string{"linux"}, 1)
+	check("OCTO", "", []string{"self-hosted", "linux", "gpu"}, 2)
+	check("octo", "hello", []string{"linux", "gpu"}, 1)
 	check("octo", "world", []string{"linux", "gpu"}, 1)
 	check("octo", "", nil, 0)
 	check("other", "", []string{"linux"}, 1)
-	if got := testutil.ToFloat64(r.metrics.queuedJobs); got != 4 {
-		t.Errorf("octorun_githubevents_queued_jobs = %v, want 4", got)
+	if got := testutil.ToFloat64(r.metrics.queuedJobs); got != 3 {
+		t.Errorf("octorun_githubevents_queued_jobs = %v, want 3", got)
+	}
+	if got := testutil.ToFloat64(r.metrics.jobs.WithLabelValues(actionWaiting, JobNotCounted)); got != 1 {
+		t.Errorf("waiting not_counted = %v, want 1", got)
 	}
 
 	send(job{action: actionInProgress, id: 1, repo: "hello", labels: []string{"linux"}, runnerID: 1, runnerName: "r"})
@@ -507,4 +513,54 @@ func (s *blockingSink) JobStarted(ctx context.Context, org, repo string, runnerI
 	case <-ctx.Done():
 	}
 	return true, nil
+}
+
+// failingStore fails its writes while fail is set.
+type failingStore struct {
+	*memoryStore
+	fail bool
+}
+
+func (s *failingStore) Queued(ctx context.Context, job QueuedJob, now time.Time) (bool, error) {
+	if s.fail {
+		return false, fmt.Errorf("the API server is down")
+	}
+	return s.memoryStore.Queued(ctx, job, now)
+}
+
+func (s *failingStore) Finished(ctx context.Context, jobID int64, now time.Time) error {
+	if s.fail {
+		return fmt.Errorf("the API server is down")
+	}
+	return s.memoryStore.Finished(ctx, jobID, now)
+}
+
+// TestStoreFailure: a delivery whose job state could not be stored is not
+// acknowledged (503, so GitHub records the failure and it can be
+// redelivered), and the redelivery is taken.
+func TestStoreFailure(t *testing.T) {
+	store := &failingStore{memoryStore: newMemoryStore(10, time.Hour), fail: true}
+	r, _, _, reg := newTestReceiver(t, func(o *Options) { o.Jobs = store })
+	run(t, r)
+	for _, j := range []job{
+		{action: actionQueued, id: 1, repo: "hello", labels: []string{"x"}},
+		{action: actionInProgress, id: 2, repo: "hello", runnerID: 7, runnerName: "r"},
+	} {
+		d := delivery{event: "workflow_job", id: fmt.Sprintf("store-%d", j.id), body: j.payload()}
+		if w := serve(r, d.request()); w.Code != http.StatusServiceUnavailable {
+			t.Errorf("%s while the store fails: status %d, want 503", j.action, w.Code)
+		}
+		store.fail = false
+		if w := serve(r, d.request()); w.Code != http.StatusAccepted {
+			t.Errorf("Redelivered %s: status %d, want 202", j.action, w.Code)
+		}
+		store.fail = true
+	}
+	waitForProcessed(t, reg, 2)
+	if got := testutil.ToFloat64(r.metrics.deliveries.WithLabelValues("workflow_job", actionQueued, ResultStoreFailed)); got != 1 {
+		t.Errorf("store_failed = %v, want 1", got)
+	}
+	if n := queuedJobs(t, r, "octo", "", []string{"x"}); n != 1 {
+		t.Errorf("QueuedJobs = %d, want 1", n)
+	}
 }
