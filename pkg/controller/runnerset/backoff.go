@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/util/flowcontrol"
@@ -39,6 +40,9 @@ type streak struct {
 	// the next syncs see it only until the deletion shows in the cache (or
 	// while deleting it fails): seen stays as small as the set.
 	seen sets.Set[types.UID]
+	// outdated is the message of the last counted failure when GitHub
+	// refused that runner's version; empty when it did not.
+	outdated string
 }
 
 func newFailures(initial, max time.Duration) *failures {
@@ -77,6 +81,7 @@ func (f *failures) observe(key string, finished []*octorunv1alpha1.Runner) {
 		switch {
 		case r.Status.Phase == octorunv1alpha1.RunnerPhaseComplete:
 			st.count = 0
+			st.outdated = ""
 			f.backoff.Reset(key)
 		case disrupted(r):
 			// Says nothing about the template.
@@ -86,6 +91,10 @@ func (f *failures) observe(key string, finished []*octorunv1alpha1.Runner) {
 			}
 			st.count++
 			st.last = now
+			st.outdated = ""
+			if c := meta.FindStatusCondition(r.Status.Conditions, octorunv1alpha1.RunnerConditionRunnerOutdated); c != nil && c.Status == metav1.ConditionTrue {
+				st.outdated = c.Message
+			}
 			f.backoff.Next(key, now)
 		}
 	}
@@ -106,6 +115,23 @@ func (f *failures) wait(key string) (int, time.Duration) {
 		return 0, 0
 	}
 	return st.count, st.last.Add(f.backoff.Get(key)).Sub(now)
+}
+
+// outdated says whether the set's last failed Runner was refused by GitHub
+// for its version, with that Runner's message; known is false when the set
+// has no streak of failures to tell (none, or one that is over).
+func (f *failures) outdated(key string) (message string, known bool) {
+	now := f.backoff.Clock.Now()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st := f.streaks[key]
+	if st == nil {
+		return "", false
+	}
+	if st.count > 0 && streakOver(now, st.last, f.max) {
+		return "", false
+	}
+	return st.outdated, true
 }
 
 // forget drops a deleted set's streak.

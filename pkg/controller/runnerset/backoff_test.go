@@ -137,3 +137,39 @@ func TestFailuresForget(t *testing.T) {
 		t.Errorf("after gc: %d streaks, backoff %s; want none", len(f.streaks), f.backoff.Get("ns/quiet"))
 	}
 }
+
+// The set is outdated while its last failed Runner was refused by GitHub
+// for its version; a Complete Runner or another failure says otherwise.
+func TestFailuresOutdated(t *testing.T) {
+	runner := func(name string, phase octorunv1alpha1.RunnerPhase, outdated bool) *octorunv1alpha1.Runner {
+		r := &octorunv1alpha1.Runner{ObjectMeta: metav1.ObjectMeta{Name: name, UID: types.UID(name + "-uid")}}
+		r.Status.Phase = phase
+		if outdated {
+			meta.SetStatusCondition(&r.Status.Conditions, metav1.Condition{
+				Type: octorunv1alpha1.RunnerConditionRunnerOutdated, Status: metav1.ConditionTrue, Reason: octorunv1alpha1.ReasonOutdated, Message: "too old",
+			})
+		}
+		return r
+	}
+	clock := testingclock.NewFakeClock(time.Unix(1_800_000_000, 0))
+	f := newFailures(time.Second, 4*time.Second)
+	f.backoff.Clock = clock
+	check := func(step, wantMessage string, wantKnown bool) {
+		t.Helper()
+		if msg, known := f.outdated("ns/set"); msg != wantMessage || known != wantKnown {
+			t.Errorf("%s: outdated = %q, %v; want %q, %v", step, msg, known, wantMessage, wantKnown)
+		}
+	}
+	check("no runner finished", "", false)
+	f.observe("ns/set", []*octorunv1alpha1.Runner{runner("a", octorunv1alpha1.RunnerPhaseFailed, true)})
+	check("an outdated runner failed", "too old", true)
+	f.observe("ns/set", []*octorunv1alpha1.Runner{runner("b", octorunv1alpha1.RunnerPhaseFailed, false)})
+	check("another failure followed", "", true)
+	f.observe("ns/set", []*octorunv1alpha1.Runner{runner("c", octorunv1alpha1.RunnerPhaseFailed, true)})
+	check("outdated again", "too old", true)
+	f.observe("ns/set", []*octorunv1alpha1.Runner{runner("d", octorunv1alpha1.RunnerPhaseComplete, false)})
+	check("a runner completed its job", "", true)
+	f.observe("ns/set", []*octorunv1alpha1.Runner{runner("e", octorunv1alpha1.RunnerPhaseFailed, true)})
+	clock.Step(9 * time.Second)
+	check("the streak is over", "", false)
+}

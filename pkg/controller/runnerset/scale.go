@@ -34,6 +34,7 @@ func (c *Controller) manageRunners(ctx context.Context, set *octorunv1alpha1.Run
 		}
 	}
 	c.failures.observe(key, finished)
+	out.outdated, out.outdatedKnown = c.failures.outdated(key)
 
 	desired := int(desiredRunners(set))
 	var victims []*octorunv1alpha1.Runner

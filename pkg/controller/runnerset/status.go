@@ -19,6 +19,11 @@ type outcome struct {
 	blocked int
 	// invalidSelector explains why the set selects nothing.
 	invalidSelector string
+	// outdatedKnown says whether the sync knows if the set's runners are
+	// outdated: outdated is then the message of the last one GitHub
+	// refused for its version, empty for none.
+	outdatedKnown bool
+	outdated      string
 }
 
 // calculateStatus is the RunnerSet's status for its Runners (those it owns)
@@ -66,6 +71,16 @@ func calculateStatus(set *octorunv1alpha1.RunnerSet, runners []*octorunv1alpha1.
 		set1(octorunv1alpha1.RunnerSetConditionRunnerFailure, metav1.ConditionTrue, out.failureReason, out.failureMessage)
 	} else {
 		set1(octorunv1alpha1.RunnerSetConditionRunnerFailure, metav1.ConditionFalse, octorunv1alpha1.ReasonNoFailure, "")
+	}
+	// RunnerOutdated stays as last known while no failure tells, unless
+	// the spec (the template's image) changed since.
+	prev := meta.FindStatusCondition(status.Conditions, octorunv1alpha1.RunnerSetConditionRunnerOutdated)
+	switch {
+	case out.outdatedKnown && out.outdated != "":
+		set1(octorunv1alpha1.RunnerSetConditionRunnerOutdated, metav1.ConditionTrue, octorunv1alpha1.ReasonOutdated, out.outdated)
+	case out.outdatedKnown, prev == nil, prev.Status != metav1.ConditionTrue, prev.ObservedGeneration != set.Generation:
+		set1(octorunv1alpha1.RunnerSetConditionRunnerOutdated, metav1.ConditionFalse, octorunv1alpha1.ReasonUpToDate,
+			"No runner of the set was refused by GitHub for its version")
 	}
 	if out.blocked > 0 {
 		set1(octorunv1alpha1.RunnerSetConditionScaleDownBlocked, metav1.ConditionTrue, octorunv1alpha1.ReasonRunnersActive,

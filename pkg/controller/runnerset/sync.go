@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -22,6 +24,7 @@ const (
 	EventCreated        = "CreatedRunners"
 	EventDeleted        = "DeletedRunners"
 	EventRunnersFailing = "RunnersFailing"
+	EventRunnerOutdated = "RunnerOutdated"
 )
 
 // sync converges one RunnerSet: it claims its Runners, creates and deletes
@@ -71,6 +74,10 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 	}
 
 	status := calculateStatus(set, runners, selector, out, metav1.NewTime(c.now()))
+	if meta.IsStatusConditionTrue(status.Conditions, octorunv1alpha1.RunnerSetConditionRunnerOutdated) &&
+		!meta.IsStatusConditionTrue(set.Status.Conditions, octorunv1alpha1.RunnerSetConditionRunnerOutdated) {
+		c.recorder.Event(set, corev1.EventTypeWarning, EventRunnerOutdated, meta.FindStatusCondition(status.Conditions, octorunv1alpha1.RunnerSetConditionRunnerOutdated).Message)
+	}
 	if err := c.updateStatus(ctx, set, status); err != nil {
 		return 0, errors.Join(manageErr, err)
 	}
