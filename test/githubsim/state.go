@@ -273,6 +273,41 @@ func (s *Server) AddRunner(owner, repoName, name string, labels ...string) Runne
 	return s.newRunner(o, r, name, defaultGroupID, labels).snapshot()
 }
 
+// AddJITRunner registers a just-in-time runner as generate-jitconfig does
+// (ephemeral, offline, OS "unknown", exactly the labels given), in the
+// Default group; repo "" registers an organization runner. The organization
+// and repository are added if new. Its config is the snapshot's JITConfig.
+func (s *Server) AddJITRunner(owner, repoName, name string, labels ...string) Runner {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.ensureOrg(owner)
+	var r *repo
+	if repoName != "" {
+		r = s.ensureRepo(owner, repoName)
+	}
+	rn := s.newRunner(o, r, name, defaultGroupID, labels)
+	rn.os = osUnknown
+	rn.ephemeral = true
+	rn.jitConfig = jitConfig(rn, defaultGroupName, "_work")
+	return rn.snapshot()
+}
+
+// RemoveRunner removes a runner's registration, as DELETE
+// …/actions/runners/{id} does; like it, it refuses a busy runner.
+func (s *Server) RemoveRunner(id int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.runners[id]
+	if !ok {
+		return fmt.Errorf("runner %d: %w", id, ErrRunnerNotFound)
+	}
+	if r.busy {
+		return fmt.Errorf("runner %d %q is still running a job", id, r.name)
+	}
+	delete(s.runners, id)
+	return nil
+}
+
 // Runners returns every registered runner, sorted by id.
 func (s *Server) Runners() []Runner {
 	s.mu.Lock()
