@@ -74,7 +74,7 @@ func TestControlAPI(t *testing.T) {
 	}
 
 	added := decodeBody[RunnerJSON](t, ctl("POST", "/runners", map[string]any{"owner": "acme", "name": "static", "labels": []string{"gpu"}}, 201))
-	if added.Ephemeral || added.Status != "offline" || fmt.Sprint(added.Labels) != "[self-hosted gpu]" {
+	if added.Ephemeral || added.Status != "offline" || fmt.Sprint(added.Labels) != "[self-hosted Linux X64 gpu]" {
 		t.Errorf("added runner = %+v", added)
 	}
 	ctl("GET", fmt.Sprintf("/runners/%d", added.ID), nil, 200)

@@ -21,7 +21,11 @@ const (
 type JobRequest struct {
 	Owner, Repo string
 	// Labels are the job's runs-on labels. A runner qualifies when it has
-	// all of them (without regard to case); "self-hosted" is implied.
+	// all of them, compared without regard to case (GitHub docs "Choosing
+	// the runner for a job": a job runs on a runner with all its labels;
+	// "Using labels with self-hosted runners": labels are
+	// case-insensitive). Nothing is implied: runs-on: [self-hosted, linux]
+	// needs a runner with both labels.
 	Labels []string
 	// Duration is how long the job runs once a runner picked it up; 0 runs
 	// it until CompleteJob.

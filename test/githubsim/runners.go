@@ -51,8 +51,8 @@ type runnerGroupsJSON struct {
 	RunnerGroups []runnerGroupJSON `json:"runner_groups"`
 }
 
-// runnerJSONLocked renders a runner as GitHub does: "self-hosted" is a
-// read-only label, the others are custom.
+// runnerJSONLocked renders a runner as GitHub does: system labels (those
+// config.sh adds) are "read-only", the others "custom".
 func (s *Server) runnerJSONLocked(r *runner) runnerJSON {
 	out := runnerJSON{
 		ID:        r.id,
@@ -68,7 +68,7 @@ func (s *Server) runnerJSONLocked(r *runner) runnerJSON {
 	}
 	for i, l := range r.labels {
 		typ := "custom"
-		if i == 0 {
+		if i < r.systemLabels {
 			typ = "read-only"
 		}
 		out.Labels = append(out.Labels, labelJSON{ID: s.labelID(l), Name: l, Type: typ})
@@ -200,7 +200,10 @@ func (s *Server) generateJITConfig(c *call) {
 	if req.WorkFolder != nil && *req.WorkFolder != "" {
 		workFolder = *req.WorkFolder
 	}
-	r := s.newRunner(sc.org, sc.repo, name, group.id, labels)
+	// A just-in-time runner's labels are exactly those sent: no defaults
+	// (REST docs "Create configuration for a just-in-time runner": labels
+	// "The names of the custom labels to add to the runner").
+	r := s.newRunner(sc.org, sc.repo, name, group.id, nil, labels)
 	r.os = osUnknown
 	r.ephemeral = true
 	r.jitConfig = jitConfig(r, group.name, workFolder)

@@ -34,9 +34,11 @@ func TestGenerateJITConfig(t *testing.T) {
 		OS:     github.String("unknown"),
 		Status: github.String("offline"),
 		Busy:   github.Bool(false),
+		// Exactly the labels sent (without duplicates), all custom: a
+		// just-in-time runner gets no default labels.
 		Labels: []*github.RunnerLabels{
-			{ID: github.Int64(1), Name: github.String("self-hosted"), Type: github.String("read-only")},
 			{ID: github.Int64(2), Name: github.String("linux"), Type: github.String("custom")},
+			{ID: github.Int64(1), Name: github.String("Self-Hosted"), Type: github.String("custom")},
 			{ID: github.Int64(3), Name: github.String("gpu"), Type: github.String("custom")},
 		},
 	}
@@ -50,7 +52,7 @@ func TestGenerateJITConfig(t *testing.T) {
 	}
 	got, ok := sim.RunnerByJITConfig(out.EncodedJITConfig)
 	wantRunner := Runner{
-		ID: 1, Name: "runner-a", OS: "unknown", Status: "offline", Labels: []string{"self-hosted", "linux", "gpu"},
+		ID: 1, Name: "runner-a", OS: "unknown", Status: "offline", Labels: []string{"linux", "Self-Hosted", "gpu"},
 		Org: testOrg, GroupID: 1, JITConfig: out.EncodedJITConfig, Ephemeral: true,
 	}
 	if diff := cmp.Diff(wantRunner, got); !ok || diff != "" {
@@ -272,9 +274,11 @@ func TestGetAndDeleteRunner(t *testing.T) {
 	want := &github.Runner{
 		ID: github.Int64(orgRunner.ID), Name: github.String("org-runner"), OS: github.String("Linux"),
 		Status: github.String("offline"), Busy: github.Bool(false),
+		// config.sh's system labels; "linux" is "Linux" already.
 		Labels: []*github.RunnerLabels{
 			{ID: github.Int64(1), Name: github.String("self-hosted"), Type: github.String("read-only")},
-			{ID: github.Int64(2), Name: github.String("linux"), Type: github.String("custom")},
+			{ID: github.Int64(2), Name: github.String("Linux"), Type: github.String("read-only")},
+			{ID: github.Int64(3), Name: github.String("X64"), Type: github.String("read-only")},
 		},
 	}
 	if diff := cmp.Diff(want, r); diff != "" {

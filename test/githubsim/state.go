@@ -51,12 +51,15 @@ type runner struct {
 	online    bool
 	busy      bool
 	ephemeral bool
-	labels    []string // labels[0] is "self-hosted"
-	org       *org
-	repo      *repo // nil for an organization runner
-	groupID   int64
-	jitConfig string
-	jobID     int64 // the job it runs, 0 when idle
+	labels    []string
+	// systemLabels is how many of the first labels are system labels
+	// (read-only): config.sh's defaults; none for a just-in-time runner.
+	systemLabels int
+	org          *org
+	repo         *repo // nil for an organization runner
+	groupID      int64
+	jitConfig    string
+	jobID        int64 // the job it runs, 0 when idle
 	// version is the runner application's version, reported when its
 	// process connects ("" until then).
 	version string
@@ -80,7 +83,9 @@ type Runner struct {
 	OS     string // "unknown" until a just-in-time runner first comes online, then "Linux"
 	Status string // "online" or "offline"
 	Busy   bool
-	Labels []string // "self-hosted" first, then the custom labels
+	// Labels are a just-in-time runner's labels exactly as sent; a
+	// config.sh runner's are "self-hosted", "Linux", "X64", then its own.
+	Labels []string
 	// Org is the organization; Repo is "" for an organization runner and
 	// the repository's name for a repository runner.
 	Org, Repo string
@@ -222,12 +227,19 @@ func (s *Server) labelID(name string) int64 {
 	return id
 }
 
-// runnerLabels is "self-hosted" followed by the custom labels, without
-// duplicates (compared without regard to case, as GitHub does).
-func runnerLabels(custom []string) []string {
-	out := []string{selfHostedLabel}
-	seen := map[string]bool{selfHostedLabel: true}
-	for _, l := range custom {
+// configShLabels are the labels config.sh gives a runner unless run with
+// --no-default-labels: "self-hosted", the OS and the architecture, as
+// system (read-only) labels (actions/runner
+// src/Runner.Listener/Configuration/ConfigurationManager.cs CreateNewAgent).
+var configShLabels = []string{selfHostedLabel, osLinux, "X64"}
+
+// runnerLabels is system followed by the user labels, without duplicates
+// (compared without regard to case, as GitHub does: "labels are
+// case-insensitive", GitHub docs "Using labels with self-hosted runners").
+func runnerLabels(system, user []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, l := range append(append([]string(nil), system...), user...) {
 		k := strings.ToLower(l)
 		if seen[k] {
 			continue
@@ -239,16 +251,17 @@ func runnerLabels(custom []string) []string {
 }
 
 // newRunner registers a runner. The caller has checked the name is free.
-func (s *Server) newRunner(o *org, r *repo, name string, groupID int64, labels []string) *runner {
+func (s *Server) newRunner(o *org, r *repo, name string, groupID int64, system, labels []string) *runner {
 	rn := &runner{
-		id:       s.nextRunnerID,
-		name:     name,
-		os:       osLinux,
-		labels:   runnerLabels(labels),
-		org:      o,
-		repo:     r,
-		groupID:  groupID,
-		lastSeen: s.now(),
+		id:           s.nextRunnerID,
+		name:         name,
+		os:           osLinux,
+		labels:       runnerLabels(system, labels),
+		systemLabels: len(system),
+		org:          o,
+		repo:         r,
+		groupID:      groupID,
+		lastSeen:     s.now(),
 	}
 	s.nextRunnerID++
 	for _, l := range rn.labels {
@@ -259,7 +272,8 @@ func (s *Server) newRunner(o *org, r *repo, name string, groupID int64, labels [
 }
 
 // AddRunner registers a runner directly, as config.sh does (not ephemeral,
-// offline until SetRunnerOnline, OS "Linux"), in the Default group. repo ""
+// offline until SetRunnerOnline, OS "Linux", labels "self-hosted", "Linux"
+// and "X64" before the given ones), in the Default group. repo ""
 // registers an organization runner. The organization and repository are
 // added if new. Names are not checked for uniqueness.
 func (s *Server) AddRunner(owner, repoName, name string, labels ...string) Runner {
@@ -270,7 +284,7 @@ func (s *Server) AddRunner(owner, repoName, name string, labels ...string) Runne
 	if repoName != "" {
 		r = s.ensureRepo(owner, repoName)
 	}
-	return s.newRunner(o, r, name, defaultGroupID, labels).snapshot()
+	return s.newRunner(o, r, name, defaultGroupID, configShLabels, labels).snapshot()
 }
 
 // AddJITRunner registers a just-in-time runner as generate-jitconfig does
@@ -285,7 +299,7 @@ func (s *Server) AddJITRunner(owner, repoName, name string, labels ...string) Ru
 	if repoName != "" {
 		r = s.ensureRepo(owner, repoName)
 	}
-	rn := s.newRunner(o, r, name, defaultGroupID, labels)
+	rn := s.newRunner(o, r, name, defaultGroupID, nil, labels)
 	rn.os = osUnknown
 	rn.ephemeral = true
 	rn.jitConfig = jitConfig(rn, defaultGroupName, "_work")

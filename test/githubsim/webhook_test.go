@@ -88,7 +88,7 @@ func TestWorkflowJobWebhooks(t *testing.T) {
 	sim, ts := newSim(t, Options{WebhookURL: rc.URL, WebhookSecret: secret})
 	gpu := sim.AddRunnerGroup(testOrg, "gpu")
 	c := newClient(t, ts.URL, testToken)
-	jit, _, err := generateJIT(t, c, "orgs/"+testOrg, jitRequest{Name: "runner-1", RunnerGroupID: gpu, Labels: []string{"linux"}})
+	jit, _, err := generateJIT(t, c, "orgs/"+testOrg, jitRequest{Name: "runner-1", RunnerGroupID: gpu, Labels: []string{"self-hosted", "linux"}})
 	if err != nil {
 		t.Fatal(err)
 	}
