@@ -20,7 +20,8 @@ import (
 func startAdmission(ctx context.Context, client kubernetes.Interface, o *options.Options, errs chan<- error) error {
 	logger := klog.FromContext(ctx)
 	admitOpts := admission.Options{
-		OctorunUsernames: []string{admission.ServiceAccountUsername(o.PodNamespace, o.ServiceAccount)},
+		OctorunUsernames:   []string{admission.ServiceAccountUsername(o.PodNamespace, o.ServiceAccount)},
+		DefaultRunnerImage: o.DefaultRunnerImage,
 	}
 	if u, err := url.Parse(o.GitHubURL); err == nil && !strings.EqualFold(u.Host, admission.GitHubHost) {
 		admitOpts.EnterpriseHosts = []string{u.Host}

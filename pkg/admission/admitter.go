@@ -47,6 +47,10 @@ type Options struct {
 	// ServiceAccountUsername), the only users that may set a Runner's
 	// spec.id and spec.os.
 	OctorunUsernames []string
+
+	// DefaultRunnerImage is the image of the Runners and RunnerSet
+	// templates that name none; empty means v1alpha1.DefaultRunnerImage.
+	DefaultRunnerImage string
 }
 
 // ServiceAccountUsername returns the username the API server gives the
@@ -64,13 +68,18 @@ type Admitter struct {
 	// enterpriseHosts are the configured hosts as given, for messages.
 	enterpriseHosts []string
 	octorun         sets.Set[string]
+	defaultImage    string
 }
 
 // NewAdmitter returns an Admitter configured by opts.
 func NewAdmitter(opts Options) *Admitter {
 	a := &Admitter{
-		hosts:   sets.New(GitHubHost),
-		octorun: sets.New(opts.OctorunUsernames...),
+		hosts:        sets.New(GitHubHost),
+		octorun:      sets.New(opts.OctorunUsernames...),
+		defaultImage: opts.DefaultRunnerImage,
+	}
+	if a.defaultImage == "" {
+		a.defaultImage = octorunv1alpha1.DefaultRunnerImage
 	}
 	for _, h := range opts.EnterpriseHosts {
 		if h = strings.TrimSpace(h); h != "" {
@@ -102,7 +111,7 @@ func (a *Admitter) Mutate(review *admissionv1.AdmissionReview) *admissionv1.Admi
 			return deny(req.UID, http.StatusBadRequest, err.Error())
 		}
 		defaulted := r.DeepCopy()
-		defaultRunner(defaulted, objectName(&r.ObjectMeta, req))
+		defaultRunner(defaulted, objectName(&r.ObjectMeta, req), a.defaultImage)
 		patch, err = createPatch(req.Object.Raw, &r, defaulted)
 	case runnerSetKind:
 		var s octorunv1alpha1.RunnerSet
@@ -110,7 +119,7 @@ func (a *Admitter) Mutate(review *admissionv1.AdmissionReview) *admissionv1.Admi
 			return deny(req.UID, http.StatusBadRequest, err.Error())
 		}
 		defaulted := s.DeepCopy()
-		defaultRunnerSet(defaulted, objectName(&s.ObjectMeta, req))
+		defaultRunnerSet(defaulted, objectName(&s.ObjectMeta, req), a.defaultImage)
 		patch, err = createPatch(req.Object.Raw, &s, defaulted)
 	default:
 		return unexpectedKind(req.UID, kind)

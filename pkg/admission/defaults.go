@@ -8,8 +8,9 @@ import (
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
 )
 
-// defaultRunnerSpec sets the defaults of the empty fields of spec.
-func defaultRunnerSpec(spec *octorunv1alpha1.RunnerSpec) {
+// defaultRunnerSpec sets the defaults of the empty fields of spec, image
+// the runner image.
+func defaultRunnerSpec(spec *octorunv1alpha1.RunnerSpec, image string) {
 	if spec.Group == "" {
 		spec.Group = octorunv1alpha1.DefaultRunnerGroup
 	}
@@ -17,7 +18,7 @@ func defaultRunnerSpec(spec *octorunv1alpha1.RunnerSpec) {
 		spec.Workdir = octorunv1alpha1.DefaultWorkdir
 	}
 	if spec.Image.Name == "" {
-		spec.Image.Name = octorunv1alpha1.DefaultRunnerImage
+		spec.Image.Name = image
 	}
 	if spec.Image.PullPolicy == "" {
 		spec.Image.PullPolicy = octorunv1alpha1.DefaultImagePullPolicy
@@ -26,17 +27,17 @@ func defaultRunnerSpec(spec *octorunv1alpha1.RunnerSpec) {
 
 // defaultRunner sets the defaults of r, whose name is name ("" when it is
 // not known yet).
-func defaultRunner(r *octorunv1alpha1.Runner, name string) {
+func defaultRunner(r *octorunv1alpha1.Runner, name, image string) {
 	if name != "" {
 		setLabel(&r.ObjectMeta, octorunv1alpha1.LabelRunner, name)
 	}
-	defaultRunnerSpec(&r.Spec)
+	defaultRunnerSpec(&r.Spec, image)
 }
 
 // defaultRunnerSet sets the defaults of s, whose name is name ("" when it
 // is not known yet). The selector is taken from the template's labels, the
 // runnerset label included, only when it selects nothing at all.
-func defaultRunnerSet(s *octorunv1alpha1.RunnerSet, name string) {
+func defaultRunnerSet(s *octorunv1alpha1.RunnerSet, name, image string) {
 	template := &s.Spec.Template
 	if name != "" {
 		setLabel(&template.ObjectMeta, octorunv1alpha1.LabelRunnerSet, name)
@@ -44,7 +45,7 @@ func defaultRunnerSet(s *octorunv1alpha1.RunnerSet, name string) {
 	if selectorIsEmpty(s.Spec.Selector) && len(template.Labels) > 0 {
 		s.Spec.Selector = &metav1.LabelSelector{MatchLabels: maps.Clone(template.Labels)}
 	}
-	defaultRunnerSpec(&template.Spec)
+	defaultRunnerSpec(&template.Spec, image)
 }
 
 func setLabel(meta *metav1.ObjectMeta, key, value string) {

@@ -48,7 +48,7 @@ func (a *Admitter) validateRunner(r *octorunv1alpha1.Runner, username string) fi
 func (a *Admitter) validateRunnerUpdate(r, old *octorunv1alpha1.Runner, username string) field.ErrorList {
 	specPath := field.NewPath("spec")
 	oldSpec := old.Spec.DeepCopy()
-	defaultRunnerSpec(oldSpec)
+	defaultRunnerSpec(oldSpec, a.defaultImage)
 	octorun := a.octorun.Has(username)
 
 	errs := setOnce(r.Spec.ID, oldSpec.ID, octorun, specPath.Child(fieldID))

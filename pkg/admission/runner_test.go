@@ -212,7 +212,7 @@ func TestValidateRunnerUpdate(t *testing.T) {
 				tt.old(old)
 			}
 			r := old.DeepCopy()
-			defaultRunnerSpec(&r.Spec) // as the mutating webhook did
+			defaultRunnerSpec(&r.Spec, octorunv1alpha1.DefaultRunnerImage) // as the mutating webhook did
 			tt.new(r)
 			user := tt.user
 			if user == "" {

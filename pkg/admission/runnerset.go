@@ -23,7 +23,7 @@ func (a *Admitter) validateRunnerSet(s, old *octorunv1alpha1.RunnerSet) field.Er
 	var oldSpec *octorunv1alpha1.RunnerSetSpec
 	if old != nil {
 		defaulted := old.DeepCopy()
-		defaultRunnerSet(defaulted, defaulted.Name)
+		defaultRunnerSet(defaulted, defaulted.Name, a.defaultImage)
 		oldSpec = &defaulted.Spec
 	}
 	// changed says whether the part of the spec get returns changed.

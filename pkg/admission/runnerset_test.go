@@ -162,7 +162,7 @@ func TestValidateRunnerSetUpdate(t *testing.T) {
 				tt.old(old)
 			}
 			s := old.DeepCopy()
-			defaultRunnerSet(s, s.Name) // as the mutating webhook did
+			defaultRunnerSet(s, s.Name, octorunv1alpha1.DefaultRunnerImage) // as the mutating webhook did
 			tt.new(s)
 			resp := a.Validate(newReview(t, admissionv1.Update, s, old, testUser))
 			if diff := cmp.Diff(tt.want, causes(t, resp)); diff != "" {

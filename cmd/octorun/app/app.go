@@ -146,6 +146,7 @@ func NewControllers(ctx context.Context, c Clients, i *Informers, gh GitHub, reg
 	}
 	ctrls.runners, err = runner.New(ctx, c.Kube, c.Octorun, gh, runners, i.Kube.Core().V1().Pods(), runner.Options{
 		RunnerNamePrefix: o.RunnerNamePrefix, GitHubHost: gh.Host(), RetryPeriod: o.RegistrationRetryPeriod,
+		DefaultImage: o.DefaultRunnerImage, DefaultArch: o.DefaultRunnerArch, ExitGracePeriod: o.RunnerExitGracePeriod,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("setting up the Runner controller: %w", err)

@@ -15,6 +15,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
 	"github.com/octorun/octorun/pkg/github"
 )
 
@@ -62,6 +63,14 @@ type Options struct {
 	// RegistrationRetryPeriod is how long a Runner waits before retrying a
 	// registration that failed for a reason a user must fix.
 	RegistrationRetryPeriod time.Duration
+	// DefaultRunnerImage is the runner image of Runners that name none.
+	DefaultRunnerImage string
+	// DefaultRunnerArch is the architecture label of runners whose
+	// placement does not pin kubernetes.io/arch.
+	DefaultRunnerArch string
+	// RunnerExitGracePeriod is how long a Runner whose runner exited with
+	// no job seen waits for GitHub's late word of one.
+	RunnerExitGracePeriod time.Duration
 	// FailureBackoff is a RunnerSet's wait before replacing the first of
 	// Runners failing in a row, doubling with each up to
 	// MaxFailureBackoff.
@@ -101,6 +110,9 @@ func New() *Options {
 		RunnerWorkers:           8,
 		RunnerSetWorkers:        4,
 		RegistrationRetryPeriod: time.Minute,
+		DefaultRunnerImage:      octorunv1alpha1.DefaultRunnerImage,
+		DefaultRunnerArch:       octorunv1alpha1.DefaultRunnerArch,
+		RunnerExitGracePeriod:   30 * time.Second,
 		FailureBackoff:          5 * time.Second,
 		MaxFailureBackoff:       5 * time.Minute,
 		LeaderElect:             true,
@@ -148,6 +160,10 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	num(&o.RunnerSetWorkers, "runnerset-workers", "RunnerSets synced concurrently")
 	dur(&o.RegistrationRetryPeriod, "registration-retry-period", "How long a Runner waits before retrying a registration that failed for a reason a user must fix "+
 		"(credentials, an unknown organization or runner group)")
+	str(&o.DefaultRunnerImage, "default-runner-image", "Runner image of the Runners that name none (set at their creation); "+
+		"GitHub refuses runners older than its minimum version, so keep it at a current ghcr.io/actions/actions-runner release")
+	str(&o.DefaultRunnerArch, "default-runner-arch", "Architecture label (X64, ARM64, ARM or X86) of runners whose placement does not pin kubernetes.io/arch")
+	dur(&o.RunnerExitGracePeriod, "runner-exit-grace-period", "How long a Runner whose runner exited without GitHub reporting a job waits for a late workflow_job delivery before it is Failed")
 	dur(&o.FailureBackoff, "runnerset-failure-backoff", "How long a RunnerSet waits before replacing the first of Runners that fail in a row; the wait doubles with each")
 	dur(&o.MaxFailureBackoff, "runnerset-max-failure-backoff", "The longest a RunnerSet waits before replacing a failed Runner; after twice as long without a failure, the wait starts again from --runnerset-failure-backoff")
 
@@ -247,6 +263,9 @@ func (o *Options) Complete(getenv func(string) (string, bool)) {
 	if o.LeaseNamespace == "" {
 		o.LeaseNamespace = o.PodNamespace
 	}
+	if arch, ok := runnerArch(o.DefaultRunnerArch); ok {
+		o.DefaultRunnerArch = arch
+	}
 }
 
 // Validate says what is wrong with the options, every problem at once.
@@ -295,6 +314,15 @@ func (o *Options) Validate() error {
 	if o.RegistrationRetryPeriod < time.Second {
 		bad("--registration-retry-period is %s: it must be at least 1s", o.RegistrationRetryPeriod)
 	}
+	if o.DefaultRunnerImage == "" || strings.ContainsAny(o.DefaultRunnerImage, " \t\n") {
+		bad("--default-runner-image is %q: it must be an image reference", o.DefaultRunnerImage)
+	}
+	if _, ok := runnerArch(o.DefaultRunnerArch); !ok {
+		bad("--default-runner-arch is %q: it must be X64, ARM64, ARM or X86", o.DefaultRunnerArch)
+	}
+	if o.RunnerExitGracePeriod <= 0 {
+		bad("--runner-exit-grace-period is %s: it must be above 0", o.RunnerExitGracePeriod)
+	}
 	if o.FailureBackoff <= 0 || o.MaxFailureBackoff < o.FailureBackoff {
 		bad("--runnerset-failure-backoff is %s and --runnerset-max-failure-backoff %s: both must be above 0, the maximum at least the first",
 			o.FailureBackoff, o.MaxFailureBackoff)
@@ -322,6 +350,17 @@ func (o *Options) Validate() error {
 		bad("--admission-cert-file and --admission-key-file go together")
 	}
 	return errors.Join(errs...)
+}
+
+// runnerArch returns GitHub's spelling of an architecture label, matched
+// without regard to case; false for an unknown one.
+func runnerArch(arch string) (string, bool) {
+	for _, known := range []string{"X64", "ARM64", "ARM", "X86"} {
+		if strings.EqualFold(arch, known) {
+			return known, true
+		}
+	}
+	return "", false
 }
 
 // SecondaryPointsPerMinute is --github-secondary-limit as pkg/github's

@@ -157,6 +157,10 @@ func TestValidate(t *testing.T) {
 		{name: "metrics off", modify: func(o *Options) { o.MetricsAddr = "0" }},
 		{name: "certificate without key", modify: func(o *Options) { o.AdmissionCertFile = "tls.crt" }, want: "--admission-key-file go together"},
 		{name: "backoff above its maximum", modify: func(o *Options) { o.FailureBackoff = time.Hour }, want: "--runnerset-failure-backoff is 1h0m0s"},
+		{name: "arm64 runners", modify: func(o *Options) { o.DefaultRunnerArch = "arm64" }},
+		{name: "unknown arch", modify: func(o *Options) { o.DefaultRunnerArch = "amd64" }, want: `--default-runner-arch is "amd64": it must be X64, ARM64, ARM or X86`},
+		{name: "no default image", modify: func(o *Options) { o.DefaultRunnerImage = "" }, want: `--default-runner-image is ""`},
+		{name: "no exit grace", modify: func(o *Options) { o.RunnerExitGracePeriod = 0 }, want: "--runner-exit-grace-period is 0s"},
 		{name: "every problem at once", modify: func(o *Options) { o.RunnerWorkers, o.KubeBurst = 0, 0 }, want: "--kube-api-burst is 0: it must be at least 1\n--runner-workers is 0"},
 	}
 	for _, tt := range tests {
