@@ -11,8 +11,8 @@ import (
 )
 
 // validateURL checks a runner URL: one runnerurl.Parse accepts (the grammar
-// the controllers read URLs by), on github.com or a configured GitHub
-// Enterprise host.
+// the controllers read URLs by: an organization's, a repository's or an
+// enterprise's), on github.com or a configured GitHub Enterprise host.
 func (a *Admitter) validateURL(s string, fldPath *field.Path) field.ErrorList {
 	if s == "" {
 		return field.ErrorList{field.Required(fldPath, "must be "+runnerurl.Form)}

@@ -22,6 +22,11 @@ func TestValidateURL(t *testing.T) {
 	}{
 		{name: "organization", url: "https://github.com/octorun"},
 		{name: "repository", url: "https://github.com/octorun/octorun"},
+		{name: "enterprise", url: "https://github.com/enterprises/octo-corp"},
+		{name: "enterprise on a configured enterprise host", url: "https://ghe.example.com/enterprises/octo"},
+		{name: "enterprise on an unknown host", url: "https://gitlab.com/enterprises/octo", want: `host "gitlab.com" is not allowed`},
+		{name: "enterprises without a slug", url: "https://github.com/enterprises", want: "the enterprise is missing"},
+		{name: "enterprises in capitals", url: "https://github.com/Enterprises/octo", want: `"enterprises" must be in lower case`},
 		{name: "host in capitals", url: "https://GitHub.com/octorun"},
 		{name: "configured enterprise host", url: "https://ghe.example.com/octorun/octorun"},
 		{name: "configured enterprise host in capitals", url: "https://GHE.EXAMPLE.COM/octorun"},
@@ -111,6 +116,11 @@ func FuzzValidateURL(f *testing.F) {
 		"https://github.com/octorun#",
 		"https://github.com/octorun/",
 		"https://github.com/octo.run",
+		"https://github.com/enterprises/octo-corp",
+		"https://ghe.example.org:8443/enterprises/octo",
+		"https://github.com/enterprises",
+		"https://github.com/Enterprises/octo",
+		"https://github.com/enterprises/octo/x",
 		"",
 	} {
 		f.Add(seed)

@@ -43,6 +43,16 @@ func FuzzParse(f *testing.F) {
 		"https://github.com",
 		"https://github.com//octorun",
 		"https://github.com/octorun/octorun/tree/main",
+		"https://github.com/enterprises/octo-corp",
+		"https://GitHub.com/enterprises/Octo_Corp",
+		"https://ghe.example.com:8443/enterprises/octo",
+		"https://github.com/enterprises",
+		"https://github.com/enterprises/",
+		"https://github.com/Enterprises/octo",
+		"https://github.com/ENTERPRISES/octo",
+		"https://github.com/enterprises/octo/settings",
+		"https://github.com/enterprises/octo.corp",
+		"https://github.com/%65nterprises/octo",
 		"https://github.com/octorun%2Foctorun",
 		"https://github.com/octo%72un",
 		"https://github.com/octorun/..",
@@ -107,6 +117,16 @@ func FuzzParse(f *testing.F) {
 		}
 		if s.IsOrganization() == strings.Contains(s.String(), "/") {
 			t.Fatalf("Parse(%q) = %+v: String() %q does not match IsOrganization()", raw, s, s.String())
+		}
+		kinds := 0
+		for _, is := range []bool{s.IsOrganization(), s.IsRepository(), s.IsEnterprise()} {
+			if is {
+				kinds++
+			}
+		}
+		if kinds != 1 || s.IsEnterprise() && s.Repo != "" ||
+			s.IsEnterprise() != strings.HasPrefix(u.EscapedPath(), "/"+EnterprisesPath+"/") {
+			t.Fatalf("Parse(%q) = %+v: not exactly one of organization, repository and enterprise, or not the path's", raw, s)
 		}
 		// Percent-encodings are refused in the path, and in the host, where
 		// url.Parse would decode them: what Parse accepts is its own URL up

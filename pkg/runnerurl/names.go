@@ -30,6 +30,19 @@ func ValidateOwner(name string) error {
 	return nil
 }
 
+// ValidateEnterprise checks the slug of an enterprise in a runner URL
+// (https://<host>/enterprises/<slug>) by the rule of ValidateOwner: GitHub
+// makes slugs of letters, digits and '-' (not verified against GitHub's own
+// rule, which is not published), and the looser owner rule keeps names
+// GitHub may give elsewhere.
+func ValidateEnterprise(slug string) error {
+	if ValidateOwner(slug) != nil {
+		return fmt.Errorf("enterprise %q: GitHub enterprise slugs have 1 to %d characters, only letters, digits, '-' and '_', and start and end with a letter or digit",
+			slug, MaxOwnerLength)
+	}
+	return nil
+}
+
 // ValidateRepo checks the repository name of a runner URL: 1 to 100
 // letters, digits, '-', '_' and '.', but not "." or "..".
 func ValidateRepo(name string) error {

@@ -77,3 +77,31 @@ func TestValidateRepo(t *testing.T) {
 		t.Errorf("ValidateRepo(%q) = %v, want %q", "..", err, want)
 	}
 }
+
+func TestValidateEnterprise(t *testing.T) {
+	tests := []struct {
+		name  string
+		slug  string
+		valid bool
+	}{
+		{name: "slug", slug: "octo-corp", valid: true},
+		{name: "capitals, digits and underscore", slug: "Octo_42", valid: true},
+		{name: "100 characters", slug: strings.Repeat("e", 100), valid: true},
+		{name: "101 characters", slug: strings.Repeat("e", 101)},
+		{name: "empty", slug: ""},
+		{name: "dot", slug: "octo.corp"},
+		{name: "leading hyphen", slug: "-octo"},
+		{name: "percent-encoding", slug: "octo%2F"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := ValidateEnterprise(tt.slug)
+			if (err == nil) != tt.valid {
+				t.Fatalf("ValidateEnterprise(%q) = %v, want valid %t", tt.slug, err, tt.valid)
+			}
+			if err != nil && !strings.HasPrefix(err.Error(), "enterprise ") {
+				t.Errorf("ValidateEnterprise(%q) = %v, want it to name the enterprise", tt.slug, err)
+			}
+		})
+	}
+}

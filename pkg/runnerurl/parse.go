@@ -8,7 +8,7 @@ import (
 )
 
 // Form is what a runner URL looks like.
-const Form = "https://<host>/<organization> or https://<host>/<owner>/<repository>"
+const Form = "https://<host>/<organization>, https://<host>/<owner>/<repository> or https://<host>/enterprises/<enterprise>"
 
 // Error is the error of Parse: what is wrong with a runner URL.
 type Error struct {
@@ -31,14 +31,17 @@ func (e *Error) Detail() string {
 }
 
 // Parse reads a runner URL: https://<host>/<organization> for an
-// organization or https://<host>/<owner>/<repository> for a repository. The
+// organization, https://<host>/<owner>/<repository> for a repository, or
+// https://<host>/enterprises/<enterprise> for an enterprise ("enterprises"
+// in lower case: it is GitHub's path, not an owner's name). The
 // URL starts with exactly "https://" (GitHub and the CRD's pattern for
 // spec.url expect it, where url.Parse would forgive other cases); it has no
 // credentials, query or fragment, not even an empty one, no trailing slash
 // and no path beyond the repository. Its host, owner and repository obey
 // ValidateHost, ValidateOwner and ValidateRepo as written in the URL, so a
 // percent-encoding, which no valid name has, is refused rather than
-// decoded. The Scope's host is in lower case; the names keep their case.
+// decoded. An enterprise's slug obeys ValidateEnterprise. The Scope's host
+// is in lower case; the names keep their case.
 //
 // What Parse accepts is its Scope's URL up to the case of the host. The
 // error, when there is one, is an *Error.
@@ -84,6 +87,9 @@ func Parse(raw string) (Scope, error) {
 		return fail("a trailing slash is not allowed")
 	}
 	names := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	if strings.EqualFold(names[0], EnterprisesPath) {
+		return parseEnterprise(raw, u.Host, names)
+	}
 	if len(names) > 2 {
 		return fail("a path beyond the repository is not allowed")
 	}
@@ -98,4 +104,25 @@ func Parse(raw string) (Scope, error) {
 		}
 	}
 	return s, nil
+}
+
+// parseEnterprise reads the path names of an enterprise's runner URL,
+// "enterprises" and the slug. GitHub reserves the name "enterprises" for
+// these pages, so no organization or user has it, in any case.
+func parseEnterprise(raw, host string, names []string) (Scope, error) {
+	fail := func(problem string) (Scope, error) {
+		return Scope{}, &Error{URL: raw, Problem: problem}
+	}
+	switch {
+	case names[0] != EnterprisesPath:
+		return fail(`"` + EnterprisesPath + `" must be in lower case`)
+	case len(names) == 1:
+		return fail("the enterprise is missing")
+	case len(names) > 2:
+		return fail("a path beyond the enterprise is not allowed")
+	}
+	if err := ValidateEnterprise(names[1]); err != nil {
+		return fail(err.Error())
+	}
+	return Scope{Host: strings.ToLower(host), Owner: names[1], Enterprise: true}, nil
 }

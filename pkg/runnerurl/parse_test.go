@@ -30,6 +30,16 @@ func TestParse(t *testing.T) {
 		{name: "punycode host", url: "https://xn--gh-9ia.example.com/octorun", want: Scope{Host: "xn--gh-9ia.example.com", Owner: "octorun"}},
 		{name: "IPv4 with port", url: "https://10.0.0.1:8443/platform", want: Scope{Host: "10.0.0.1:8443", Owner: "platform"}},
 		{name: "IPv6 with port", url: "https://[::1]:8443/platform", want: Scope{Host: "[::1]:8443", Owner: "platform"}},
+		{name: "enterprise", url: "https://github.com/enterprises/octo-corp", want: Scope{Host: "github.com", Owner: "octo-corp", Enterprise: true}},
+		{name: "enterprise keeps its case", url: "https://GHE.example.com/enterprises/Octo_Corp", want: Scope{Host: "ghe.example.com", Owner: "Octo_Corp", Enterprise: true}},
+		{name: "enterprise on data residency", url: "https://octo.ghe.com/enterprises/octo", want: Scope{Host: "octo.ghe.com", Owner: "octo", Enterprise: true}},
+		{name: "enterprises is no organization", url: "https://github.com/enterprises", wantErr: "the enterprise is missing"},
+		{name: "enterprises with a trailing slash", url: "https://github.com/enterprises/", wantErr: "a trailing slash is not allowed"},
+		{name: "enterprises in capitals", url: "https://github.com/Enterprises/octo", wantErr: `"enterprises" must be in lower case`},
+		{name: "path beyond the enterprise", url: "https://github.com/enterprises/octo/settings", wantErr: "a path beyond the enterprise is not allowed"},
+		{name: "enterprise against the name rule", url: "https://github.com/enterprises/octo.corp", wantErr: `enterprise "octo.corp": GitHub enterprise slugs have`},
+		{name: "empty enterprise", url: "https://github.com/enterprises//x", wantErr: "a path beyond the enterprise is not allowed"},
+		{name: "percent-encoded enterprises", url: "https://github.com/%65nterprises/octo", wantErr: `owner "%65nterprises"`},
 
 		{name: "empty", url: "", wantErr: "the URL is empty"},
 		{name: "http", url: "http://github.com/octorun", wantErr: `it must start with "https://"`},
@@ -93,7 +103,7 @@ func TestParse(t *testing.T) {
 func TestErrorMessage(t *testing.T) {
 	_, err := Parse("https://github.com/octorun?tab=repositories")
 	want := `invalid runner URL "https://github.com/octorun?tab=repositories": ` +
-		`must be https://<host>/<organization> or https://<host>/<owner>/<repository>: a query is not allowed`
+		`must be https://<host>/<organization>, https://<host>/<owner>/<repository> or https://<host>/enterprises/<enterprise>: a query is not allowed`
 	if err == nil || err.Error() != want {
 		t.Errorf("Parse error = %v, want %q", err, want)
 	}
@@ -111,9 +121,11 @@ func TestScope(t *testing.T) {
 		wantString string
 		wantURL    string
 		wantOrg    bool
+		wantEnt    bool
 	}{
 		{name: "organization", scope: Scope{Host: "github.com", Owner: "octo"}, wantString: "octo", wantURL: "https://github.com/octo", wantOrg: true},
 		{name: "repository", scope: Scope{Host: "ghe.example.com:8443", Owner: "octo", Repo: "hello"}, wantString: "octo/hello", wantURL: "https://ghe.example.com:8443/octo/hello"},
+		{name: "enterprise", scope: Scope{Host: "github.com", Owner: "octo-corp", Enterprise: true}, wantString: "enterprises/octo-corp", wantURL: "https://github.com/enterprises/octo-corp", wantEnt: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -125,6 +137,15 @@ func TestScope(t *testing.T) {
 			}
 			if got := tt.scope.IsOrganization(); got != tt.wantOrg {
 				t.Errorf("IsOrganization() = %t, want %t", got, tt.wantOrg)
+			}
+			if got := tt.scope.IsEnterprise(); got != tt.wantEnt {
+				t.Errorf("IsEnterprise() = %t, want %t", got, tt.wantEnt)
+			}
+			if got := tt.scope.IsRepository(); got != (!tt.wantOrg && !tt.wantEnt) {
+				t.Errorf("IsRepository() = %t", got)
+			}
+			if again, err := Parse(tt.wantURL); err != nil || again != tt.scope {
+				t.Errorf("Parse(URL()) = %+v, %v; want the scope back", again, err)
 			}
 		})
 	}

@@ -67,11 +67,12 @@ type RunnerPlacement struct {
 
 // RunnerSpec defines the desired state of Runner
 type RunnerSpec struct {
-	// The github Organization or Repository URL for this runner.
-	// Must be a valid Github Org or Repository URL.
+	// The GitHub organization, repository or enterprise URL for this runner.
+	// The admission webhook checks it by the grammar of pkg/runnerurl.
 	// eg:
 	// 	- "https://github.com/org"
 	// 	- "https://github.com/org/repo"
+	// 	- "https://github.com/enterprises/enterprise"
 	// +kubebuilder:validation:Pattern=`^https://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?/[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)?$`
 	// +kubebuilder:validation:MaxLength=2048
 	// +required
