@@ -76,7 +76,7 @@ type Client struct {
 	opts    Options
 
 	groupsMu sync.Mutex
-	groups   map[string]groupCacheEntry // by organization, lower case
+	groups   map[string]groupCacheEntry // by groupKey
 }
 
 type groupCacheEntry struct {
@@ -235,9 +235,11 @@ func (c *Client) GenerateJITConfig(ctx context.Context, scope Scope, r JITConfig
 }
 
 // RunnerGroupID resolves a runner group name (case-insensitive; empty means
-// Default) to its id. Organization groups are cached; a name not found
-// fails with ErrRunnerGroupNotFound. Repository runners have only the
-// Default group.
+// Default) to its id. Groups of organizations and enterprises are cached; a
+// name not found fails with ErrRunnerGroupNotFound. Repository runners have
+// only the Default group. Default is id 1 in organizations and enterprises
+// alike (actions/actions-runner-controller registers in runner group 1 when
+// none is named, for enterprise URLs too: autoscalingrunnerset_controller.go).
 func (c *Client) RunnerGroupID(ctx context.Context, scope Scope, name string) (int64, error) {
 	if err := c.checkScope(scope); err != nil {
 		return 0, err
@@ -245,16 +247,16 @@ func (c *Client) RunnerGroupID(ctx context.Context, scope Scope, name string) (i
 	if name == "" || strings.EqualFold(name, DefaultRunnerGroup) {
 		return defaultRunnerGroupID, nil
 	}
-	if !scope.IsOrganization() {
+	if scope.IsRepository() {
 		return 0, fmt.Errorf("runner group %q for repository %s: repository runners belong to the %s group only: %w",
 			name, scope, DefaultRunnerGroup, ErrRunnerGroupNotFound)
 	}
 	key := strings.ToLower(name)
-	org := strings.ToLower(scope.Owner)
+	owner := strings.ToLower(scope.String()) // "org" or "enterprises/slug"
 
 	c.groupsMu.Lock()
 	defer c.groupsMu.Unlock()
-	entry, ok := c.groups[org]
+	entry, ok := c.groups[owner]
 	fresh := ok && time.Since(entry.fetched) < c.opts.RunnerGroupTTL
 	if id, found := entry.ids[key]; fresh && found {
 		return id, nil
@@ -262,31 +264,38 @@ func (c *Client) RunnerGroupID(ctx context.Context, scope Scope, name string) (i
 	// A miss in a list younger than a minute is trusted, so a wrong group
 	// name does not cost a list per sync.
 	if !fresh || time.Since(entry.fetched) >= time.Minute {
-		ids, err := c.listRunnerGroups(ctx, scope.Owner)
+		ids, err := c.listRunnerGroups(ctx, scope)
 		if err != nil {
 			if id, found := entry.ids[key]; found {
 				return id, nil // stale, but better than failing
 			}
-			return 0, fmt.Errorf("resolving runner group %q of %s: %w", name, scope.Owner, err)
+			return 0, fmt.Errorf("resolving runner group %q of %s: %w", name, scope, err)
 		}
 		entry = groupCacheEntry{ids: ids, fetched: time.Now()}
-		c.groups[org] = entry
+		c.groups[owner] = entry
 	}
 	if id, found := entry.ids[key]; found {
 		return id, nil
 	}
-	return 0, fmt.Errorf("runner group %q of organization %s: %w", name, scope.Owner, ErrRunnerGroupNotFound)
+	return 0, fmt.Errorf("runner group %q of %s: %w", name, scope, ErrRunnerGroupNotFound)
 }
 
-func (c *Client) listRunnerGroups(ctx context.Context, org string) (map[string]int64, error) {
+// listRunnerGroups lists the runner groups of an organization or
+// enterprise: GET /orgs/{org}/actions/runner-groups or
+// /enterprises/{enterprise}/actions/runner-groups, both answering
+// {"total_count", "runner_groups": [{"id", "name", ...}]} (REST docs
+// "Self-hosted runner groups").
+func (c *Client) listRunnerGroups(ctx context.Context, scope Scope) (map[string]int64, error) {
 	ids := map[string]int64{}
-	opts := &gogithub.ListOrgRunnerGroupOptions{ListOptions: gogithub.ListOptions{PerPage: 100}}
-	for {
-		var groups *gogithub.RunnerGroups
+	for page := 1; ; {
+		var groups gogithub.RunnerGroups
 		var resp *gogithub.Response
 		err := c.call(ctx, OpListRunnerGroups, http.MethodGet, func(ctx context.Context) (*gogithub.Response, error) {
-			var err error
-			groups, resp, err = c.gh.Actions.ListOrganizationRunnerGroups(ctx, org, opts)
+			req, err := c.gh.NewRequest(http.MethodGet, runnerGroupsPath(scope)+"?per_page=100&page="+strconv.Itoa(page), nil)
+			if err != nil {
+				return nil, err
+			}
+			resp, err = c.gh.Do(ctx, req, &groups)
 			return resp, err
 		})
 		if err != nil {
@@ -298,7 +307,7 @@ func (c *Client) listRunnerGroups(ctx context.Context, org string) (map[string]i
 		if resp.NextPage == 0 {
 			return ids, nil
 		}
-		opts.Page = resp.NextPage
+		page = resp.NextPage
 	}
 }
 
@@ -308,21 +317,18 @@ func (c *Client) GetRunner(ctx context.Context, scope Scope, id int64) (*Runner,
 	if err := c.checkScope(scope); err != nil {
 		return nil, err
 	}
-	var r *gogithub.Runner
+	var r gogithub.Runner
 	err := c.call(ctx, OpGetRunner, http.MethodGet, func(ctx context.Context) (*gogithub.Response, error) {
-		var resp *gogithub.Response
-		var err error
-		if scope.IsOrganization() {
-			r, resp, err = c.gh.Actions.GetOrganizationRunner(ctx, scope.Owner, id)
-		} else {
-			r, resp, err = c.gh.Actions.GetRunner(ctx, scope.Owner, scope.Repo, id)
+		req, err := c.gh.NewRequest(http.MethodGet, runnersPath(scope)+"/"+strconv.FormatInt(id, 10), nil)
+		if err != nil {
+			return nil, err
 		}
-		return resp, err
+		return c.gh.Do(ctx, req, &r)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("getting runner %d of %s: %w", id, scope, err)
 	}
-	out := runnerFrom(r)
+	out := runnerFrom(&r)
 	return &out, nil
 }
 
@@ -334,17 +340,15 @@ func (c *Client) ListRunners(ctx context.Context, scope Scope) ([]Runner, error)
 		return nil, err
 	}
 	var all []Runner
-	opts := &gogithub.ListOptions{PerPage: 100}
-	for {
-		var page *gogithub.Runners
+	for pageNumber := 1; ; {
+		var page gogithub.Runners
 		var resp *gogithub.Response
 		err := c.call(ctx, OpListRunners, http.MethodGet, func(ctx context.Context) (*gogithub.Response, error) {
-			var err error
-			if scope.IsOrganization() {
-				page, resp, err = c.gh.Actions.ListOrganizationRunners(ctx, scope.Owner, opts)
-			} else {
-				page, resp, err = c.gh.Actions.ListRunners(ctx, scope.Owner, scope.Repo, opts)
+			req, err := c.gh.NewRequest(http.MethodGet, runnersPath(scope)+"?per_page=100&page="+strconv.Itoa(pageNumber), nil)
+			if err != nil {
+				return nil, err
 			}
+			resp, err = c.gh.Do(ctx, req, &page)
 			return resp, err
 		})
 		if err != nil {
@@ -356,7 +360,7 @@ func (c *Client) ListRunners(ctx context.Context, scope Scope) ([]Runner, error)
 		if resp.NextPage == 0 {
 			return all, nil
 		}
-		opts.Page = resp.NextPage
+		pageNumber = resp.NextPage
 	}
 }
 
@@ -393,10 +397,11 @@ func (c *Client) DeleteRunner(ctx context.Context, scope Scope, id int64) error 
 		return err
 	}
 	err := c.call(ctx, OpDeleteRunner, http.MethodDelete, func(ctx context.Context) (*gogithub.Response, error) {
-		if scope.IsOrganization() {
-			return c.gh.Actions.RemoveOrganizationRunner(ctx, scope.Owner, id)
+		req, err := c.gh.NewRequest(http.MethodDelete, runnersPath(scope)+"/"+strconv.FormatInt(id, 10), nil)
+		if err != nil {
+			return nil, err
 		}
-		return c.gh.Actions.RemoveRunner(ctx, scope.Owner, scope.Repo, id)
+		return c.gh.Do(ctx, req, nil)
 	})
 	if err != nil {
 		return fmt.Errorf("deleting runner %d of %s: %w", id, scope, err)

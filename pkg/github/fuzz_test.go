@@ -24,11 +24,15 @@ func FuzzRunnersEndpoint(f *testing.F) {
 		{Host: "api.github.com", Owner: "octorun", Repo: "-"},
 		{Host: "gh%25.example.com", Owner: "octo%72un", Repo: "a/b"},
 		{Host: "github.com/octorun?", Owner: "#", Repo: ".."},
+		{Host: "github.com", Owner: "octo-corp", Enterprise: true},
+		{Host: "ghe.example.com:8443", Owner: "Octo_Corp", Enterprise: true},
+		{Host: "github.com", Owner: "enterprises", Repo: "octo"},
+		{Host: "github.com", Owner: "octo/x", Enterprise: true},
 	} {
-		f.Add(seed.Host, seed.Owner, seed.Repo)
+		f.Add(seed.Host, seed.Owner, seed.Repo, seed.Enterprise)
 	}
-	f.Fuzz(func(t *testing.T, host, owner, repo string) {
-		s, err := ParseScope(Scope{Host: host, Owner: owner, Repo: repo}.URL())
+	f.Fuzz(func(t *testing.T, host, owner, repo string, enterprise bool) {
+		s, err := ParseScope(Scope{Host: host, Owner: owner, Repo: repo, Enterprise: enterprise}.URL())
 		if err != nil {
 			return
 		}
@@ -45,6 +49,16 @@ func FuzzRunnersEndpoint(f *testing.F) {
 		}
 		if !strings.HasSuffix(api.Path, "/"+s.String()+"/actions/runners") {
 			t.Fatalf("runners endpoint %s is not that of %s", api, s)
+		}
+		kind := "/repos/"
+		switch {
+		case s.IsEnterprise():
+			kind = "/enterprises/"
+		case s.IsOrganization():
+			kind = "/orgs/"
+		}
+		if !strings.Contains(api.Path, kind+s.Owner+"/") {
+			t.Fatalf("runners endpoint %s of %+v is not under %s", api, s, kind)
 		}
 	})
 }

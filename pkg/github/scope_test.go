@@ -24,6 +24,7 @@ func TestRunnersPath(t *testing.T) {
 	}{
 		{name: "organization", scope: Scope{Host: "github.com", Owner: "octo"}, want: "orgs/octo/actions/runners"},
 		{name: "repository", scope: Scope{Host: "github.com", Owner: "octo", Repo: "hello"}, want: "repos/octo/hello/actions/runners"},
+		{name: "enterprise", scope: Scope{Host: "github.com", Owner: "octo-corp", Enterprise: true}, want: "enterprises/octo-corp/actions/runners"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
