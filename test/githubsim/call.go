@@ -28,10 +28,22 @@ type call struct {
 	reserved bool
 }
 
-// errorBody is GitHub's error document.
+// errorBody is GitHub's error document. A 422 for invalid fields carries
+// errors, each naming a resource, a field and a code ("missing",
+// "missing_field", "invalid", "already_exists", "unprocessable", "custom"):
+// REST docs "Troubleshooting the REST API" / formerly "Resources in the REST
+// API", Client errors; go-github's ErrorResponse.Errors reads them.
 type errorBody struct {
-	Message          string `json:"message"`
-	DocumentationURL string `json:"documentation_url,omitempty"`
+	Message          string            `json:"message"`
+	Errors           []validationError `json:"errors,omitempty"`
+	DocumentationURL string            `json:"documentation_url,omitempty"`
+}
+
+type validationError struct {
+	Resource string `json:"resource"`
+	Field    string `json:"field"`
+	Code     string `json:"code"`
+	Message  string `json:"message,omitempty"`
 }
 
 const (
@@ -59,6 +71,15 @@ func (c *call) json(status int, v any) {
 
 func (c *call) error(status int, message, docs string) {
 	c.json(status, errorBody{Message: message, DocumentationURL: docs})
+}
+
+// invalid answers 422 "Validation Failed" for one invalid field.
+func (c *call) invalid(resource, field, message, docs string) {
+	c.json(http.StatusUnprocessableEntity, errorBody{
+		Message:          "Validation Failed",
+		Errors:           []validationError{{Resource: resource, Field: field, Code: "invalid", Message: message}},
+		DocumentationURL: docs,
+	})
 }
 
 func (c *call) notFound() {

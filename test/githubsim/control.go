@@ -68,6 +68,8 @@ type ConfigJSON struct {
 	WebhookDropRate          *float64 `json:"webhook_drop_rate,omitempty"`
 	WebhookDuplicateRate     *float64 `json:"webhook_duplicate_rate,omitempty"`
 	WebhookReorderRate       *float64 `json:"webhook_reorder_rate,omitempty"`
+	JITSpammedRate           *float64 `json:"jit_spammed_rate,omitempty"`
+	DeleteUnprocessableRate  *float64 `json:"delete_unprocessable_rate,omitempty"`
 	// MinRunnerVersion is the oldest runner version allowed to connect;
 	// "" means no minimum.
 	MinRunnerVersion *string `json:"min_runner_version,omitempty"`
@@ -541,6 +543,7 @@ func (s *Server) config() ConfigJSON {
 	limit, ppm, rate, latency := s.primaryLimitLocked(), s.secondaryPPM, s.errorRate, s.latency.Milliseconds()
 	tooMany, timeout := s.tooManyRate, s.timeoutRate
 	minVersion, ttl := s.minRunnerVersion, controlDuration(s.neverConnectedTTL)
+	spammed, deleteUnprocessable := s.jitSpammedRate, s.deleteUnprocessableRate
 	s.mu.Unlock()
 	url, _ := s.hooks.current()
 	drop, duplicate, reorder := s.hooks.rates()
@@ -549,6 +552,7 @@ func (s *Server) config() ConfigJSON {
 		TooManyRequestsRate: &tooMany, TimeoutRate: &timeout, LatencyMS: &latency, WebhookURL: &url,
 		WebhookDropRate: &drop, WebhookDuplicateRate: &duplicate, WebhookReorderRate: &reorder,
 		MinRunnerVersion: &minVersion, NeverConnectedTTL: &ttl,
+		JITSpammedRate: &spammed, DeleteUnprocessableRate: &deleteUnprocessable,
 	}
 }
 
@@ -568,6 +572,8 @@ func (s *Server) ctlConfig(w http.ResponseWriter, r *http.Request) {
 		{"webhook_drop_rate", req.WebhookDropRate, s.SetWebhookDropRate},
 		{"webhook_duplicate_rate", req.WebhookDuplicateRate, s.SetWebhookDuplicateRate},
 		{"webhook_reorder_rate", req.WebhookReorderRate, s.SetWebhookReorderRate},
+		{"jit_spammed_rate", req.JITSpammedRate, s.SetJITSpammedRate},
+		{"delete_unprocessable_rate", req.DeleteUnprocessableRate, s.SetDeleteUnprocessableRate},
 	}
 	for _, k := range rates {
 		if k.rate != nil && (*k.rate < 0 || *k.rate > 1) {

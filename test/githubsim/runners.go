@@ -132,8 +132,10 @@ type jitConfigRequest struct {
 }
 
 const (
-	maxJITLabels = 100
-	docsJIT      = "https://docs.github.com/rest/actions/self-hosted-runners#create-configuration-for-a-just-in-time-runner-for-an-organization"
+	jitSpammedMessage = "Validation failed, or the endpoint has been spammed."
+	maxJITLabels      = 100
+	maxLabelLength    = 256
+	docsJIT           = "https://docs.github.com/rest/actions/self-hosted-runners#create-configuration-for-a-just-in-time-runner-for-an-organization"
 )
 
 // generateJITConfig serves POST …/actions/runners/generate-jitconfig: it
@@ -164,19 +166,30 @@ func (s *Server) generateJITConfig(c *call) {
 		missing("labels")
 		return
 	}
+	if chance(s.jitSpammedRate) {
+		// REST docs "Create configuration for a just-in-time runner":
+		// 422 "Validation failed, or the endpoint has been spammed." A
+		// client cannot tell this from its own mistake but by retrying.
+		c.error(http.StatusUnprocessableEntity, jitSpammedMessage, docsJIT)
+		return
+	}
 	name, groupID, labels := *req.Name, *req.RunnerGroupID, *req.Labels
 	if name == "" {
 		c.error(http.StatusUnprocessableEntity, "Invalid input: `name` must not be empty.", docsJIT)
 		return
 	}
+	// labels: "minItems": 1, "maxItems": 100 in the REST description
+	// (github/rest-api-description, generate-jitconfig request body).
 	if len(labels) < 1 || len(labels) > maxJITLabels {
-		c.error(http.StatusUnprocessableEntity,
-			fmt.Sprintf("Invalid input: `labels` must have between 1 and %d items, but has %d.", maxJITLabels, len(labels)), docsJIT)
+		c.invalid("Runner", "labels",
+			fmt.Sprintf("labels must have between 1 and %d items, but has %d", maxJITLabels, len(labels)), docsJIT)
 		return
 	}
 	for _, l := range labels {
-		if l == "" {
-			c.error(http.StatusUnprocessableEntity, "Invalid input: `labels` must not contain an empty label.", docsJIT)
+		// A label's length limit is not documented; 256 is assumed.
+		if l == "" || len(l) > maxLabelLength {
+			c.invalid("Runner", "labels",
+				fmt.Sprintf("label %q must be between 1 and %d characters long", l, maxLabelLength), docsJIT)
 			return
 		}
 	}
@@ -187,7 +200,10 @@ func (s *Server) generateJITConfig(c *call) {
 		group = sc.org.groups[0]
 	}
 	if group == nil {
-		c.notFound()
+		// REST docs: runner_group_id "The ID of the runner group to
+		// register the runner to"; an unknown one is a validation failure
+		// (422), not a missing resource.
+		c.invalid("Runner", "runner_group_id", fmt.Sprintf("runner group %d does not exist", groupID), docsJIT)
 		return
 	}
 	for _, r := range s.runners {
@@ -274,8 +290,19 @@ func (s *Server) deleteRunner(c *call) {
 		return
 	}
 	if r.busy {
+		// The text (with its stray closing quote) as GitHub answers it,
+		// quoted in ARC's controllers/actions.summerwind.net/
+		// runner_graceful_stop.go, which matches "is still running a job".
 		c.error(http.StatusUnprocessableEntity,
 			fmt.Sprintf("Bad request - Runner %q is still running a job\"", r.name), docsRunners)
+		return
+	}
+	if chance(s.deleteUnprocessableRate) {
+		// Another 422 than the busy one, so clients can be tested on
+		// 422s they must not take for "busy" (REST docs list 422
+		// "Validation failed, or the endpoint has been spammed." for
+		// self-hosted runner endpoints).
+		c.error(http.StatusUnprocessableEntity, "Validation Failed", docsRunners)
 		return
 	}
 	delete(s.runners, r.id)

@@ -99,8 +99,10 @@ func TestGenerateJITConfigErrors(t *testing.T) {
 		{name: "empty name", url: org, body: jitRequest{RunnerGroupID: 1, Labels: []string{"x"}}, wantStatus: 422, wantMsg: "name"},
 		{name: "group missing", url: org, body: map[string]any{"name": "d", "labels": []string{"x"}}, wantStatus: 422, wantMsg: "missing required key: runner_group_id"},
 		{name: "wrong type", url: org, body: map[string]any{"name": 7, "runner_group_id": 1, "labels": []string{"x"}}, wantStatus: 422},
-		{name: "unknown group", url: org, body: jitRequest{Name: "d", RunnerGroupID: 99, Labels: []string{"x"}}, wantStatus: 404, wantMsg: "Not Found"},
-		{name: "repo with org group", url: repo, body: jitRequest{Name: "d", RunnerGroupID: gpu, Labels: []string{"x"}}, wantStatus: 404},
+		{name: "unknown group", url: org, body: jitRequest{Name: "d", RunnerGroupID: 99, Labels: []string{"x"}}, wantStatus: 422, wantMsg: "runner_group_id"},
+		{name: "repo with org group", url: repo, body: jitRequest{Name: "d", RunnerGroupID: gpu, Labels: []string{"x"}}, wantStatus: 422, wantMsg: "runner_group_id"},
+		{name: "label too long", url: org, body: jitRequest{Name: "d", RunnerGroupID: 1, Labels: []string{strings.Repeat("x", 257)}}, wantStatus: 422, wantMsg: "labels"},
+		{name: "empty label", url: org, body: jitRequest{Name: "d", RunnerGroupID: 1, Labels: []string{""}}, wantStatus: 422, wantMsg: "labels"},
 		{name: "duplicate org name", url: org, body: jitRequest{Name: "taken", RunnerGroupID: 1, Labels: []string{"x"}}, wantStatus: 409,
 			wantMsg: "Already exists - A runner with the name taken already exists."},
 		{name: "duplicate repo name", url: repo, body: jitRequest{Name: "repo-taken", RunnerGroupID: 1, Labels: []string{"x"}}, wantStatus: 409},
@@ -136,7 +138,11 @@ func TestGenerateJITConfigErrors(t *testing.T) {
 			}
 			if tt.wantMsg != "" && body != nil {
 				e := decodeBody[errorBody](t, body)
-				if !strings.Contains(e.Message, tt.wantMsg) || e.DocumentationURL == "" {
+				text := e.Message
+				for _, fe := range e.Errors {
+					text += " " + fe.Field + ": " + fe.Message
+				}
+				if !strings.Contains(text, tt.wantMsg) || e.DocumentationURL == "" {
 					t.Errorf("error = %+v, want message containing %q and a documentation_url", e, tt.wantMsg)
 				}
 			}

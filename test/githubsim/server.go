@@ -68,6 +68,15 @@ type Options struct {
 	WebhookReorderRate float64
 	// WebhookReorderDelay is the longest a delivery is held back. 0 means 2s.
 	WebhookReorderDelay time.Duration
+	// JITSpammedRate is the fraction [0,1] of valid generate-jitconfig
+	// calls answered 422 "Validation failed, or the endpoint has been
+	// spammed." (REST docs); nothing is registered.
+	JITSpammedRate float64
+	// DeleteUnprocessableRate is the fraction [0,1] of DELETE
+	// …/actions/runners/{id} calls on an idle runner answered 422
+	// "Validation Failed" (not the busy runner's message); nothing is
+	// removed.
+	DeleteUnprocessableRate float64
 	// MinRunnerVersion is the oldest runner application version allowed to
 	// connect (ConnectRunner); older ones are refused as deprecated. ""
 	// means DefaultMinRunnerVersion (GitHub's requirement), and
@@ -98,12 +107,14 @@ type Server struct {
 
 	mu sync.Mutex
 	// Tunables.
-	primaryLimit int
-	secondaryPPM int
-	errorRate    float64
-	tooManyRate  float64
-	timeoutRate  float64
-	latency      time.Duration
+	primaryLimit            int
+	secondaryPPM            int
+	errorRate               float64
+	tooManyRate             float64
+	timeoutRate             float64
+	latency                 time.Duration
+	jitSpammedRate          float64
+	deleteUnprocessableRate float64
 	// minRunnerVersion is "" when any version may connect.
 	minRunnerVersion  string
 	neverConnectedTTL time.Duration
@@ -128,37 +139,39 @@ type Server struct {
 // New returns a Server. Call Close to stop its timers and webhook sender.
 func New(opts Options) *Server {
 	s := &Server{
-		now:               opts.Now,
-		logf:              opts.Logf,
-		primaryWindow:     opts.PrimaryWindow,
-		retryAfter:        opts.SecondaryRetryAfter,
-		tooManyRetryAfter: opts.TooManyRequestsRetryAfter,
-		timeoutAfter:      opts.TimeoutAfter,
-		primaryLimit:      opts.PrimaryLimit,
-		secondaryPPM:      opts.SecondaryPointsPerMinute,
-		errorRate:         opts.ServerErrorRate,
-		tooManyRate:       opts.TooManyRequestsRate,
-		timeoutRate:       opts.TimeoutRate,
-		latency:           opts.Latency,
-		minRunnerVersion:  normalizeMinVersion(opts.MinRunnerVersion),
-		neverConnectedTTL: opts.NeverConnectedTTL,
-		orgs:              map[string]*org{},
-		tokens:            map[string]*principal{},
-		apps:              map[int64]*app{},
-		installations:     map[int64]*installation{},
-		runners:           map[int64]*runner{},
-		labelIDs:          map[string]int64{},
-		limits:            map[string]*bucket{},
-		calls:             map[string]int{},
-		callsByStatus:     map[int]int{},
-		nextOrgID:         1000,
-		nextRepoID:        100000,
-		nextGroupID:       2, // 1 is every organization's Default group
-		nextRunnerID:      1,
-		nextJobID:         1,
-		nextRunID:         1,
-		nextLabelID:       1,
-		nextUserID:        1,
+		now:                     opts.Now,
+		logf:                    opts.Logf,
+		primaryWindow:           opts.PrimaryWindow,
+		retryAfter:              opts.SecondaryRetryAfter,
+		tooManyRetryAfter:       opts.TooManyRequestsRetryAfter,
+		timeoutAfter:            opts.TimeoutAfter,
+		primaryLimit:            opts.PrimaryLimit,
+		secondaryPPM:            opts.SecondaryPointsPerMinute,
+		errorRate:               opts.ServerErrorRate,
+		tooManyRate:             opts.TooManyRequestsRate,
+		timeoutRate:             opts.TimeoutRate,
+		latency:                 opts.Latency,
+		minRunnerVersion:        normalizeMinVersion(opts.MinRunnerVersion),
+		jitSpammedRate:          opts.JITSpammedRate,
+		deleteUnprocessableRate: opts.DeleteUnprocessableRate,
+		neverConnectedTTL:       opts.NeverConnectedTTL,
+		orgs:                    map[string]*org{},
+		tokens:                  map[string]*principal{},
+		apps:                    map[int64]*app{},
+		installations:           map[int64]*installation{},
+		runners:                 map[int64]*runner{},
+		labelIDs:                map[string]int64{},
+		limits:                  map[string]*bucket{},
+		calls:                   map[string]int{},
+		callsByStatus:           map[int]int{},
+		nextOrgID:               1000,
+		nextRepoID:              100000,
+		nextGroupID:             2, // 1 is every organization's Default group
+		nextRunnerID:            1,
+		nextJobID:               1,
+		nextRunID:               1,
+		nextLabelID:             1,
+		nextUserID:              1,
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -235,6 +248,22 @@ func (s *Server) SetTooManyRequestsRate(rate float64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.tooManyRate = rate
+}
+
+// SetJITSpammedRate changes the fraction of generate-jitconfig calls
+// answered 422 "Validation failed, or the endpoint has been spammed.".
+func (s *Server) SetJITSpammedRate(rate float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.jitSpammedRate = rate
+}
+
+// SetDeleteUnprocessableRate changes the fraction of deletes of idle runners
+// answered 422 "Validation Failed".
+func (s *Server) SetDeleteUnprocessableRate(rate float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deleteUnprocessableRate = rate
 }
 
 // SetTimeoutRate changes the fraction of API requests that hang until the
