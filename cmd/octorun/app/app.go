@@ -26,6 +26,7 @@ import (
 	"github.com/octorun/octorun/pkg/generated/clientset/versioned"
 	informers "github.com/octorun/octorun/pkg/generated/informers/externalversions"
 	"github.com/octorun/octorun/pkg/githubevents"
+	"github.com/octorun/octorun/pkg/githubevents/jobstore"
 )
 
 // UserAgent ends the user agent of Octorun's Kubernetes clients.
@@ -186,16 +187,22 @@ func (c *Controllers) Run(ctx context.Context) error {
 }
 
 // NewReceiver returns the GitHub webhook receiver, which writes the jobs of
-// workflow_job deliveries on the Runners as job hints, and serves under the
-// options' path.
+// workflow_job deliveries on the Runners as job hints, keeps the queued
+// jobs in the job store of the options' pod namespace (shared by the
+// replicas, see pkg/githubevents/jobstore), and serves under the options'
+// path. Its Run runs the job store too.
 func NewReceiver(c Clients, i *Informers, secret []byte, reg prometheus.Registerer, o *options.Options) (*githubevents.Receiver, error) {
 	hints, err := runner.NewJobHints(c.Octorun, i.Octorun.Octorun().V1alpha1().Runners(),
 		runner.JobHintsOptions{RunnerNamePrefix: o.RunnerNamePrefix})
 	if err != nil {
 		return nil, err
 	}
+	jobs, err := jobstore.New(c.Kube, jobstore.Options{Namespace: o.PodNamespace, Registerer: reg})
+	if err != nil {
+		return nil, fmt.Errorf("setting up the job store: %w", err)
+	}
 	return githubevents.NewReceiver(githubevents.Options{
-		Secret: secret, Sink: hints, Path: o.WebhookPath, Registerer: reg, Workers: o.WebhookWorkers,
+		Secret: secret, Sink: hints, Jobs: jobs, Path: o.WebhookPath, Registerer: reg, Workers: o.WebhookWorkers,
 	})
 }
 
