@@ -124,16 +124,24 @@ func (d *memoryStore) expireLocked(now time.Time) {
 // repository repo otherwise): the jobs of that scope whose labels are all
 // among runnerLabels, without regard to case, "self-hosted" implied.
 func ScopeMatcher(org, repo string, runnerLabels []string) func(*QueuedJob) bool {
+	return scopeMatcher(func(job *QueuedJob) bool {
+		return strings.EqualFold(job.Org, org) && (repo == "" || strings.EqualFold(job.Repo, repo))
+	}, runnerLabels)
+}
+
+// EnterpriseMatcher is ScopeMatcher for a runner of enterprise slug: the
+// jobs of any organization of the enterprise (their payloads carry
+// enterprise.slug).
+func EnterpriseMatcher(slug string, runnerLabels []string) func(*QueuedJob) bool {
+	return scopeMatcher(func(job *QueuedJob) bool { return job.Enterprise != "" && strings.EqualFold(job.Enterprise, slug) }, runnerLabels)
+}
+
+func scopeMatcher(inScope func(*QueuedJob) bool, runnerLabels []string) func(*QueuedJob) bool {
 	have := map[string]bool{selfHosted: true}
 	for _, l := range runnerLabels {
 		have[strings.ToLower(l)] = true
 	}
-	return func(job *QueuedJob) bool {
-		if !strings.EqualFold(job.Org, org) || repo != "" && !strings.EqualFold(job.Repo, repo) {
-			return false
-		}
-		return subset(job.Labels, have)
-	}
+	return func(job *QueuedJob) bool { return inScope(job) && subset(job.Labels, have) }
 }
 
 func subset(labels []string, of map[string]bool) bool {

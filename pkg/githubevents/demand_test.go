@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/octorun/octorun/pkg/runnerurl"
 )
 
 // queue records a queued event in d as the Receiver does, and says whether
@@ -148,6 +150,43 @@ func TestQueuedJob(t *testing.T) {
 			if ok != tc.wantOK || got.ID != tc.want.ID || got.Org != tc.want.Org || got.Repo != tc.want.Repo ||
 				got.Enterprise != tc.want.Enterprise || !got.Since.Equal(tc.want.Since) || len(got.Labels) != len(tc.want.Labels) {
 				t.Errorf("queuedJob = %+v, %v; want %+v, %v", got, ok, tc.want, tc.wantOK)
+			}
+		})
+	}
+}
+
+func TestQueuedJobsOfScope(t *testing.T) {
+	r, _, clock, _ := newTestReceiver(t, nil)
+	now := clock.Now()
+	for _, j := range []QueuedJob{
+		{ID: 1, Org: "octo", Repo: "hello", Enterprise: "big", Labels: []string{"linux"}, Since: now},
+		{ID: 2, Org: "other", Repo: "world", Enterprise: "big", Labels: []string{"linux", "gpu"}, Since: now},
+		{ID: 3, Org: "big", Repo: "hello", Labels: []string{"linux"}, Since: now},
+	} {
+		if _, err := r.jobs.Queued(context.Background(), j, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		url    string
+		labels []string
+		want   int
+	}{
+		{name: "enterprise", url: "https://github.com/enterprises/BIG", labels: []string{"linux", "gpu"}, want: 2},
+		{name: "enterprise, labels", url: "https://github.com/enterprises/big", labels: []string{"linux"}, want: 1},
+		{name: "organization of the enterprise's name", url: "https://github.com/big", labels: []string{"linux"}, want: 1},
+		{name: "organization", url: "https://github.com/octo", labels: []string{"linux"}, want: 1},
+		{name: "repository", url: "https://github.com/other/world", labels: []string{"linux", "gpu"}, want: 1},
+		{name: "another enterprise", url: "https://github.com/enterprises/small", labels: []string{"linux"}, want: 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			scope, err := runnerurl.Parse(tc.url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, known := r.QueuedJobsOfScope(scope, tc.labels); got != tc.want || !known {
+				t.Errorf("QueuedJobsOfScope = %d, %v; want %d, true", got, known, tc.want)
 			}
 		})
 	}

@@ -15,6 +15,8 @@ import (
 	gogithub "github.com/google/go-github/v50/github"
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/klog/v2"
+
+	"github.com/octorun/octorun/pkg/runnerurl"
 )
 
 // Defaults of Options.
@@ -220,11 +222,17 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // then the count is a hint: jobs queued before the webhook was set up, or
 // whose deliveries were lost, are not counted. It is cheap and safe for
 // concurrent use (statemetrics.QueuedJobs calls it at every scrape).
-//
-// Enterprise runners are not matched yet: a job's enterprise is stored
-// (QueuedJob.Enterprise) but no scope names one.
 func (r *Receiver) QueuedJobs(org, repo string, runnerLabels []string) (jobs int, known bool) {
 	return r.jobs.Count(ScopeMatcher(org, repo, runnerLabels), r.opts.Now())
+}
+
+// QueuedJobsOfScope is QueuedJobs for the scope of a runner URL: for an
+// enterprise, the jobs of the organizations of that enterprise.
+func (r *Receiver) QueuedJobsOfScope(scope runnerurl.Scope, runnerLabels []string) (jobs int, known bool) {
+	if scope.IsEnterprise() {
+		return r.jobs.Count(EnterpriseMatcher(scope.Owner, runnerLabels), r.opts.Now())
+	}
+	return r.QueuedJobs(scope.Owner, scope.Repo, runnerLabels)
 }
 
 // handle validates a delivery: method, content type, size and signature
