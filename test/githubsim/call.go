@@ -26,6 +26,9 @@ type call struct {
 	// reserved is set when a primary rate-limit unit was taken for the call,
 	// so that a 304 can give it back.
 	reserved bool
+	// requestID is sent as X-GitHub-Request-Id and quoted in
+	// secondary-limit messages.
+	requestID string
 }
 
 // errorBody is GitHub's error document. A 422 for invalid fields carries
@@ -52,7 +55,11 @@ const (
 	docsRunnerGroups = "https://docs.github.com/rest/actions/self-hosted-runner-groups"
 	docsApps         = "https://docs.github.com/rest/apps/apps"
 	docsRateLimit    = "https://docs.github.com/rest/overview/resources-in-the-rest-api#rate-limiting"
-	docsSecondary    = "https://docs.github.com/rest/overview/resources-in-the-rest-api#secondary-rate-limits"
+	// docsSecondary is the documentation_url of today's secondary-limit
+	// answers; go-github before v56 only recognises the older
+	// docsSecondaryLegacy (google/go-github PR #3001).
+	docsSecondary       = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"
+	docsSecondaryLegacy = "https://docs.github.com/rest/overview/resources-in-the-rest-api#secondary-rate-limits"
 )
 
 // maxBodyBytes bounds request bodies, for the API and the control API.
@@ -154,7 +161,10 @@ func (c *call) write(w http.ResponseWriter) {
 	}
 	h.Set("X-GitHub-Media-Type", "github.v3; format=json")
 	h.Set("X-GitHub-Api-Version-Selected", "2022-11-28")
-	h.Set("X-GitHub-Request-Id", requestID())
+	if c.requestID == "" {
+		c.requestID = requestID()
+	}
+	h.Set("X-GitHub-Request-Id", c.requestID)
 	h.Set("Vary", "Accept, Authorization, Cookie, X-GitHub-OTP")
 	h.Set("Server", "github.com")
 	if c.body != nil {

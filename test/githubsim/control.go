@@ -69,7 +69,12 @@ type ConfigJSON struct {
 	WebhookDuplicateRate     *float64 `json:"webhook_duplicate_rate,omitempty"`
 	WebhookReorderRate       *float64 `json:"webhook_reorder_rate,omitempty"`
 	JITSpammedRate           *float64 `json:"jit_spammed_rate,omitempty"`
-	DeleteUnprocessableRate  *float64 `json:"delete_unprocessable_rate,omitempty"`
+	// PrimaryLimitStatus is 403 or 429 (0 means 403).
+	PrimaryLimitStatus        *int     `json:"primary_limit_status,omitempty"`
+	SecondaryLimit429Share    *float64 `json:"secondary_limit_429_share,omitempty"`
+	SecondaryNoRetryAfterRate *float64 `json:"secondary_no_retry_after_rate,omitempty"`
+	SecondaryLegacyDocsURL    *bool    `json:"secondary_legacy_docs_url,omitempty"`
+	DeleteUnprocessableRate   *float64 `json:"delete_unprocessable_rate,omitempty"`
 	// MinRunnerVersion is the oldest runner version allowed to connect;
 	// "" means no minimum.
 	MinRunnerVersion *string `json:"min_runner_version,omitempty"`
@@ -544,6 +549,7 @@ func (s *Server) config() ConfigJSON {
 	tooMany, timeout := s.tooManyRate, s.timeoutRate
 	minVersion, ttl := s.minRunnerVersion, controlDuration(s.neverConnectedTTL)
 	spammed, deleteUnprocessable := s.jitSpammedRate, s.deleteUnprocessableRate
+	primaryStatus, share429, noRetryAfter, legacyDocs := s.primaryStatusLocked(), s.secondary429Share, s.secondaryNoRetryAfterRate, s.legacySecondaryDocs
 	s.mu.Unlock()
 	url, _ := s.hooks.current()
 	drop, duplicate, reorder := s.hooks.rates()
@@ -553,6 +559,8 @@ func (s *Server) config() ConfigJSON {
 		WebhookDropRate: &drop, WebhookDuplicateRate: &duplicate, WebhookReorderRate: &reorder,
 		MinRunnerVersion: &minVersion, NeverConnectedTTL: &ttl,
 		JITSpammedRate: &spammed, DeleteUnprocessableRate: &deleteUnprocessable,
+		PrimaryLimitStatus: &primaryStatus, SecondaryLimit429Share: &share429,
+		SecondaryNoRetryAfterRate: &noRetryAfter, SecondaryLegacyDocsURL: &legacyDocs,
 	}
 }
 
@@ -574,12 +582,28 @@ func (s *Server) ctlConfig(w http.ResponseWriter, r *http.Request) {
 		{"webhook_reorder_rate", req.WebhookReorderRate, s.SetWebhookReorderRate},
 		{"jit_spammed_rate", req.JITSpammedRate, s.SetJITSpammedRate},
 		{"delete_unprocessable_rate", req.DeleteUnprocessableRate, s.SetDeleteUnprocessableRate},
+		{"secondary_limit_429_share", req.SecondaryLimit429Share, func(v float64) { s.mu.Lock(); s.secondary429Share = v; s.mu.Unlock() }},
+		{"secondary_no_retry_after_rate", req.SecondaryNoRetryAfterRate, func(v float64) { s.mu.Lock(); s.secondaryNoRetryAfterRate = v; s.mu.Unlock() }},
 	}
 	for _, k := range rates {
 		if k.rate != nil && (*k.rate < 0 || *k.rate > 1) {
 			writeError(w, http.StatusBadRequest, "%s must be in [0,1]", k.name)
 			return
 		}
+	}
+	if p := req.PrimaryLimitStatus; p != nil && *p != 0 && *p != http.StatusForbidden && *p != http.StatusTooManyRequests {
+		writeError(w, http.StatusBadRequest, "primary_limit_status must be 403 or 429")
+		return
+	}
+	if req.PrimaryLimitStatus != nil || req.SecondaryLegacyDocsURL != nil {
+		s.mu.Lock()
+		if req.PrimaryLimitStatus != nil {
+			s.primaryStatus = *req.PrimaryLimitStatus
+		}
+		if req.SecondaryLegacyDocsURL != nil {
+			s.legacySecondaryDocs = *req.SecondaryLegacyDocsURL
+		}
+		s.mu.Unlock()
 	}
 	if req.MinRunnerVersion != nil {
 		if err := s.SetMinRunnerVersion(*req.MinRunnerVersion); err != nil {

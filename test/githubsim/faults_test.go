@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -180,7 +181,7 @@ func TestInjectedFaults(t *testing.T) {
 					t.Fatalf("call %d: err = %v, want status %d", i, err, tt.wantStatus)
 				}
 				var er *github.ErrorResponse
-				if tt.wantMessage != "" && (!errors.As(err, &er) || er.Message != tt.wantMessage) {
+				if tt.wantMessage != "" && (!errors.As(err, &er) || !strings.HasPrefix(er.Message, tt.wantMessage)) {
 					t.Errorf("call %d: err = %v, want message %q", i, err, tt.wantMessage)
 				}
 				if got := resp.Header.Get("Retry-After"); got != tt.wantRetryAfter {

@@ -58,8 +58,37 @@ func (s *Server) bucketLocked(key string, now time.Time) *bucket {
 	return b
 }
 
-// secondaryLimitMessage is GitHub's answer to a call over a secondary limit.
+// secondaryLimitMessage begins GitHub's answer to a call over a secondary
+// limit; GitHub goes on with "If you reach out to GitHub Support for help,
+// please include the request ID …".
 const secondaryLimitMessage = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+
+// secondaryLimited answers a call over a secondary limit as GitHub does
+// (github/docs content/rest/using-the-rest-api/rate-limits-for-the-rest-api.md,
+// "Exceeding the rate limit"): status 403 or 429, a message saying a
+// secondary rate limit was exceeded, and a Retry-After header that may be
+// absent (then the client should wait at least a minute). The caller holds
+// s.mu.
+func (s *Server) secondaryLimitedLocked(c *call, status int, retryAfter time.Duration) {
+	if !chance(s.secondaryNoRetryAfterRate) {
+		c.header.Set("Retry-After", retryAfterSeconds(retryAfter))
+	}
+	docs := docsSecondary
+	if s.legacySecondaryDocs {
+		docs = docsSecondaryLegacy
+	}
+	c.requestID = requestID()
+	c.error(status, secondaryLimitMessage+" If you reach out to GitHub Support for help, please include the request ID "+c.requestID+".", docs)
+}
+
+// secondaryStatusLocked is the status of a secondary-limit answer: 429 for
+// a share of them (Options.SecondaryLimit429Share), else 403.
+func (s *Server) secondaryStatusLocked() int {
+	if chance(s.secondary429Share) {
+		return http.StatusTooManyRequests
+	}
+	return http.StatusForbidden
+}
 
 // retryAfterSeconds renders a wait as Retry-After: whole seconds, rounded up.
 func retryAfterSeconds(d time.Duration) string {
@@ -76,8 +105,9 @@ func points(method string) int {
 }
 
 // admit applies the primary and the secondary rate limit to an authenticated
-// call before it runs. A call refused by either is answered 403 here, costs
-// nothing and changes nothing. An admitted call takes one unit of the
+// call before it runs. A call refused by either is answered here (403, or
+// 429 as configured: GitHub answers either), costs nothing and changes
+// nothing. An admitted call takes one unit of the
 // primary limit (given back by settle if it ends in a 304) and its points.
 func (s *Server) admit(c *call) bool {
 	s.mu.Lock()
@@ -86,8 +116,11 @@ func (s *Server) admit(c *call) bool {
 	b := s.bucketLocked(c.principal.limitKey, now)
 	limit := s.primaryLimitLocked()
 	if b.used >= limit {
+		// "If you exceed your primary rate limit, you will receive a 403 or
+		// 429 response, and the x-ratelimit-remaining header will be 0"
+		// (rate-limits-for-the-rest-api.md).
 		s.rateHeadersLocked(c, b)
-		c.error(http.StatusForbidden, fmt.Sprintf("API rate limit exceeded for %s.", c.principal.limitedWhom), docsRateLimit)
+		c.error(s.primaryStatusLocked(), fmt.Sprintf("API rate limit exceeded for %s.", c.principal.limitedWhom), docsRateLimit)
 		return false
 	}
 	if ppm := s.secondaryPPM; ppm > 0 {
@@ -107,8 +140,7 @@ func (s *Server) admit(c *call) bool {
 		}
 		if now.Before(b.blockedUntil) {
 			s.rateHeadersLocked(c, b)
-			c.header.Set("Retry-After", retryAfterSeconds(b.blockedUntil.Sub(now)))
-			c.error(http.StatusForbidden, secondaryLimitMessage, docsSecondary)
+			s.secondaryLimitedLocked(c, s.secondaryStatusLocked(), b.blockedUntil.Sub(now))
 			return false
 		}
 		b.spent = append(b.spent, spend{at: now, points: cost})
@@ -116,6 +148,29 @@ func (s *Server) admit(c *call) bool {
 	b.used++
 	c.reserved = true
 	return true
+}
+
+// primaryStatusLocked is the status of a primary-limit answer:
+// Options.PrimaryLimitStatus, 403 by default.
+func (s *Server) primaryStatusLocked() int {
+	if s.primaryStatus == http.StatusTooManyRequests {
+		return http.StatusTooManyRequests
+	}
+	return http.StatusForbidden
+}
+
+// SetRateLimitAnswers changes how rate limits answer: the primary limit's
+// status (403 or 429; 0 means 403), the share [0,1] of secondary-limit
+// answers that are 429 rather than 403, the share [0,1] of secondary-limit
+// answers (and injected 429s) sent without Retry-After, and whether their
+// documentation_url is the legacy "#secondary-rate-limits" one.
+func (s *Server) SetRateLimitAnswers(primaryStatus int, secondary429Share, noRetryAfterRate float64, legacyDocs bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.primaryStatus = primaryStatus
+	s.secondary429Share = secondary429Share
+	s.secondaryNoRetryAfterRate = noRetryAfterRate
+	s.legacySecondaryDocs = legacyDocs
 }
 
 // ExhaustPrimaryLimit uses up the primary rate limit of every token added

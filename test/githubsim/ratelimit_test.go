@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,7 +104,9 @@ func TestPrimaryRateLimit(t *testing.T) {
 
 func TestSecondaryRateLimit(t *testing.T) {
 	clock := newFakeClock()
-	sim, ts := newSim(t, Options{Now: clock.Now, SecondaryPointsPerMinute: 11, SecondaryRetryAfter: 30 * time.Second})
+	// The legacy documentation_url lets go-github v50 see an
+	// AbuseRateLimitError; TestSecondaryRateLimitAnswers covers today's.
+	sim, ts := newSim(t, Options{Now: clock.Now, SecondaryPointsPerMinute: 11, SecondaryRetryAfter: 30 * time.Second, LegacySecondaryDocsURL: true})
 	c := newClient(t, ts.URL, testToken)
 	ctx := context.Background()
 
@@ -118,7 +121,8 @@ func TestSecondaryRateLimit(t *testing.T) {
 	if !errors.As(err, &abuse) || abuse.GetRetryAfter() != 30*time.Second {
 		t.Fatalf("err = %v, want AbuseRateLimitError retrying after 30s", err)
 	}
-	if abuse.Message != "You have exceeded a secondary rate limit. Please wait a few minutes before you try again." {
+	if !strings.HasPrefix(abuse.Message, "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID ") ||
+		!strings.Contains(abuse.Message, resp.Header.Get("X-GitHub-Request-Id")) {
 		t.Errorf("message %q", abuse.Message)
 	}
 	if resp.Header.Get("X-RateLimit-Remaining") != "4997" {
@@ -256,5 +260,56 @@ func TestRateLimitEndpoint(t *testing.T) {
 	}
 	if got := sim.Calls()["GET /rate_limit"]; got != 3 {
 		t.Errorf("GET /rate_limit counted %d times, want 3", got)
+	}
+}
+
+func TestSecondaryRateLimitAnswers(t *testing.T) {
+	tests := []struct {
+		name           string
+		opts           Options
+		wantStatus     int
+		wantRetryAfter bool
+	}{
+		{name: "403 with Retry-After", opts: Options{}, wantStatus: 403, wantRetryAfter: true},
+		{name: "429", opts: Options{SecondaryLimit429Share: 1}, wantStatus: 429, wantRetryAfter: true},
+		{name: "no Retry-After", opts: Options{SecondaryNoRetryAfterRate: 1}, wantStatus: 403},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.opts.SecondaryPointsPerMinute = 1
+			_, ts := newSim(t, tt.opts)
+			list := ts.URL + "/orgs/octo/actions/runners"
+			do(t, http.MethodGet, list, testToken, nil)
+			resp, body := do(t, http.MethodGet, list, testToken, nil)
+			e := decodeBody[errorBody](t, body)
+			if resp.StatusCode != tt.wantStatus || !strings.HasPrefix(e.Message, secondaryLimitMessage) ||
+				e.DocumentationURL != "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits" {
+				t.Errorf("answer = %d %+v, want %d, a secondary-limit message and today's documentation_url", resp.StatusCode, e, tt.wantStatus)
+			}
+			if got := resp.Header.Get("Retry-After") != ""; got != tt.wantRetryAfter {
+				t.Errorf("Retry-After present = %v, want %v", got, tt.wantRetryAfter)
+			}
+		})
+	}
+}
+
+func TestPrimaryLimitStatus(t *testing.T) {
+	for _, status := range []int{403, 429} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			_, ts := newSim(t, Options{PrimaryLimit: 1, PrimaryLimitStatus: status})
+			list := ts.URL + "/orgs/octo/actions/runners"
+			do(t, http.MethodGet, list, testToken, nil)
+			resp, _ := do(t, http.MethodGet, list, testToken, nil)
+			if resp.StatusCode != status || resp.Header.Get("X-RateLimit-Remaining") != "0" || resp.Header.Get("X-RateLimit-Reset") == "" {
+				t.Errorf("over the limit: %d %v, want %d with none remaining", resp.StatusCode, rateHeaders(resp), status)
+			}
+			// The control API switches it.
+			other := 403 + 429 - status
+			control(t, ts.URL, "PUT", "/config", map[string]any{"primary_limit_status": other}, 200)
+			if resp, _ := do(t, http.MethodGet, list, testToken, nil); resp.StatusCode != other {
+				t.Errorf("after switching: %d, want %d", resp.StatusCode, other)
+			}
+			control(t, ts.URL, "PUT", "/config", map[string]any{"primary_limit_status": 500}, 400)
+		})
 	}
 }

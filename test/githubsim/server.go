@@ -26,11 +26,27 @@ type Options struct {
 	// SecondaryRetryAfter is how long a token is refused once it exceeded the
 	// secondary limit, sent as Retry-After seconds. 0 means 60s.
 	SecondaryRetryAfter time.Duration
+	// PrimaryLimitStatus is the status of answers over the primary limit:
+	// 403 or 429 (GitHub sends either, with x-ratelimit-remaining 0). 0
+	// means 403.
+	PrimaryLimitStatus int
+	// SecondaryLimit429Share is the fraction [0,1] of answers over the
+	// secondary limit that are 429 rather than 403 (GitHub sends either).
+	SecondaryLimit429Share float64
+	// SecondaryNoRetryAfterRate is the fraction [0,1] of secondary-limit
+	// answers (and injected 429s) sent without Retry-After; the client
+	// should then wait at least a minute.
+	SecondaryNoRetryAfterRate float64
+	// LegacySecondaryDocsURL sends the older documentation_url ending
+	// "#secondary-rate-limits", which go-github before v56 recognises,
+	// instead of today's "#about-secondary-rate-limits".
+	LegacySecondaryDocsURL bool
 	// ServerErrorRate is the fraction [0,1] of API requests answered 502 or
 	// 503 before anything else happens.
 	ServerErrorRate float64
 	// TooManyRequestsRate is the fraction [0,1] of API requests answered 429
-	// with a secondary-limit message and Retry-After, before authentication.
+	// with a secondary-limit message and (see SecondaryNoRetryAfterRate)
+	// Retry-After, before authentication.
 	TooManyRequestsRate float64
 	// TooManyRequestsRetryAfter is the Retry-After of those answers. 0 means
 	// 1s.
@@ -107,14 +123,18 @@ type Server struct {
 
 	mu sync.Mutex
 	// Tunables.
-	primaryLimit            int
-	secondaryPPM            int
-	errorRate               float64
-	tooManyRate             float64
-	timeoutRate             float64
-	latency                 time.Duration
-	jitSpammedRate          float64
-	deleteUnprocessableRate float64
+	primaryLimit              int
+	secondaryPPM              int
+	errorRate                 float64
+	tooManyRate               float64
+	timeoutRate               float64
+	latency                   time.Duration
+	primaryStatus             int
+	secondary429Share         float64
+	secondaryNoRetryAfterRate float64
+	legacySecondaryDocs       bool
+	jitSpammedRate            float64
+	deleteUnprocessableRate   float64
 	// minRunnerVersion is "" when any version may connect.
 	minRunnerVersion  string
 	neverConnectedTTL time.Duration
@@ -139,39 +159,43 @@ type Server struct {
 // New returns a Server. Call Close to stop its timers and webhook sender.
 func New(opts Options) *Server {
 	s := &Server{
-		now:                     opts.Now,
-		logf:                    opts.Logf,
-		primaryWindow:           opts.PrimaryWindow,
-		retryAfter:              opts.SecondaryRetryAfter,
-		tooManyRetryAfter:       opts.TooManyRequestsRetryAfter,
-		timeoutAfter:            opts.TimeoutAfter,
-		primaryLimit:            opts.PrimaryLimit,
-		secondaryPPM:            opts.SecondaryPointsPerMinute,
-		errorRate:               opts.ServerErrorRate,
-		tooManyRate:             opts.TooManyRequestsRate,
-		timeoutRate:             opts.TimeoutRate,
-		latency:                 opts.Latency,
-		minRunnerVersion:        normalizeMinVersion(opts.MinRunnerVersion),
-		jitSpammedRate:          opts.JITSpammedRate,
-		deleteUnprocessableRate: opts.DeleteUnprocessableRate,
-		neverConnectedTTL:       opts.NeverConnectedTTL,
-		orgs:                    map[string]*org{},
-		tokens:                  map[string]*principal{},
-		apps:                    map[int64]*app{},
-		installations:           map[int64]*installation{},
-		runners:                 map[int64]*runner{},
-		labelIDs:                map[string]int64{},
-		limits:                  map[string]*bucket{},
-		calls:                   map[string]int{},
-		callsByStatus:           map[int]int{},
-		nextOrgID:               1000,
-		nextRepoID:              100000,
-		nextGroupID:             2, // 1 is every organization's Default group
-		nextRunnerID:            1,
-		nextJobID:               1,
-		nextRunID:               1,
-		nextLabelID:             1,
-		nextUserID:              1,
+		now:                       opts.Now,
+		logf:                      opts.Logf,
+		primaryWindow:             opts.PrimaryWindow,
+		retryAfter:                opts.SecondaryRetryAfter,
+		tooManyRetryAfter:         opts.TooManyRequestsRetryAfter,
+		timeoutAfter:              opts.TimeoutAfter,
+		primaryLimit:              opts.PrimaryLimit,
+		secondaryPPM:              opts.SecondaryPointsPerMinute,
+		errorRate:                 opts.ServerErrorRate,
+		tooManyRate:               opts.TooManyRequestsRate,
+		timeoutRate:               opts.TimeoutRate,
+		latency:                   opts.Latency,
+		minRunnerVersion:          normalizeMinVersion(opts.MinRunnerVersion),
+		jitSpammedRate:            opts.JITSpammedRate,
+		deleteUnprocessableRate:   opts.DeleteUnprocessableRate,
+		primaryStatus:             opts.PrimaryLimitStatus,
+		secondary429Share:         opts.SecondaryLimit429Share,
+		secondaryNoRetryAfterRate: opts.SecondaryNoRetryAfterRate,
+		legacySecondaryDocs:       opts.LegacySecondaryDocsURL,
+		neverConnectedTTL:         opts.NeverConnectedTTL,
+		orgs:                      map[string]*org{},
+		tokens:                    map[string]*principal{},
+		apps:                      map[int64]*app{},
+		installations:             map[int64]*installation{},
+		runners:                   map[int64]*runner{},
+		labelIDs:                  map[string]int64{},
+		limits:                    map[string]*bucket{},
+		calls:                     map[string]int{},
+		callsByStatus:             map[int]int{},
+		nextOrgID:                 1000,
+		nextRepoID:                100000,
+		nextGroupID:               2, // 1 is every organization's Default group
+		nextRunnerID:              1,
+		nextJobID:                 1,
+		nextRunID:                 1,
+		nextLabelID:               1,
+		nextUserID:                1,
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -406,8 +430,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, kind authKind,
 		finish()
 		return
 	case chance(tooManyRate):
-		c.header.Set("Retry-After", retryAfterSeconds(s.tooManyRetryAfter))
-		c.error(http.StatusTooManyRequests, secondaryLimitMessage, docsSecondary)
+		s.mu.Lock()
+		s.secondaryLimitedLocked(c, http.StatusTooManyRequests, s.tooManyRetryAfter)
+		s.mu.Unlock()
 		finish()
 		return
 	case chance(timeoutRate):
