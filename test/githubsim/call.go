@@ -122,7 +122,8 @@ func (c *call) conditional() {
 	if c.status != http.StatusOK || (c.r.Method != http.MethodGet && c.r.Method != http.MethodHead) {
 		return
 	}
-	tag := etag(c.body)
+	token, _ := credentials(c.r)
+	tag := etag(c.body, token)
 	c.header.Set("ETag", tag)
 	c.header.Set("Cache-Control", "private, max-age=60, s-maxage=60")
 	if etagMatches(c.r.Header.Get("If-None-Match"), tag) {
@@ -132,9 +133,18 @@ func (c *call) conditional() {
 	}
 }
 
-// etag is a strong validator: a quoted hash of the body.
-func etag(body []byte) string {
-	sum := sha256.Sum256(body)
+// etag is a strong validator: a quoted hash of the body and the calling
+// token. GitHub's ETags differ per token (github/docs issue #34689), so a
+// client that sends another token's ETag gets 200, not 304. Each token has
+// its own, an installation's tokens included: GitHub does not document
+// that they share, and since installation tokens rotate hourly a client
+// must expect its ETags to stop matching when its token changes.
+func etag(body []byte, token string) string {
+	h := sha256.New()
+	h.Write([]byte(token))
+	h.Write([]byte{0})
+	h.Write(body)
+	sum := h.Sum(nil)
 	return `"` + hex.EncodeToString(sum[:]) + `"`
 }
 

@@ -313,3 +313,18 @@ func TestPrimaryLimitStatus(t *testing.T) {
 		})
 	}
 }
+
+func TestETagsDifferPerToken(t *testing.T) {
+	sim, ts := newSim(t, Options{})
+	sim.AddToken("ghp_other")
+	list := ts.URL + "/orgs/octo/actions/runners"
+	first, _ := do(t, http.MethodGet, list, testToken, nil)
+	tag := first.Header.Get("ETag")
+	if resp, _ := do(t, http.MethodGet, list, testToken, nil, "If-None-Match", tag); resp.StatusCode != http.StatusNotModified {
+		t.Errorf("same token: %d, want 304", resp.StatusCode)
+	}
+	resp, _ := do(t, http.MethodGet, list, "ghp_other", nil, "If-None-Match", tag)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("ETag") == tag {
+		t.Errorf("other token with the first's ETag: %d ETag %s, want 200 and its own ETag", resp.StatusCode, resp.Header.Get("ETag"))
+	}
+}
