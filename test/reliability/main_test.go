@@ -55,6 +55,8 @@ type size struct {
 	// Hostile input.
 	hugeSet    int
 	hugeWindow time.Duration
+	// Outdated runners: how long the set of outdated runners is watched.
+	outdatedWindow time.Duration
 	// syncPeriod is Octorun's --sync-period.
 	syncPeriod time.Duration
 }
@@ -68,7 +70,8 @@ var sizes = map[string]size{
 		busyRunners:     40,
 		failoverRunners: 300,
 		hugeSet:         100000, hugeWindow: 2 * time.Minute,
-		syncPeriod: time.Minute,
+		outdatedWindow: 5 * time.Minute,
+		syncPeriod:     time.Minute,
 	},
 	"small": {
 		killRunners: 60, killJobs: 30, kills: 4,
@@ -78,7 +81,8 @@ var sizes = map[string]size{
 		busyRunners:     8,
 		failoverRunners: 60,
 		hugeSet:         100000, hugeWindow: 20 * time.Second,
-		syncPeriod: 20 * time.Second,
+		outdatedWindow: time.Minute,
+		syncPeriod:     20 * time.Second,
 	},
 }
 
