@@ -269,7 +269,7 @@ func TestDeleteVanished(t *testing.T) {
 		{name: "Idle", runner: newRunner("r", org, 1, octorunv1alpha1.RunnerPhaseIdle), want: true},
 		{name: "Idle but young", runner: young},
 		{name: "Idle with a hint", runner: withHint(newRunner("r", org, 1, octorunv1alpha1.RunnerPhaseIdle))},
-		{name: "Pending", runner: newRunner("r", org, 1, octorunv1alpha1.RunnerPhasePending)},
+		{name: "Pending, its pod never ran", runner: newRunner("r", org, 1, octorunv1alpha1.RunnerPhasePending), want: true},
 		{name: "Active", runner: withHint(newRunner("r", org, 1, octorunv1alpha1.RunnerPhaseActive))},
 		{name: "Complete", runner: newRunner("r", org, 1, octorunv1alpha1.RunnerPhaseComplete)},
 		{name: "Failed", runner: newRunner("r", org, 1, octorunv1alpha1.RunnerPhaseFailed)},

@@ -134,15 +134,19 @@ func (c *Controller) syncScope(ctx context.Context, scope github.Scope, runners 
 		switch {
 		case registered && gr.Busy && job == nil && (r.Status.Phase == octorunv1alpha1.RunnerPhaseIdle || r.Status.Phase == octorunv1alpha1.RunnerPhasePending || r.Status.Phase == ""):
 			errs = append(errs, c.markBusy(ctx, r))
-		case !registered && r.Status.Phase == octorunv1alpha1.RunnerPhaseIdle && job == nil && now.Sub(r.CreationTimestamp.Time) >= c.opts.GracePeriod:
+		case !registered && (r.Status.Phase == octorunv1alpha1.RunnerPhaseIdle || r.Status.Phase == octorunv1alpha1.RunnerPhasePending) &&
+			job == nil && now.Sub(r.CreationTimestamp.Time) >= c.opts.GracePeriod:
 			// Seen twice, so that a Runner whose job just ended (its
 			// ephemeral runner deregistered, its pod about to exit) is
-			// Complete by then.
+			// Complete by then. A Pending one is a registration whose pod
+			// never ran: GitHub removes an ephemeral runner that never
+			// connects after about a day (GitHub docs, "Autoscaling with
+			// self-hosted runners"), and its config is useless after.
 			if state.vanished[r.UID] {
 				errs = append(errs, c.deleteVanished(ctx, r))
 			} else {
 				vanished[r.UID] = true
-				logger.V(2).Info("The Runner's registration is gone from GitHub; deleting it next period if still Idle", "runner", klog.KObj(r), "id", r.Spec.ID)
+				logger.V(2).Info("The Runner's registration is gone from GitHub; deleting it next period if still so", "runner", klog.KObj(r), "id", r.Spec.ID)
 			}
 		}
 	}

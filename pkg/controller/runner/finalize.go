@@ -83,7 +83,13 @@ func (c *Controller) finalize(ctx context.Context, runner *octorunv1alpha1.Runne
 			if d, ok := github.RetryAfter(err); ok {
 				return d, nil
 			}
-			return 0, err
+			if errors.Is(err, github.ErrInvalidRequest) {
+				// Not the busy 422: GitHub's reason, shown, and retried
+				// with backoff.
+				c.recorder.Eventf(runner, corev1.EventTypeWarning, EventDeregistrationFailed,
+					"GitHub refused to remove runner %d: %s; retrying", runner.Spec.ID, github.Message(err))
+			}
+			return 0, fmt.Errorf("removing runner %d from GitHub: %w", runner.Spec.ID, err)
 		default:
 			c.deregistered.Set(runner.UID, struct{}{}, uidMemoryTTL)
 			logger.V(2).Info("Removed the runner from GitHub", "id", runner.Spec.ID)

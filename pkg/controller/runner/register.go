@@ -158,7 +158,15 @@ func (c *Controller) registrationFailure(ctx context.Context, runner *octorunv1a
 	case errors.Is(err, github.ErrNotFound):
 		reg.reason = octorunv1alpha1.ReasonScopeNotFound
 		reg.message = fmt.Sprintf("GitHub does not know %s, or Octorun's credentials cannot see it: %v", runner.Spec.URL, err)
+	case errors.Is(err, github.ErrNotInstalled):
+		reg.reason = octorunv1alpha1.ReasonNotInstalled
+		reg.message = fmt.Sprintf("Octorun's GitHub App is not installed on %s, or may not manage its self-hosted runners: install it there, then the registration is retried: %v",
+			runner.Spec.URL, err)
 	case errors.Is(err, github.ErrInvalidRequest):
+		// A validation error: the immutable spec cannot be registered as
+		// it is. A 422 that may pass (ErrEndpointSpammed) is retried below.
+		reg.reason = octorunv1alpha1.ReasonRegistrationRejected
+		reg.message = fmt.Sprintf("GitHub rejected the registration: %s", github.Message(err))
 		reg.permanent = true
 	default:
 		// GitHub failed or was unreachable: retry with backoff.

@@ -371,7 +371,13 @@ func TestRegistrationFailures(t *testing.T) {
 			wantReason: "False/RegistrationFailed", wantErr: true},
 		{name: "invalid request", jitErr: apiErr(422, github.ErrInvalidRequest),
 			wantCalls: []string{"RunnerGroupID", "GenerateJITConfig"}, wantPhase: octorunv1alpha1.RunnerPhaseFailed,
-			wantReason: "False/RegistrationFailed"},
+			wantReason: "False/RegistrationRejected"},
+		{name: "endpoint spammed: transient", jitErr: apiErr(422, github.ErrEndpointSpammed),
+			wantCalls: []string{"RunnerGroupID", "GenerateJITConfig"}, wantPhase: octorunv1alpha1.RunnerPhasePending,
+			wantReason: "False/RegistrationFailed", wantErr: true},
+		{name: "App not installed", jitErr: apiErr(404, github.ErrNotInstalled),
+			wantCalls: []string{"RunnerGroupID", "GenerateJITConfig"}, wantPhase: octorunv1alpha1.RunnerPhasePending,
+			wantReason: "False/NotInstalled", wantRequeue: time.Minute},
 		{name: "name taken by an orphan", jitErr: apiErr(409, github.ErrRunnerNameTaken),
 			found:     &github.Runner{ID: 55, Name: "test-default-r1", Status: "offline"},
 			wantCalls: []string{"RunnerGroupID", "GenerateJITConfig", "FindRunnerByName", "DeleteRunner"},
@@ -480,6 +486,7 @@ func TestDeletion(t *testing.T) {
 		wantFinalizer bool
 		wantBusy      bool
 		wantRequeue   time.Duration
+		wantErr       bool
 	}{
 		{name: "idle runner", runner: func() *octorunv1alpha1.Runner {
 			return registered(newRunner("r1"), 101, octorunv1alpha1.RunnerPhaseIdle)
@@ -498,6 +505,11 @@ func TestDeletion(t *testing.T) {
 		},
 			pod:       func(r *octorunv1alpha1.Runner) *corev1.Pod { return podOf(r, corev1.PodRunning, true) },
 			deleteErr: apiErr(422, github.ErrRunnerBusy), wantCalls: []string{"DeleteRunner"}, wantFinalizer: true, wantBusy: true},
+		{name: "another 422 on delete is an error, retried", runner: func() *octorunv1alpha1.Runner {
+			return registered(newRunner("r1"), 101, octorunv1alpha1.RunnerPhaseIdle)
+		},
+			pod:       func(r *octorunv1alpha1.Runner) *corev1.Pod { return podOf(r, corev1.PodRunning, true) },
+			deleteErr: apiErr(422, github.ErrInvalidRequest), wantCalls: []string{"DeleteRunner"}, wantFinalizer: true, wantErr: true},
 		{name: "already gone from GitHub", runner: func() *octorunv1alpha1.Runner {
 			return registered(newRunner("r1"), 101, octorunv1alpha1.RunnerPhaseIdle)
 		},
@@ -552,8 +564,8 @@ func TestDeletion(t *testing.T) {
 				f.addSecret(newSecret(r, r.Spec.ID, "n", "Linux", "config"))
 			}
 			requeue, err := f.run(r)
-			if err != nil {
-				t.Fatalf("sync: %v", err)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("sync error = %v, want error %v", err, tt.wantErr)
 			}
 			if requeue != tt.wantRequeue {
 				t.Errorf("requeue after %s, want %s", requeue, tt.wantRequeue)

@@ -17,16 +17,17 @@ import (
 
 // Event reasons.
 const (
-	EventRegistered        = "Registered"
-	EventRegistrationError = "RegistrationFailed"
-	EventOrphanRemoved     = "OrphanRegistrationRemoved"
-	EventIdle              = "RunnerIdle"
-	EventJobStarted        = "JobStarted"
-	EventCompleted         = "RunnerCompleted"
-	EventFailed            = "RunnerFailed"
-	EventOutdated          = "RunnerOutdated"
-	EventDeletionDelayed   = "DeletionDelayed"
-	EventDeregistered      = "Deregistered"
+	EventRegistered           = "Registered"
+	EventRegistrationError    = "RegistrationFailed"
+	EventOrphanRemoved        = "OrphanRegistrationRemoved"
+	EventIdle                 = "RunnerIdle"
+	EventJobStarted           = "JobStarted"
+	EventCompleted            = "RunnerCompleted"
+	EventFailed               = "RunnerFailed"
+	EventOutdated             = "RunnerOutdated"
+	EventDeletionDelayed      = "DeletionDelayed"
+	EventDeregistered         = "Deregistered"
+	EventDeregistrationFailed = "DeregistrationFailed"
 )
 
 // sync converges one Runner. It returns how long to wait before the Runner
