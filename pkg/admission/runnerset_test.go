@@ -176,7 +176,7 @@ func TestValidateRunnerSetMessage(t *testing.T) {
 	s := validRunnerSet()
 	s.Spec.Template.Spec.URL = "https://github.com/octorun?ref=main"
 	resp := testAdmitter().Validate(newReview(t, admissionv1.Create, s, nil, testUser))
-	want := `RunnerSet.octorun.github.io "s" is invalid: spec.template.spec.url: Invalid value: "https://github.com/octorun?ref=main": must be https://<host>/<organization> or https://<host>/<owner>/<repository>: a query is not allowed`
+	want := `RunnerSet.octorun.github.io "s" is invalid: spec.template.spec.url: Invalid value: "https://github.com/octorun?ref=main": must be https://<host>/<organization>, https://<host>/<owner>/<repository> or https://<host>/enterprises/<enterprise>: a query is not allowed`
 	if resp.Result == nil || resp.Result.Message != want {
 		t.Errorf("message = %+v, want %q", resp.Result, want)
 	}
