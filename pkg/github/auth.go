@@ -1,7 +1,9 @@
 package github
 
 import (
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -16,16 +18,21 @@ import (
 )
 
 // Credentials authenticate Octorun to GitHub: a personal access token, or
-// a GitHub App installation. They are read from files (a mounted Secret) or
-// the environment, never from command-line arguments, and never printed.
+// a GitHub App. They are read from files (a mounted Secret) or the
+// environment, never from command-line arguments, and never printed.
 type Credentials struct {
 	// Token is a personal access token.
 	Token string
-	// AppID, InstallationID and PrivateKey (PEM) identify a GitHub App
-	// installation.
-	AppID          int64
+	// AppID and PrivateKey (PEM) identify a GitHub App.
+	AppID      int64
+	PrivateKey []byte
+	// InstallationID, when set, is the App's installation used for every
+	// scope. When zero, the client finds the installation of each scope
+	// with the App's JWT (GET /orgs/{org}/installation,
+	// /repos/{owner}/{repo}/installation, /enterprises/{enterprise}/installation:
+	// REST docs "Apps"), so one App installed on several organizations
+	// serves them all.
 	InstallationID int64
-	PrivateKey     []byte
 }
 
 // Names of the credential files in a Secret directory and of the
@@ -107,12 +114,12 @@ func (c Credentials) Validate() error {
 	case c.Token != "":
 		return nil
 	case !c.IsApp():
-		return fmt.Errorf("no GitHub credentials: set a personal access token (%s) or a GitHub App (%s, %s, %s)",
-			TokenEnv, AppIDEnv, InstallationIDEnv, PrivateKeyEnv)
+		return fmt.Errorf("no GitHub credentials: set a personal access token (%s) or a GitHub App (%s, %s, and optionally %s)",
+			TokenEnv, AppIDEnv, PrivateKeyEnv, InstallationIDEnv)
 	case c.AppID <= 0:
 		return errors.New("GitHub App credentials: the app id is missing")
-	case c.InstallationID <= 0:
-		return errors.New("GitHub App credentials: the installation id is missing")
+	case c.InstallationID < 0:
+		return errors.New("GitHub App credentials: the installation id is negative")
 	case len(c.PrivateKey) == 0:
 		return errors.New("GitHub App credentials: the private key is missing")
 	}
@@ -128,19 +135,39 @@ func (c Credentials) Validate() error {
 	return nil
 }
 
-// transport returns a RoundTripper that authenticates requests to the API
-// at apiURL over base.
-func (c Credentials) transport(base http.RoundTripper, apiURL string) (http.RoundTripper, error) {
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
-	if c.Token != "" {
-		return &oauth2.Transport{Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: c.Token}), Base: base}, nil
-	}
-	tr, err := ghinstallation.New(base, c.AppID, c.InstallationID, c.PrivateKey)
+// tokenTransport returns a RoundTripper that authenticates requests with
+// the personal access token over base.
+func (c Credentials) tokenTransport(base http.RoundTripper) http.RoundTripper {
+	return &oauth2.Transport{Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: c.Token}), Base: base}
+}
+
+// tokenKey identifies the token without holding it: the first 16 hex
+// digits of its SHA-256.
+func (c Credentials) tokenKey() string {
+	sum := sha256.Sum256([]byte(c.Token))
+	return "token:" + hex.EncodeToString(sum[:8])
+}
+
+// appsTransport returns a RoundTripper that authenticates requests to the
+// API at apiURL over base as the App itself, with a JWT.
+func (c Credentials) appsTransport(base http.RoundTripper, apiURL string) (*ghinstallation.AppsTransport, error) {
+	tr, err := ghinstallation.NewAppsTransport(base, c.AppID, c.PrivateKey)
 	if err != nil {
 		return nil, fmt.Errorf("GitHub App credentials: %w", err)
 	}
 	tr.BaseURL = strings.TrimSuffix(apiURL, "/")
 	return tr, nil
+}
+
+// installationTransport returns a RoundTripper that authenticates requests
+// as the App's installation id, with installation tokens it requests and
+// renews (they last an hour) itself. Each installation gets an
+// AppsTransport of its own: ghinstallation.Transport writes to its
+// AppsTransport when it renews a token.
+func (c Credentials) installationTransport(base http.RoundTripper, apiURL string, id int64) (*ghinstallation.Transport, error) {
+	atr, err := c.appsTransport(base, apiURL)
+	if err != nil {
+		return nil, err
+	}
+	return ghinstallation.NewFromAppsTransport(atr, id), nil
 }

@@ -84,7 +84,13 @@ func TestLoadCredentials(t *testing.T) {
 		{name: "nothing", wantErr: "no GitHub credentials"},
 		{name: "both", files: map[string]string{github.TokenFile: "t", github.AppIDFile: "1"}, wantErr: "not both"},
 		{name: "app without key", files: map[string]string{github.AppIDFile: "1", github.InstallationIDFile: "2"}, wantErr: "private key is missing"},
-		{name: "app without installation", files: map[string]string{github.AppIDFile: "1", github.PrivateKeyFile: string(keyPEM)}, wantErr: "installation id is missing"},
+		{name: "app without installation", files: map[string]string{github.AppIDFile: "1", github.PrivateKeyFile: string(keyPEM)},
+			check: func(t *testing.T, c github.Credentials) {
+				if c.AppID != 1 || c.InstallationID != 0 || !c.IsApp() {
+					t.Errorf("got app %d installation %d", c.AppID, c.InstallationID)
+				}
+			}},
+		{name: "app with a negative installation", files: map[string]string{github.AppIDFile: "1", github.InstallationIDFile: "-2", github.PrivateKeyFile: string(keyPEM)}, wantErr: "installation id is negative"},
 		{name: "app id not a number", files: map[string]string{github.AppIDFile: "one"}, wantErr: "not a number"},
 		{name: "key not PEM", files: map[string]string{github.AppIDFile: "1", github.InstallationIDFile: "2", github.PrivateKeyFile: "secret"}, wantErr: "not PEM"},
 	}

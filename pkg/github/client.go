@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bradleyfalzon/ghinstallation/v2"
 	gogithub "github.com/google/go-github/v50/github"
 )
 
@@ -23,6 +24,8 @@ const (
 	OpListRunners       = "ListRunners"
 	OpDeleteRunner      = "DeleteRunner"
 	OpFindRunnerByName  = "FindRunnerByName"
+	// OpFindInstallation finds the App's installation on a scope.
+	OpFindInstallation = "FindInstallation"
 )
 
 // DefaultRunnerGroup is the runner group every organization has, and the
@@ -68,12 +71,23 @@ type Options struct {
 
 // Client is Octorun's client of one GitHub host with one set of credentials.
 // It is safe for concurrent use.
+//
+// Requests go out with one credential per scope: the token; or, for a
+// GitHub App, the installation on the scope's organization, repository or
+// enterprise (or the fixed Credentials.InstallationID). Each credential has
+// its own Budget and its own entries in the conditional cache, so a rate
+// limit of one installation holds back that installation only, and all
+// callers of the Client that use it.
 type Client struct {
-	gh      *gogithub.Client
-	host    string
-	budget  *Budget
-	metrics *Metrics
-	opts    Options
+	host        string
+	apiURL      string
+	metrics     *Metrics
+	opts        Options
+	conditional *conditionalCache
+
+	fixed *credential // the token or the fixed installation; nil otherwise
+	app   *credential // the App's JWT; nil without App credentials
+	installationCache
 
 	groupsMu sync.Mutex
 	groups   map[string]groupCacheEntry // by groupKey
@@ -156,30 +170,37 @@ func New(opts Options) (*Client, error) {
 	if opts.UserAgent == "" {
 		opts.UserAgent = "octorun"
 	}
-	auth, err := opts.Credentials.transport(opts.Transport, apiURL)
+	if err := opts.Credentials.Validate(); err != nil {
+		return nil, err
+	}
+	c := &Client{
+		host:        strings.ToLower(server.Host),
+		apiURL:      apiURL,
+		metrics:     opts.Metrics,
+		opts:        opts,
+		conditional: newConditionalCache(opts.ConditionalCacheSize),
+		groups:      map[string]groupCacheEntry{},
+		installationCache: installationCache{
+			installations: map[int64]*credential{},
+			scopes:        map[string]scopeInstallation{},
+		},
+	}
+	creds := opts.Credentials
+	switch {
+	case !creds.IsApp():
+		c.fixed, err = c.newCredential(creds.tokenKey(), creds.tokenTransport(opts.Transport), true)
+	case creds.InstallationID != 0:
+		c.fixed, err = c.installation(creds.InstallationID)
+	default:
+		var atr http.RoundTripper
+		if atr, err = creds.appsTransport(opts.Transport, apiURL); err == nil {
+			c.app, err = c.newCredential(credentialApp, atr, false)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
-	httpClient := &http.Client{
-		Transport: newConditionalTransport(auth, opts.ConditionalCacheSize),
-		Timeout:   opts.Timeout,
-	}
-	gh, err := gogithub.NewEnterpriseClient(apiURL, apiURL, httpClient)
-	if err != nil {
-		return nil, fmt.Errorf("creating the GitHub client for %s: %w", apiURL, err)
-	}
-	// NewEnterpriseClient appends api/v3/ to a URL without it; the API URL
-	// is already complete.
-	gh.BaseURL, _ = url.Parse(apiURL)
-	gh.UserAgent = opts.UserAgent
-	return &Client{
-		gh:      gh,
-		host:    strings.ToLower(server.Host),
-		budget:  NewBudget(opts.Budget, opts.Metrics),
-		metrics: opts.Metrics,
-		opts:    opts,
-		groups:  map[string]groupCacheEntry{},
-	}, nil
+	return c, nil
 }
 
 // Host returns the GitHub host the client talks to, e.g. "github.com".
@@ -218,13 +239,7 @@ func (c *Client) GenerateJITConfig(ctx context.Context, scope Scope, r JITConfig
 		Runner           *gogithub.Runner `json:"runner"`
 		EncodedJITConfig string           `json:"encoded_jit_config"`
 	}
-	err := c.call(ctx, OpGenerateJITConfig, http.MethodPost, func(ctx context.Context) (*gogithub.Response, error) {
-		req, err := c.gh.NewRequest(http.MethodPost, runnersPath(scope)+"/generate-jitconfig", body)
-		if err != nil {
-			return nil, err
-		}
-		return c.gh.Do(ctx, req, &out)
-	})
+	_, err := c.send(ctx, scope, OpGenerateJITConfig, http.MethodPost, runnersPath(scope)+"/generate-jitconfig", body, &out)
 	if err != nil {
 		return nil, fmt.Errorf("registering runner %q in %s: %w", r.Name, scope, err)
 	}
@@ -289,15 +304,7 @@ func (c *Client) listRunnerGroups(ctx context.Context, scope Scope) (map[string]
 	ids := map[string]int64{}
 	for page := 1; ; {
 		var groups gogithub.RunnerGroups
-		var resp *gogithub.Response
-		err := c.call(ctx, OpListRunnerGroups, http.MethodGet, func(ctx context.Context) (*gogithub.Response, error) {
-			req, err := c.gh.NewRequest(http.MethodGet, runnerGroupsPath(scope)+"?per_page=100&page="+strconv.Itoa(page), nil)
-			if err != nil {
-				return nil, err
-			}
-			resp, err = c.gh.Do(ctx, req, &groups)
-			return resp, err
-		})
+		resp, err := c.send(ctx, scope, OpListRunnerGroups, http.MethodGet, runnerGroupsPath(scope)+"?per_page=100&page="+strconv.Itoa(page), nil, &groups)
 		if err != nil {
 			return nil, err
 		}
@@ -318,13 +325,7 @@ func (c *Client) GetRunner(ctx context.Context, scope Scope, id int64) (*Runner,
 		return nil, err
 	}
 	var r gogithub.Runner
-	err := c.call(ctx, OpGetRunner, http.MethodGet, func(ctx context.Context) (*gogithub.Response, error) {
-		req, err := c.gh.NewRequest(http.MethodGet, runnersPath(scope)+"/"+strconv.FormatInt(id, 10), nil)
-		if err != nil {
-			return nil, err
-		}
-		return c.gh.Do(ctx, req, &r)
-	})
+	_, err := c.send(ctx, scope, OpGetRunner, http.MethodGet, runnersPath(scope)+"/"+strconv.FormatInt(id, 10), nil, &r)
 	if err != nil {
 		return nil, fmt.Errorf("getting runner %d of %s: %w", id, scope, err)
 	}
@@ -342,15 +343,7 @@ func (c *Client) ListRunners(ctx context.Context, scope Scope) ([]Runner, error)
 	var all []Runner
 	for pageNumber := 1; ; {
 		var page gogithub.Runners
-		var resp *gogithub.Response
-		err := c.call(ctx, OpListRunners, http.MethodGet, func(ctx context.Context) (*gogithub.Response, error) {
-			req, err := c.gh.NewRequest(http.MethodGet, runnersPath(scope)+"?per_page=100&page="+strconv.Itoa(pageNumber), nil)
-			if err != nil {
-				return nil, err
-			}
-			resp, err = c.gh.Do(ctx, req, &page)
-			return resp, err
-		})
+		resp, err := c.send(ctx, scope, OpListRunners, http.MethodGet, runnersPath(scope)+"?per_page=100&page="+strconv.Itoa(pageNumber), nil, &page)
 		if err != nil {
 			return nil, fmt.Errorf("listing runners of %s: %w", scope, err)
 		}
@@ -371,13 +364,7 @@ func (c *Client) FindRunnerByName(ctx context.Context, scope Scope, name string)
 		return nil, err
 	}
 	var page gogithub.Runners
-	err := c.call(ctx, OpFindRunnerByName, http.MethodGet, func(ctx context.Context) (*gogithub.Response, error) {
-		req, err := c.gh.NewRequest(http.MethodGet, runnersPath(scope)+"?per_page=100&name="+url.QueryEscape(name), nil)
-		if err != nil {
-			return nil, err
-		}
-		return c.gh.Do(ctx, req, &page)
-	})
+	_, err := c.send(ctx, scope, OpFindRunnerByName, http.MethodGet, runnersPath(scope)+"?per_page=100&name="+url.QueryEscape(name), nil, &page)
 	if err != nil {
 		return nil, fmt.Errorf("finding runner %q of %s: %w", name, scope, err)
 	}
@@ -396,22 +383,41 @@ func (c *Client) DeleteRunner(ctx context.Context, scope Scope, id int64) error 
 	if err := c.checkScope(scope); err != nil {
 		return err
 	}
-	err := c.call(ctx, OpDeleteRunner, http.MethodDelete, func(ctx context.Context) (*gogithub.Response, error) {
-		req, err := c.gh.NewRequest(http.MethodDelete, runnersPath(scope)+"/"+strconv.FormatInt(id, 10), nil)
-		if err != nil {
-			return nil, err
-		}
-		return c.gh.Do(ctx, req, nil)
-	})
+	_, err := c.send(ctx, scope, OpDeleteRunner, http.MethodDelete, runnersPath(scope)+"/"+strconv.FormatInt(id, 10), nil, nil)
 	if err != nil {
 		return fmt.Errorf("deleting runner %d of %s: %w", id, scope, err)
 	}
 	return nil
 }
 
-// call sends one request through the budget, records it, classifies its
-// error and retries idempotent requests that failed on GitHub's side.
-func (c *Client) call(ctx context.Context, op, method string, send func(context.Context) (*gogithub.Response, error)) error {
+// send sends one request about scope with the scope's credential: body (if
+// not nil) as JSON, the answer decoded into out (if not nil).
+func (c *Client) send(ctx context.Context, scope Scope, op, method, path string, body, out any) (*gogithub.Response, error) {
+	cred, err := c.credentialFor(ctx, scope)
+	if err != nil {
+		return nil, err
+	}
+	var resp *gogithub.Response
+	err = c.call(ctx, cred, op, method, func(ctx context.Context) (*gogithub.Response, error) {
+		req, err := cred.gh.NewRequest(method, path, body)
+		if err != nil {
+			return nil, err
+		}
+		resp, err = cred.gh.Do(ctx, req, out)
+		return resp, err
+	})
+	if errors.Is(err, ErrNotInstalled) {
+		c.forgetInstallation(scope)
+		if !strings.Contains(err.Error(), describe(scope)) {
+			err = fmt.Errorf("the GitHub App's installation does not cover %s, or lacks the Self-hosted runners permission there: %w", describe(scope), err)
+		}
+	}
+	return resp, err
+}
+
+// call sends one request of cred through its budget, records it, classifies
+// its error and retries idempotent requests that failed on GitHub's side.
+func (c *Client) call(ctx context.Context, cred *credential, op, method string, send func(context.Context) (*gogithub.Response, error)) error {
 	points, idempotent := readPoints, true
 	if method != http.MethodGet && method != http.MethodHead {
 		points = writePoints
@@ -419,7 +425,7 @@ func (c *Client) call(ctx context.Context, op, method string, send func(context.
 	}
 	backoff := c.opts.RetryBackoff
 	for attempt := 0; ; attempt++ {
-		if err := c.budget.acquire(ctx, points); err != nil {
+		if err := cred.budget.acquire(ctx, points); err != nil {
 			if ra, ok := err.(*RetryAfterError); ok {
 				c.metrics.deferred.WithLabelValues(op, ra.Reason).Inc()
 			}
@@ -435,7 +441,7 @@ func (c *Client) call(ctx context.Context, op, method string, send func(context.
 		code := "error"
 		if httpResp != nil {
 			code = strconv.Itoa(httpResp.StatusCode)
-			c.budget.observe(httpResp)
+			cred.budget.observe(httpResp)
 		}
 		var rle *gogithub.RateLimitError
 		if errors.As(err, &rle) && (httpResp == nil || rle.Response == nil) {
@@ -443,7 +449,7 @@ func (c *Client) call(ctx context.Context, op, method string, send func(context.
 		}
 		c.metrics.requests.WithLabelValues(op, code).Inc()
 
-		err = c.classify(ctx, op, httpResp, err)
+		err = classify(ctx, cred.budget, op, httpResp, err)
 		if err == nil {
 			return nil
 		}
@@ -462,8 +468,9 @@ func (c *Client) call(ctx context.Context, op, method string, send func(context.
 	}
 }
 
-// classify turns go-github's errors into this package's.
-func (c *Client) classify(ctx context.Context, op string, resp *http.Response, err error) error {
+// classify turns go-github's errors into this package's, and tells budget
+// of the rate limits GitHub answered.
+func classify(ctx context.Context, budget *Budget, op string, resp *http.Response, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -475,11 +482,12 @@ func (c *Client) classify(ctx context.Context, op string, resp *http.Response, e
 	var rle *gogithub.RateLimitError
 	var abuse *gogithub.AbuseRateLimitError
 	var er *gogithub.ErrorResponse
+	var tokenErr *ghinstallation.HTTPError
 	switch {
 	case errors.As(err, &rle):
 		if rle.Response == nil || rle.Response.Header.Get("X-RateLimit-Remaining") == "" {
 			// go-github refused to send: it knows the limit is exhausted.
-			return &RetryAfterError{After: c.budget.primaryExhausted(resourceOf(resp), rle.Rate.Reset.Time), Reason: "primary rate limit"}
+			return &RetryAfterError{After: budget.primaryExhausted(resourceOf(resp), rle.Rate.Reset.Time), Reason: "primary rate limit"}
 		}
 		a = answer{status: rle.Response.StatusCode, header: rle.Response.Header, message: rle.Message}
 	case errors.As(err, &abuse):
@@ -488,7 +496,7 @@ func (c *Client) classify(ctx context.Context, op string, resp *http.Response, e
 		// it saw runs).
 		retryAfter := abuse.GetRetryAfter()
 		if abuse.Response == nil {
-			return &RetryAfterError{After: c.budget.secondaryLimited(retryAfter, time.Time{}), Reason: "secondary rate limit"}
+			return &RetryAfterError{After: budget.secondaryLimited(retryAfter, time.Time{}), Reason: "secondary rate limit"}
 		}
 		a = answer{status: abuse.Response.StatusCode, header: abuse.Response.Header, message: abuse.Message,
 			docURL: "https://docs.github.com/rest/overview/resources-in-the-rest-api#secondary-rate-limits"}
@@ -499,6 +507,14 @@ func (c *Client) classify(ctx context.Context, op string, resp *http.Response, e
 	case errors.As(err, &er) && er.Response != nil:
 		a = answer{status: er.Response.StatusCode, header: er.Response.Header, message: er.Message, docURL: er.DocumentationURL}
 		details = errorDetails(er.Errors)
+	case errors.As(err, &tokenErr) && tokenErr.Response != nil:
+		// ghinstallation could not get an installation token: POST
+		// /app/installations/{id}/access_tokens answered an error.
+		a = answer{status: tokenErr.Response.StatusCode, header: tokenErr.Response.Header, message: tokenErr.Error()}
+		if a.status == http.StatusNotFound || a.status == http.StatusForbidden {
+			// The installation is gone (uninstalled), or suspended.
+			return &APIError{Operation: op, StatusCode: a.status, Message: a.message, kind: ErrNotInstalled}
+		}
 	default:
 		// No response: the network or a timeout.
 		return &APIError{Operation: op, Message: err.Error(), kind: ErrServer}
@@ -508,9 +524,9 @@ func (c *Client) classify(ctx context.Context, op string, resp *http.Response, e
 	}
 	if rl, ok := rateLimitOf(a); ok {
 		if rl.secondary {
-			return &RetryAfterError{After: c.budget.secondaryLimited(rl.retryAfter, rl.reset), Reason: "secondary rate limit"}
+			return &RetryAfterError{After: budget.secondaryLimited(rl.retryAfter, rl.reset), Reason: "secondary rate limit"}
 		}
-		return &RetryAfterError{After: c.budget.primaryExhausted(a.header.Get("X-RateLimit-Resource"), rl.reset), Reason: "primary rate limit"}
+		return &RetryAfterError{After: budget.primaryExhausted(a.header.Get("X-RateLimit-Resource"), rl.reset), Reason: "primary rate limit"}
 	}
 	apiErr := &APIError{Operation: op, StatusCode: a.status, Message: a.message, Details: details}
 	apiErr.kind = kindOf(op, a.status, a.message)
@@ -525,6 +541,8 @@ func kindOf(op string, status int, message string) error {
 		return ErrUnauthorized
 	case status == http.StatusNotFound:
 		return ErrNotFound
+	case status == http.StatusForbidden && notAccessibleByIntegration(message):
+		return ErrNotInstalled
 	case status == http.StatusConflict && op == OpGenerateJITConfig:
 		return ErrRunnerNameTaken
 	case status == http.StatusUnprocessableEntity && op == OpGenerateJITConfig && isSpammed(message):
@@ -537,6 +555,18 @@ func kindOf(op string, status int, message string) error {
 		return ErrServer
 	}
 	return nil
+}
+
+// notAccessibleByIntegration tells whether a 403 is GitHub's "Resource not
+// accessible by integration": an installation token used on a scope its
+// installation does not cover (another organization, a repository not
+// selected) or without the permission the endpoint needs (REST docs
+// "Permissions required for GitHub Apps": Self-hosted runners for an
+// organization's runners, Administration for a repository's). It is taken
+// as ErrNotInstalled: in both cases someone must change the App's
+// installation before a retry can work.
+func notAccessibleByIntegration(message string) bool {
+	return strings.Contains(strings.ToLower(message), "resource not accessible by integration")
 }
 
 // isSpammed tells whether a 422 of generate-jitconfig is GitHub's

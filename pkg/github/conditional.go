@@ -12,11 +12,24 @@ import (
 const maxCachedBody = 1 << 20
 
 // conditionalTransport makes GET requests conditional: it remembers the ETag
-// and body of the last 200 response per URL (in a bounded LRU), sends
-// If-None-Match, and turns GitHub's 304 Not Modified, which does not count
-// against the primary rate limit, back into the remembered 200 response.
+// and body of the last 200 response per credential and URL (in a bounded
+// LRU shared by the credentials of a Client), sends If-None-Match, and
+// turns GitHub's 304 Not Modified, which does not count against the primary
+// rate limit, back into the remembered 200 response.
+//
+// An entry is only ever sent with the credential it came from: GitHub's
+// ETags differ per token (github/docs issue #34689), and what one
+// installation of an App may see another may not. The credential is the
+// installation for an App (whose tokens rotate hourly, so an ETag of the
+// previous token may just miss), and a hash of the token otherwise.
 type conditionalTransport struct {
-	next http.RoundTripper
+	next       http.RoundTripper
+	cache      *conditionalCache
+	credential string
+}
+
+// conditionalCache is the LRU of a Client's conditional requests.
+type conditionalCache struct {
 	size int
 
 	mu      sync.Mutex
@@ -25,22 +38,22 @@ type conditionalTransport struct {
 }
 
 type cachedResponse struct {
-	url    string
+	key    string // credential and URL
 	etag   string
 	header http.Header
 	body   []byte
 }
 
-func newConditionalTransport(next http.RoundTripper, size int) *conditionalTransport {
-	return &conditionalTransport{next: next, size: size, entries: map[string]*list.Element{}, lru: list.New()}
+func newConditionalCache(size int) *conditionalCache {
+	return &conditionalCache{size: size, entries: map[string]*list.Element{}, lru: list.New()}
 }
 
 func (t *conditionalTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Method != http.MethodGet || req.Header.Get("If-None-Match") != "" {
 		return t.next.RoundTrip(req)
 	}
-	key := req.URL.String()
-	cached := t.get(key)
+	key := t.credential + " " + req.URL.String()
+	cached := t.cache.get(key)
 	if cached != nil {
 		req = req.Clone(req.Context())
 		req.Header.Set("If-None-Match", cached.etag)
@@ -72,17 +85,17 @@ func (t *conditionalTransport) RoundTrip(req *http.Request) (*http.Response, err
 			return nil, err
 		}
 		if len(body) <= maxCachedBody {
-			t.put(&cachedResponse{url: key, etag: resp.Header.Get("ETag"), header: resp.Header.Clone(), body: body})
+			t.cache.put(&cachedResponse{key: key, etag: resp.Header.Get("ETag"), header: resp.Header.Clone(), body: body})
 		}
 		resp.Body = io.NopCloser(bytes.NewReader(body))
 		return resp, nil
 	case resp.StatusCode == http.StatusNotFound:
-		t.remove(key)
+		t.cache.remove(key)
 	}
 	return resp, nil
 }
 
-func (t *conditionalTransport) get(key string) *cachedResponse {
+func (t *conditionalCache) get(key string) *cachedResponse {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if e, ok := t.entries[key]; ok {
@@ -92,23 +105,23 @@ func (t *conditionalTransport) get(key string) *cachedResponse {
 	return nil
 }
 
-func (t *conditionalTransport) put(c *cachedResponse) {
+func (t *conditionalCache) put(c *cachedResponse) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if e, ok := t.entries[c.url]; ok {
+	if e, ok := t.entries[c.key]; ok {
 		e.Value = c
 		t.lru.MoveToFront(e)
 		return
 	}
-	t.entries[c.url] = t.lru.PushFront(c)
+	t.entries[c.key] = t.lru.PushFront(c)
 	for t.lru.Len() > t.size {
 		oldest := t.lru.Back()
 		t.lru.Remove(oldest)
-		delete(t.entries, oldest.Value.(*cachedResponse).url)
+		delete(t.entries, oldest.Value.(*cachedResponse).key)
 	}
 }
 
-func (t *conditionalTransport) remove(key string) {
+func (t *conditionalCache) remove(key string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if e, ok := t.entries[key]; ok {
