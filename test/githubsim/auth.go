@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -34,7 +35,24 @@ type installation struct {
 	id    int64
 	appID int64
 	orgs  map[string]bool // lower-case logins
+	// repos are repositories ("owner/name", lower case) it is installed on
+	// without their whole organization; enterprises lower-case slugs.
+	repos       map[string]bool
+	enterprises map[string]bool
 }
+
+func newInstallation(id, appID int64) *installation {
+	return &installation{id: id, appID: appID, orgs: map[string]bool{}, repos: map[string]bool{}, enterprises: map[string]bool{}}
+}
+
+func (inst *installation) coversRepo(r *repo) bool {
+	return inst.orgs[lowerLogin(r.org)] || inst.repos[strings.ToLower(r.fullName())]
+}
+
+// notAccessibleMessage is GitHub's 403 for an installation token used
+// beyond its installation (REST docs, "Resource not accessible by
+// integration").
+const notAccessibleMessage = "Resource not accessible by integration"
 
 const (
 	installationTokenTTL = time.Hour
@@ -65,15 +83,54 @@ func (s *Server) AddApp(appID int64, publicKey *rsa.PublicKey) {
 func (s *Server) AddInstallation(appID, installationID int64, orgs ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	inst, ok := s.installations[installationID]
-	if !ok {
-		inst = &installation{id: installationID, appID: appID, orgs: map[string]bool{}}
-		s.installations[installationID] = inst
-	}
+	inst := s.ensureInstallationLocked(appID, installationID)
 	for _, o := range orgs {
 		s.ensureOrg(o)
 		inst.orgs[strings.ToLower(o)] = true
 	}
+}
+
+// AddRepositoryInstallation installs an app on repositories ("owner/name",
+// added if new) only, as an installation with selected repositories is.
+func (s *Server) AddRepositoryInstallation(appID, installationID int64, repos ...string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inst := s.ensureInstallationLocked(appID, installationID)
+	for _, full := range repos {
+		owner, name, ok := strings.Cut(full, "/")
+		if !ok || owner == "" || name == "" {
+			return fmt.Errorf("repository %q is not OWNER/NAME", full)
+		}
+		inst.repos[strings.ToLower(s.ensureRepo(owner, name).fullName())] = true
+	}
+	return nil
+}
+
+// AddEnterpriseInstallation installs an app on an enterprise (added if
+// new): its installation tokens may use the enterprise's runner endpoints.
+func (s *Server) AddEnterpriseInstallation(appID, installationID int64, enterprise string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inst := s.ensureInstallationLocked(appID, installationID)
+	inst.enterprises[strings.ToLower(s.ensureEnterprise(enterprise).slug)] = true
+}
+
+func (s *Server) ensureInstallationLocked(appID, installationID int64) *installation {
+	inst, ok := s.installations[installationID]
+	if !ok {
+		inst = newInstallation(installationID, appID)
+		s.installations[installationID] = inst
+	}
+	return inst
+}
+
+func (s *Server) sortedInstallationsLocked() []*installation {
+	out := make([]*installation, 0, len(s.installations))
+	for _, inst := range s.installations {
+		out = append(out, inst)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out
 }
 
 // credentials returns the token in an Authorization header ("Bearer x" or
@@ -198,14 +255,20 @@ func (c *call) orgAccess(o *org) bool {
 	if c.principal == nil || c.principal.installation == nil || c.principal.installation.orgs[strings.ToLower(o.login)] {
 		return true
 	}
-	c.error(http.StatusForbidden, "Resource not accessible by integration", docsREST)
+	c.error(http.StatusForbidden, notAccessibleMessage, docsREST)
 	return false
 }
 
-// repoVisible is false when an installation token is used on a repository
-// the app cannot see; GitHub then answers 404, hiding the repository.
-func (c *call) repoVisible(r *repo) bool {
-	return c.principal == nil || c.principal.installation == nil || c.principal.installation.orgs[strings.ToLower(r.org.login)]
+// repoAccess answers 403 "Resource not accessible by integration" and
+// returns false when an installation token is used on a repository its
+// installation does not cover (neither its organization nor the
+// repository itself).
+func (c *call) repoAccess(r *repo) bool {
+	if c.principal == nil || c.principal.installation == nil || c.principal.installation.coversRepo(r) {
+		return true
+	}
+	c.error(http.StatusForbidden, notAccessibleMessage, docsREST)
+	return false
 }
 
 type installationTokenJSON struct {
@@ -272,21 +335,29 @@ func (s *Server) getOrgInstallation(c *call) {
 		c.notFound()
 		return
 	}
-	for _, inst := range s.installations {
+	for _, inst := range s.sortedInstallationsLocked() {
 		if inst.appID != c.app.id || !inst.orgs[strings.ToLower(o.login)] {
 			continue
 		}
-		c.json(http.StatusOK, installationJSON{
-			ID:                  inst.id,
-			Account:             accountJSON{Login: o.login, ID: o.id, Type: "Organization"},
-			AppID:               inst.appID,
-			TargetID:            o.id,
-			TargetType:          "Organization",
-			RepositorySelection: "all",
-			AccessTokensURL:     c.baseURL() + fmt.Sprintf("/app/installations/%d/access_tokens", inst.id),
-			Permissions:         installationPermissions,
-		})
+		c.json(http.StatusOK, s.installationJSON(c, inst, accountJSON{Login: o.login, ID: o.id, Type: "Organization"}))
 		return
 	}
 	c.notFound()
+}
+
+func (s *Server) installationJSON(c *call, inst *installation, account accountJSON) installationJSON {
+	selection := "all"
+	if len(inst.repos) > 0 && len(inst.orgs) == 0 {
+		selection = "selected"
+	}
+	return installationJSON{
+		ID:                  inst.id,
+		Account:             account,
+		AppID:               inst.appID,
+		TargetID:            account.ID,
+		TargetType:          account.Type,
+		RepositorySelection: selection,
+		AccessTokensURL:     c.baseURL() + fmt.Sprintf("/app/installations/%d/access_tokens", inst.id),
+		Permissions:         installationPermissions,
+	}
 }

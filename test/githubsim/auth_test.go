@@ -151,7 +151,7 @@ func TestAppInstallationToken(t *testing.T) {
 			{"/orgs/octo/actions/runners", 200},
 			{"/repos/octo/hello/actions/runners", 200},
 			{"/orgs/other/actions/runners", 403},
-			{"/repos/other/repo/actions/runners", 404},
+			{"/repos/other/repo/actions/runners", 403}, // "Resource not accessible by integration"
 		}
 		for _, tt := range tests {
 			resp, body := do(t, http.MethodGet, ts.URL+tt.path, tok.GetToken(), nil)

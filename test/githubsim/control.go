@@ -40,17 +40,18 @@ type JobJSON struct {
 
 // RunnerJSON is a runner as the control API renders it.
 type RunnerJSON struct {
-	ID        int64    `json:"id"`
-	Name      string   `json:"name"`
-	OS        string   `json:"os"`
-	Status    string   `json:"status"`
-	Busy      bool     `json:"busy"`
-	Labels    []string `json:"labels"`
-	Org       string   `json:"org"`
-	Repo      string   `json:"repo,omitempty"`
-	GroupID   int64    `json:"group_id"`
-	Ephemeral bool     `json:"ephemeral"`
-	JITConfig string   `json:"jit_config,omitempty"`
+	ID         int64    `json:"id"`
+	Name       string   `json:"name"`
+	OS         string   `json:"os"`
+	Status     string   `json:"status"`
+	Busy       bool     `json:"busy"`
+	Labels     []string `json:"labels"`
+	Org        string   `json:"org,omitempty"`
+	Repo       string   `json:"repo,omitempty"`
+	Enterprise string   `json:"enterprise,omitempty"`
+	GroupID    int64    `json:"group_id"`
+	Ephemeral  bool     `json:"ephemeral"`
+	JITConfig  string   `json:"jit_config,omitempty"`
 	// Version is the runner application's version, "" until it connected.
 	Version string `json:"version,omitempty"`
 }
@@ -105,7 +106,7 @@ func jobJSON(j Job) JobJSON {
 func runnerJSONOf(r Runner) RunnerJSON {
 	return RunnerJSON{
 		ID: r.ID, Name: r.Name, OS: r.OS, Status: r.Status, Busy: r.Busy, Labels: r.Labels,
-		Org: r.Org, Repo: r.Repo, GroupID: r.GroupID, Ephemeral: r.Ephemeral, JITConfig: r.JITConfig,
+		Org: r.Org, Repo: r.Repo, Enterprise: r.Enterprise, GroupID: r.GroupID, Ephemeral: r.Ephemeral, JITConfig: r.JITConfig,
 		Version: r.Version,
 	}
 }
@@ -295,6 +296,8 @@ func (s *Server) controlMux() *http.ServeMux {
 			AppID          int64    `json:"app_id"`
 			InstallationID int64    `json:"installation_id"`
 			Orgs           []string `json:"orgs"`
+			Repos          []string `json:"repos,omitempty"`
+			Enterprise     string   `json:"enterprise,omitempty"`
 		}
 		if !readJSON(w, r, &req) {
 			return
@@ -304,6 +307,24 @@ func (s *Server) controlMux() *http.ServeMux {
 			return
 		}
 		s.AddInstallation(req.AppID, req.InstallationID, req.Orgs...)
+		if err := s.AddRepositoryInstallation(req.AppID, req.InstallationID, req.Repos...); err != nil {
+			writeError(w, http.StatusBadRequest, "%v", err)
+			return
+		}
+		if req.Enterprise != "" {
+			s.AddEnterpriseInstallation(req.AppID, req.InstallationID, req.Enterprise)
+		}
+		writeJSON(w, http.StatusCreated, req)
+	})
+	mux.HandleFunc("POST /_sim/enterprises", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Name string   `json:"name"`
+			Orgs []string `json:"orgs"`
+		}
+		if !readJSON(w, r, &req) || !required(w, map[string]string{"name": req.Name}) {
+			return
+		}
+		s.AddEnterprise(req.Name, req.Orgs...)
 		writeJSON(w, http.StatusCreated, req)
 	})
 	mux.HandleFunc("POST /_sim/ratelimit/exhaust", func(w http.ResponseWriter, _ *http.Request) {

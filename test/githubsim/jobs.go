@@ -172,10 +172,20 @@ func (s *Server) findJob(id int64) *job {
 }
 
 // eligible says whether a runner may take a job: online, idle, in scope (an
-// organization runner serves every repository of its organization, a
-// repository runner only its repository) and carrying every label.
+// enterprise runner serves every repository of the enterprise's
+// organizations, an organization runner every repository of its
+// organization, a repository runner only its repository) and carrying
+// every label.
 func eligible(r *runner, j *job) bool {
-	if !r.online || r.busy || r.org != j.repo.org || (r.repo != nil && r.repo != j.repo) {
+	if !r.online || r.busy {
+		return false
+	}
+	switch {
+	case r.ent != nil:
+		if j.repo.org.enterprise != r.ent {
+			return false
+		}
+	case r.org != j.repo.org || (r.repo != nil && r.repo != j.repo):
 		return false
 	}
 	for _, want := range j.Labels {
@@ -218,7 +228,7 @@ func (s *Server) assign() {
 			j.Status = JobInProgress
 			j.RunnerID, j.RunnerName = r.id, r.name
 			j.RunnerGroupID = r.groupID
-			if g := r.org.group(r.groupID); g != nil {
+			if g := s.groupOfLocked(r); g != nil {
 				j.RunnerGroupName = g.name
 			}
 			j.StartedAt = s.now().UTC()

@@ -76,23 +76,58 @@ func (s *Server) runnerJSONLocked(r *runner) runnerJSON {
 	return out
 }
 
-// scope is where a runner endpoint looks: an organization's own runners, or
-// a repository's.
+// scope is where a runner endpoint looks: an enterprise's own runners, an
+// organization's, or a repository's.
 type scope struct {
+	ent  *enterprise // set for the enterprise (org and repo nil)
 	org  *org
 	repo *repo // nil for the organization
 }
 
-func (sc scope) has(r *runner) bool { return r.org == sc.org && r.repo == sc.repo }
+func (sc scope) has(r *runner) bool { return r.ent == sc.ent && r.org == sc.org && r.repo == sc.repo }
+
+// groups are the scope's runner groups: the enterprise's or the
+// organization's (a repository uses its organization's Default group).
+func (sc scope) groups() []*runnerGroup {
+	if sc.ent != nil {
+		return sc.ent.groups
+	}
+	return sc.org.groups
+}
+
+// path is the scope's REST path, e.g. "/enterprises/acme".
+func (sc scope) path() string {
+	switch {
+	case sc.ent != nil:
+		return "/enterprises/" + sc.ent.slug
+	case sc.repo != nil:
+		return "/repos/" + sc.repo.fullName()
+	}
+	return "/orgs/" + sc.org.login
+}
 
 // scopeLocked resolves {org} or {owner}/{repo}; when it cannot (unknown, or
 // not the installation's) it answers the call and returns false.
 func (s *Server) scopeLocked(c *call) (scope, bool) {
 	s.sweepLocked()
+	if slug := c.r.PathValue("enterprise"); slug != "" {
+		e := s.findEnterprise(slug)
+		if e == nil {
+			c.notFound()
+			return scope{}, false
+		}
+		if !c.enterpriseAccess(e) {
+			return scope{}, false
+		}
+		return scope{ent: e}, true
+	}
 	if owner := c.r.PathValue("owner"); owner != "" {
 		r := s.findRepo(owner, c.r.PathValue("repo"))
-		if r == nil || !c.repoVisible(r) {
+		if r == nil {
 			c.notFound()
+			return scope{}, false
+		}
+		if !c.repoAccess(r) {
 			return scope{}, false
 		}
 		return scope{org: r.org, repo: r}, true
@@ -195,7 +230,11 @@ func (s *Server) generateJITConfig(c *call) {
 	}
 	var group *runnerGroup
 	if sc.repo == nil {
-		group = sc.org.group(groupID)
+		for _, g := range sc.groups() {
+			if g.id == groupID {
+				group = g
+			}
+		}
 	} else if groupID == defaultGroupID {
 		group = sc.org.groups[0]
 	}
@@ -220,6 +259,7 @@ func (s *Server) generateJITConfig(c *call) {
 	// (REST docs "Create configuration for a just-in-time runner": labels
 	// "The names of the custom labels to add to the runner").
 	r := s.newRunner(sc.org, sc.repo, name, group.id, nil, labels)
+	r.ent = sc.ent
 	r.os = osUnknown
 	r.ephemeral = true
 	r.jitConfig = jitConfig(r, group.name, workFolder)
@@ -228,7 +268,10 @@ func (s *Server) generateJITConfig(c *call) {
 }
 
 func (sc scope) String() string {
-	if sc.repo != nil {
+	switch {
+	case sc.ent != nil:
+		return "enterprise " + sc.ent.slug
+	case sc.repo != nil:
 		return sc.repo.fullName()
 	}
 	return sc.org.login
@@ -310,13 +353,13 @@ func (s *Server) deleteRunner(c *call) {
 	c.noContent()
 }
 
-func (s *Server) runnerGroupJSON(c *call, o *org, g *runnerGroup) runnerGroupJSON {
+func (s *Server) runnerGroupJSON(c *call, sc scope, g *runnerGroup) runnerGroupJSON {
 	return runnerGroupJSON{
 		ID:                g.id,
 		Name:              g.name,
 		Visibility:        "all",
 		Default:           g.isDefault,
-		RunnersURL:        c.baseURL() + fmt.Sprintf("/orgs/%s/actions/runner-groups/%d/runners", o.login, g.id),
+		RunnersURL:        c.baseURL() + fmt.Sprintf("%s/actions/runner-groups/%d/runners", sc.path(), g.id),
 		SelectedWorkflows: []string{},
 	}
 }
@@ -330,10 +373,11 @@ func (s *Server) listRunnerGroups(c *call) {
 		return
 	}
 	page, perPage := c.page()
-	start, end, last := window(len(sc.org.groups), page, perPage)
-	out := runnerGroupsJSON{TotalCount: len(sc.org.groups), RunnerGroups: make([]runnerGroupJSON, 0, end-start)}
-	for _, g := range sc.org.groups[start:end] {
-		out.RunnerGroups = append(out.RunnerGroups, s.runnerGroupJSON(c, sc.org, g))
+	groups := sc.groups()
+	start, end, last := window(len(groups), page, perPage)
+	out := runnerGroupsJSON{TotalCount: len(groups), RunnerGroups: make([]runnerGroupJSON, 0, end-start)}
+	for _, g := range groups[start:end] {
+		out.RunnerGroups = append(out.RunnerGroups, s.runnerGroupJSON(c, sc, g))
 	}
 	c.link(page, last)
 	c.json(http.StatusOK, out)
@@ -357,5 +401,5 @@ func (s *Server) getRunnerGroup(c *call) {
 		c.notFound()
 		return
 	}
-	c.json(http.StatusOK, s.runnerGroupJSON(c, sc.org, g))
+	c.json(http.StatusOK, s.runnerGroupJSON(c, sc, g))
 }

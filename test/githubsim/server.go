@@ -139,7 +139,8 @@ type Server struct {
 	minRunnerVersion  string
 	neverConnectedTTL time.Duration
 	// State.
-	orgs          map[string]*org // by lower-case login
+	orgs          map[string]*org        // by lower-case login
+	enterprises   map[string]*enterprise // by lower-case slug
 	tokens        map[string]*principal
 	apps          map[int64]*app
 	installations map[int64]*installation
@@ -180,6 +181,7 @@ func New(opts Options) *Server {
 		legacySecondaryDocs:       opts.LegacySecondaryDocsURL,
 		neverConnectedTTL:         opts.NeverConnectedTTL,
 		orgs:                      map[string]*org{},
+		enterprises:               map[string]*enterprise{},
 		tokens:                    map[string]*principal{},
 		apps:                      map[int64]*app{},
 		installations:             map[int64]*installation{},
@@ -370,10 +372,17 @@ func (s *Server) apiMux() *http.ServeMux {
 	route("GET /repos/{owner}/{repo}/actions/runners/{id}", authToken, s.getRunner)
 	route("DELETE /orgs/{org}/actions/runners/{id}", authToken, s.deleteRunner)
 	route("DELETE /repos/{owner}/{repo}/actions/runners/{id}", authToken, s.deleteRunner)
+	route("POST /enterprises/{enterprise}/actions/runners/generate-jitconfig", authToken, s.generateJITConfig)
+	route("GET /enterprises/{enterprise}/actions/runners", authToken, s.listRunners)
+	route("GET /enterprises/{enterprise}/actions/runners/{id}", authToken, s.getRunner)
+	route("DELETE /enterprises/{enterprise}/actions/runners/{id}", authToken, s.deleteRunner)
+	route("GET /enterprises/{enterprise}/actions/runner-groups", authToken, s.listRunnerGroups)
 	route("GET /orgs/{org}/actions/runner-groups", authToken, s.listRunnerGroups)
 	route("GET /orgs/{org}/actions/runner-groups/{id}", authToken, s.getRunnerGroup)
 	route("POST /app/installations/{id}/access_tokens", authJWT, s.createInstallationToken)
 	route("GET /orgs/{org}/installation", authJWT, s.getOrgInstallation)
+	route("GET /repos/{owner}/{repo}/installation", authJWT, s.getRepoInstallation)
+	route("GET /enterprises/{enterprise}/installation", authJWT, s.getEnterpriseInstallation)
 	route("GET /rate_limit", authRateLimit, s.rateLimit)
 	route("/", authOptional, func(c *call) { c.notFound() })
 	return mux

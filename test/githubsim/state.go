@@ -17,6 +17,8 @@ type org struct {
 	login  string
 	repos  map[string]*repo // by lower-case name
 	groups []*runnerGroup   // by id; groups[0] is Default
+	// enterprise is the enterprise the organization belongs to, if any.
+	enterprise *enterprise
 }
 
 type repo struct {
@@ -55,8 +57,9 @@ type runner struct {
 	// systemLabels is how many of the first labels are system labels
 	// (read-only): config.sh's defaults; none for a just-in-time runner.
 	systemLabels int
-	org          *org
-	repo         *repo // nil for an organization runner
+	org          *org        // nil for an enterprise runner
+	repo         *repo       // nil for an organization or enterprise runner
+	ent          *enterprise // set for an enterprise runner
 	groupID      int64
 	jitConfig    string
 	jobID        int64 // the job it runs, 0 when idle
@@ -87,9 +90,11 @@ type Runner struct {
 	// config.sh runner's are "self-hosted", "Linux", "X64", then its own.
 	Labels []string
 	// Org is the organization; Repo is "" for an organization runner and
-	// the repository's name for a repository runner.
-	Org, Repo string
-	GroupID   int64
+	// the repository's name for a repository runner. An enterprise
+	// runner has Enterprise set and Org and Repo "".
+	Org, Repo  string
+	Enterprise string
+	GroupID    int64
 	// JITConfig is the encoded_jit_config the runner was created with.
 	JITConfig string
 	// Ephemeral runners (all just-in-time runners) deregister after one job.
@@ -107,11 +112,16 @@ func (r *runner) snapshot() Runner {
 		Status:    r.status(),
 		Busy:      r.busy,
 		Labels:    append([]string(nil), r.labels...),
-		Org:       r.org.login,
 		GroupID:   r.groupID,
 		JITConfig: r.jitConfig,
 		Ephemeral: r.ephemeral,
 		Version:   r.version,
+	}
+	if r.org != nil {
+		out.Org = r.org.login
+	}
+	if r.ent != nil {
+		out.Enterprise = r.ent.slug
 	}
 	if r.repo != nil {
 		out.Repo = r.repo.name
@@ -404,9 +414,14 @@ type jitRunnerSettings struct {
 // members are base64 of the files the runner would otherwise write with
 // config.sh. The credentials are random, so a config cannot be guessed.
 func jitConfig(r *runner, groupName, workFolder string) string {
-	url := "https://github.com/" + r.org.login
-	if r.repo != nil {
-		url += "/" + r.repo.name
+	var url string
+	switch {
+	case r.ent != nil:
+		url = "https://github.com/enterprises/" + r.ent.slug
+	case r.repo != nil:
+		url = "https://github.com/" + r.repo.fullName()
+	default:
+		url = "https://github.com/" + r.org.login
 	}
 	settings, _ := json.Marshal(jitRunnerSettings{
 		AgentID:    strconv.FormatInt(r.id, 10),

@@ -334,6 +334,7 @@ type workflowJobEventJSON struct {
 	WorkflowJob  workflowJobJSON   `json:"workflow_job"`
 	Repository   repositoryJSON    `json:"repository"`
 	Organization organizationJSON  `json:"organization"`
+	Enterprise   *enterpriseJSON   `json:"enterprise,omitempty"`
 	Sender       userJSON          `json:"sender"`
 	Installation *installationStub `json:"installation,omitempty"`
 }
@@ -472,6 +473,9 @@ func (s *Server) workflowJobEventLocked(j *job, action string) workflowJobEventJ
 			HTMLURL: webHost + "/octocat",
 			URL:     apiHost + "/users/octocat",
 		},
+	}
+	if o.enterprise != nil {
+		ev.Enterprise = enterpriseJSONOf(o.enterprise)
 	}
 	if inst := s.installationOfLocked(o); inst != nil {
 		ev.Installation = &installationStub{ID: inst.id, NodeID: nodeID("MDIz", inst.id)}
