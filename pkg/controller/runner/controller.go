@@ -42,6 +42,7 @@ type GitHub interface {
 	RunnerGroupID(ctx context.Context, scope github.Scope, name string) (int64, error)
 	GenerateJITConfig(ctx context.Context, scope github.Scope, r github.JITConfigRequest) (*github.JITConfig, error)
 	FindRunnerByName(ctx context.Context, scope github.Scope, name string) (*github.Runner, error)
+	GetRunner(ctx context.Context, scope github.Scope, id int64) (*github.Runner, error)
 	DeleteRunner(ctx context.Context, scope github.Scope, id int64) error
 }
 
@@ -71,8 +72,8 @@ type Options struct {
 
 // DefaultExitGracePeriod is Options.ExitGracePeriod's default: GitHub
 // delivers a workflow_job event within seconds, and redelivery of one that
-// failed is manual.
-const DefaultExitGracePeriod = 30 * time.Second
+// failed is manual. After it, one GET of the runner on GitHub settles it.
+const DefaultExitGracePeriod = 10 * time.Second
 
 // Controller is the Runner controller.
 type Controller struct {

@@ -60,6 +60,8 @@ func (c *Controller) finalize(ctx context.Context, runner *octorunv1alpha1.Runne
 		// a job seen only as started included, is made sure of below: an
 		// exit code says nothing about the registration (actions/runner
 		// run-helper.sh exits 0 for a runner never connected).
+	case registrationRemoved(runner):
+		// GitHub answered 404 for the registration when the runner ended.
 	case remembered(c.deregistered, runner.UID):
 		// Removed from GitHub by an earlier attempt of this finalizer.
 	default:

@@ -37,7 +37,16 @@ type fakeGitHub struct {
 	findErr   error
 	found     *github.Runner
 	deleteErr error
+	getErr    error // GetRunner's error; nil means the runner is there
 	jitReqs   []github.JITConfigRequest
+}
+
+func (g *fakeGitHub) GetRunner(_ context.Context, _ github.Scope, id int64) (*github.Runner, error) {
+	g.record("GetRunner")
+	if g.getErr != nil {
+		return nil, g.getErr
+	}
+	return &github.Runner{ID: id, Status: "offline"}, nil
 }
 
 func (g *fakeGitHub) record(call string) {

@@ -532,6 +532,14 @@ func TestDeletion(t *testing.T) {
 			return r
 		},
 			pod: func(r *octorunv1alpha1.Runner) *corev1.Pod { return podOf(r, corev1.PodSucceeded, false) }},
+		{name: "GitHub had removed the registration when the runner ended", runner: func() *octorunv1alpha1.Runner {
+			r := registered(newRunner("r1"), 101, octorunv1alpha1.RunnerPhaseComplete)
+			r.Status.Conditions = append(r.Status.Conditions, metav1.Condition{
+				Type: octorunv1alpha1.RunnerConditionExited, Status: metav1.ConditionTrue, Reason: octorunv1alpha1.ReasonRegistrationRemoved,
+			})
+			return r
+		},
+			pod: func(r *octorunv1alpha1.Runner) *corev1.Pod { return podOf(r, corev1.PodSucceeded, false) }},
 		{name: "complete runner whose job completion was not seen", runner: func() *octorunv1alpha1.Runner {
 			r := registered(newRunner("r1"), 101, octorunv1alpha1.RunnerPhaseComplete)
 			r.Annotations = map[string]string{octorunv1alpha1.AnnotationJobAssignment: job}

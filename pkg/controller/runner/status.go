@@ -27,8 +27,12 @@ type observation struct {
 	podConflict  string      // a message when the pod's or Secret's name is taken
 	job          *octorunv1alpha1.JobAssignment
 	// exitGrace is how long after its runner exited without a job seen a
-	// Runner waits for GitHub's late word of one before it is Failed.
+	// Runner waits for GitHub's late word of one before GitHub is asked.
 	exitGrace time.Duration
+	// registrationGone is GitHub's answer about the registration of a
+	// runner that exited 0 with no job seen: true when GitHub removed it;
+	// nil when not asked.
+	registrationGone *bool
 }
 
 // ending is how a Runner's runner process ended, as told by its pod and by
@@ -42,6 +46,9 @@ type ending struct {
 	// waitFor is how much longer to wait for a late job report; zero when
 	// not waiting.
 	waitFor time.Duration
+	// askGitHub: the wait is over and only GitHub can tell whether the
+	// registration is gone (observation.registrationGone).
+	askGitHub bool
 }
 
 // endingOf says how the Runner's runner ended. Whether it ran a job is
@@ -78,11 +85,31 @@ func endingOf(obs observation, now time.Time) ending {
 			return ending{waitFor: left}
 		}
 	}
+	switch {
+	case obs.registrationGone == nil:
+		return ending{askGitHub: true}
+	case *obs.registrationGone:
+		// GitHub removes an ephemeral runner after its one job (GitHub
+		// docs, "Autoscaling with self-hosted runners"): without webhooks
+		// this is all Octorun learns of a short job.
+		return ending{
+			reason: octorunv1alpha1.ReasonRegistrationRemoved,
+			message: "The runner exited and GitHub has removed its registration, as it does after an ephemeral runner's job; " +
+				"no workflow_job delivery named the job",
+		}
+	}
 	return ending{
 		reason: octorunv1alpha1.ReasonRunnerExited,
-		message: "The runner exited without GitHub having assigned it a job: its registration was removed, " +
-			"another pod used its config, or it could not connect; see the runner container's log",
+		message: "The runner exited without taking a job, and its registration is still on GitHub: another pod used its config, " +
+			"or it could not connect; see the runner container's log",
 	}
+}
+
+// registrationRemoved says whether the Runner's runner ended with GitHub
+// having removed its registration, as a sync asked GitHub.
+func registrationRemoved(runner *octorunv1alpha1.Runner) bool {
+	c := meta.FindStatusCondition(runner.Status.Conditions, octorunv1alpha1.RunnerConditionExited)
+	return c != nil && c.Reason == octorunv1alpha1.ReasonRegistrationRemoved
 }
 
 // endedAt is when the runner container exited; nil when not known.
@@ -144,7 +171,7 @@ func computeStatus(runner *octorunv1alpha1.Runner, obs observation, now metav1.T
 	// PodReady, Exited and RunnerOutdated.
 	end := endingOf(obs, now.Time)
 	podReason, podMessage := podState(obs)
-	if end.waitFor > 0 {
+	if end.waitFor > 0 || end.askGitHub {
 		podMessage = fmt.Sprintf("The runner exited; waiting up to %s for GitHub to report a job it ran", obs.exitGrace.Round(time.Second))
 	}
 	podReady := metav1.ConditionFalse
@@ -189,11 +216,11 @@ func computePhase(runner *octorunv1alpha1.Runner, obs observation, end ending, p
 	switch {
 	case obs.registration.permanent:
 		return octorunv1alpha1.RunnerPhaseFailed
-	case end.reason == octorunv1alpha1.ReasonJobCompleted:
+	case end.reason == octorunv1alpha1.ReasonJobCompleted, end.reason == octorunv1alpha1.ReasonRegistrationRemoved:
 		return octorunv1alpha1.RunnerPhaseComplete
 	case end.reason != "", podReason == octorunv1alpha1.ReasonImagePullFailed:
 		return octorunv1alpha1.RunnerPhaseFailed
-	case end.waitFor > 0:
+	case end.waitFor > 0, end.askGitHub:
 		if prev == "" {
 			return octorunv1alpha1.RunnerPhasePending
 		}

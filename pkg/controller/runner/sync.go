@@ -69,8 +69,14 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 	}
 
 	now := c.now()
+	end := endingOf(obs, now)
+	if end.askGitHub && manageErr == nil {
+		var d time.Duration
+		obs.registrationGone, d, manageErr = c.registrationGone(ctx, runner, scope)
+		end.waitFor = d
+	}
 	status := computeStatus(runner, obs, metav1.NewTime(now))
-	if end := endingOf(obs, now); end.waitFor > 0 && (requeue == 0 || end.waitFor < requeue) {
+	if end.waitFor > 0 && (requeue == 0 || end.waitFor < requeue) {
 		requeue = end.waitFor
 	}
 	if obs.pod != nil && obs.podConflict == "" {
@@ -82,6 +88,22 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 		return 0, errors.Join(manageErr, err)
 	}
 	return requeue, manageErr
+}
+
+// registrationGone asks GitHub whether the registration of a Runner whose
+// runner exited with no job seen is still there. It returns nil and when to
+// ask again when GitHub's rate limits say wait.
+func (c *Controller) registrationGone(ctx context.Context, runner *octorunv1alpha1.Runner, scope github.Scope) (*bool, time.Duration, error) {
+	_, err := c.github.GetRunner(ctx, scope, runner.Spec.ID)
+	gone := errors.Is(err, github.ErrNotFound)
+	switch d, limited := github.RetryAfter(err); {
+	case limited:
+		return nil, d, nil
+	case err != nil && !gone:
+		return nil, 0, fmt.Errorf("asking GitHub for runner %d, which exited without a job seen: %w", runner.Spec.ID, err)
+	}
+	klog.FromContext(ctx).V(2).Info("The runner exited without a job seen; asked GitHub", "id", runner.Spec.ID, "registrationGone", gone)
+	return &gone, 0, nil
 }
 
 // scopeOf parses the Runner's URL and checks it is on Octorun's GitHub.
