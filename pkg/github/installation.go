@@ -73,11 +73,16 @@ func (c *Client) credentialFor(ctx context.Context, scope Scope) (*credential, e
 		return c.fixed, nil
 	}
 	key := scopeKey(scope)
-	now := time.Now()
-	c.instMu.Lock()
-	known, ok := c.scopes[key]
-	c.instMu.Unlock()
-	if !ok || !now.Before(known.expires) {
+	known, ok := c.knownInstallation(key)
+	if !ok {
+		// One lookup at a time: the callers of a new scope wait for the
+		// first one's answer rather than each asking GitHub.
+		c.lookupMu.Lock()
+		defer c.lookupMu.Unlock()
+		known, ok = c.knownInstallation(key)
+	}
+	if !ok {
+		now := time.Now()
 		id, err := c.findInstallation(ctx, scope)
 		switch {
 		case errors.Is(err, ErrNotInstalled):
@@ -95,6 +100,15 @@ func (c *Client) credentialFor(ctx context.Context, scope Scope) (*credential, e
 		return nil, known.err
 	}
 	return c.installation(known.id)
+}
+
+// knownInstallation returns what the client knows of the installation on
+// the scope of key, if it is still fresh.
+func (c *Client) knownInstallation(key string) (scopeInstallation, bool) {
+	c.instMu.Lock()
+	defer c.instMu.Unlock()
+	known, ok := c.scopes[key]
+	return known, ok && time.Now().Before(known.expires)
 }
 
 // installation returns the credential of installation id, made once.
@@ -186,6 +200,7 @@ func scopeKey(s Scope) string {
 // installationCache is what a Client with App credentials and no fixed
 // installation knows of the App's installations.
 type installationCache struct {
+	lookupMu      sync.Mutex // held while finding an installation
 	instMu        sync.Mutex
 	installations map[int64]*credential        // by installation id
 	scopes        map[string]scopeInstallation // by scopeKey

@@ -218,3 +218,25 @@ func TestAppFixedInstallation(t *testing.T) {
 		t.Errorf("lookups %v, tokens %v; want none and one token of 11", g.lookups, g.tokens)
 	}
 }
+
+// TestAppLooksUpAScopeOnce: callers of a new scope at once cost one lookup.
+func TestAppLooksUpAScopeOnce(t *testing.T) {
+	g := newAppGitHub()
+	c := newAppClient(t, g, 0)
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.ListRunners(context.Background(), orgScope); err != nil {
+				t.Errorf("ListRunners: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if n := g.lookups["orgs/octo"]; n != 1 {
+		t.Errorf("%d lookups of organization octo by 20 callers, want 1", n)
+	}
+}
