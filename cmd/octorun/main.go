@@ -116,7 +116,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 			if err != nil {
 				return 0, false
 			}
-			return receiver.QueuedJobs(scope.Owner, scope.Repo, octorunv1alpha1.RunnerLabels(set.Spec.Template.Labels, &set.Spec.Template.Spec, o.DefaultRunnerArch))
+			return receiver.QueuedJobsOfScope(scope, octorunv1alpha1.RunnerLabels(set.Spec.Template.Labels, &set.Spec.Template.Spec, o.DefaultRunnerArch))
 		})
 	}
 	stateMetrics := statemetrics.New(informers.Octorun.Octorun().V1alpha1().Runners().Lister(),
