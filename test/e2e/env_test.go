@@ -70,6 +70,7 @@ func startEnv(t *testing.T, eo envOptions) *runnerEnv {
 	o := options.New()
 	o.Namespace, o.RunnerNamePrefix = ns, envPrefix
 	o.RegistrationRetryPeriod, o.FailureBackoff = time.Second, time.Second
+	o.RunnerExitGracePeriod = time.Second
 	o.SyncPeriod = eo.syncPeriod
 	if o.SyncPeriod == 0 {
 		o.SyncPeriod = time.Hour

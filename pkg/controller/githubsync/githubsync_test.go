@@ -464,3 +464,21 @@ func TestRun(t *testing.T) {
 		t.Errorf("Run: %v", err)
 	}
 }
+
+// An enterprise and an organization of the same name are two scopes, each
+// listed on its own.
+func TestEnterpriseAndOrganizationOfOneName(t *testing.T) {
+	f := newFixture(t, "test-",
+		newRunner("org", "https://github.com/acme", 1, octorunv1alpha1.RunnerPhaseIdle),
+		newRunner("ent", "https://github.com/enterprises/acme", 2, octorunv1alpha1.RunnerPhaseIdle))
+	groups := f.c.groupByScope([]*octorunv1alpha1.Runner{
+		newRunner("org", "https://github.com/acme", 1, octorunv1alpha1.RunnerPhaseIdle),
+		newRunner("ent", "https://github.com/enterprises/acme", 2, octorunv1alpha1.RunnerPhaseIdle),
+	})
+	if len(groups) != 2 {
+		t.Fatalf("%d scope groups, want 2: %+v", len(groups), groups)
+	}
+	if keyOf(groups[0].scope) == keyOf(groups[1].scope) {
+		t.Errorf("The organization and the enterprise share the scope key %v", keyOf(groups[0].scope))
+	}
+}

@@ -36,7 +36,7 @@ var everything = labels.Everything()
 type scopeKey github.Scope
 
 func keyOf(s github.Scope) scopeKey {
-	return scopeKey{Host: strings.ToLower(s.Host), Owner: strings.ToLower(s.Owner), Repo: strings.ToLower(s.Repo)}
+	return scopeKey{Host: strings.ToLower(s.Host), Owner: strings.ToLower(s.Owner), Repo: strings.ToLower(s.Repo), Enterprise: s.Enterprise}
 }
 
 // scopeState is what the sync remembers of a scope between periods.

@@ -99,6 +99,10 @@ type Controller struct {
 	// again; released those whose finalizer it removed, so a sync from a
 	// cache that is behind does nothing. Each UID is kept for uidMemoryTTL.
 	deregistered, released *utilcache.Expiring
+	// asked holds GitHub's answer (registration gone or not) for the
+	// Runners whose runner exited with no job seen, by UID, so that a
+	// retried sync does not ask again.
+	asked *utilcache.Expiring
 	// pdbs holds the namespaces whose PodDisruptionBudget of busy runners
 	// this process made sure of.
 	pdbs sync.Map
@@ -152,6 +156,7 @@ func New(
 		now:          time.Now,
 		deregistered: utilcache.NewExpiring(),
 		released:     utilcache.NewExpiring(),
+		asked:        utilcache.NewExpiring(),
 	}
 	c.loop = worker.Loop{
 		Name: "Runner controller", LogKey: "runner", Queue: c.queue, Handlers: &worker.Handlers{},

@@ -189,7 +189,14 @@ func firstInScope(objs []any, org, repo string, ok func(*octorunv1alpha1.Runner)
 			continue
 		}
 		scope, err := github.ParseScope(r.Spec.URL)
-		if err != nil || !strings.EqualFold(scope.Owner, org) || scope.Repo != "" && !strings.EqualFold(scope.Repo, repo) {
+		switch {
+		case err != nil:
+			continue
+		case scope.IsEnterprise():
+			// An enterprise's runners take jobs of every organization in
+			// it; the runner's id or name, unique on the GitHub host and
+			// per Octorun, tells it.
+		case !strings.EqualFold(scope.Owner, org), scope.Repo != "" && !strings.EqualFold(scope.Repo, repo):
 			continue
 		}
 		found = append(found, r)

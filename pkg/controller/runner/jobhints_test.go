@@ -126,6 +126,16 @@ func TestJobHints(t *testing.T) {
 			wantKnown: true, wantPatch: 1, wantHint: &done,
 		},
 		{
+			name: "an enterprise runner takes an organization's job",
+			runners: []*octorunv1alpha1.Runner{func() *octorunv1alpha1.Runner {
+				r := registered(newRunner("r1"), 7, octorunv1alpha1.RunnerPhaseIdle)
+				r.Spec.URL = "https://github.com/enterprises/acme"
+				return r
+			}()},
+			calls:     []call{started(7, "test-default-r1", 10)},
+			wantKnown: true, wantPatch: 1, wantHint: &assignment,
+		},
+		{
 			name:      "completed twice is no write",
 			runners:   []*octorunv1alpha1.Runner{registered(withHint(newRunner("r1"), done), 7, octorunv1alpha1.RunnerPhaseActive)},
 			calls:     []call{completed(7, "test-default-r1", 10)},

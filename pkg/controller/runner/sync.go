@@ -94,6 +94,11 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 // runner exited with no job seen is still there. It returns nil and when to
 // ask again when GitHub's rate limits say wait.
 func (c *Controller) registrationGone(ctx context.Context, runner *octorunv1alpha1.Runner, scope github.Scope) (*bool, time.Duration, error) {
+	if answer, ok := c.asked.Get(runner.UID); ok {
+		// A sync whose status write did not land asked already.
+		gone := answer.(bool)
+		return &gone, 0, nil
+	}
 	_, err := c.github.GetRunner(ctx, scope, runner.Spec.ID)
 	gone := errors.Is(err, github.ErrNotFound)
 	switch d, limited := github.RetryAfter(err); {
@@ -102,6 +107,7 @@ func (c *Controller) registrationGone(ctx context.Context, runner *octorunv1alph
 	case err != nil && !gone:
 		return nil, 0, fmt.Errorf("asking GitHub for runner %d, which exited without a job seen: %w", runner.Spec.ID, err)
 	}
+	c.asked.Set(runner.UID, gone, uidMemoryTTL)
 	klog.FromContext(ctx).V(2).Info("The runner exited without a job seen; asked GitHub", "id", runner.Spec.ID, "registrationGone", gone)
 	return &gone, 0, nil
 }
