@@ -2,6 +2,10 @@ package e2e
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -45,6 +49,34 @@ type envOptions struct {
 	// syncPeriod is the GitHub sync's period; 0 means an hour, so it runs
 	// once, when the controllers start.
 	syncPeriod time.Duration
+	// app, when set, runs Octorun as this GitHub App instead of with the
+	// token; the test installs it where it wants (sim.AddInstallation…).
+	app *envApp
+}
+
+// envApp is a GitHub App: startEnv gives the simulator its public key and
+// Octorun its id and private key, and no installation id, so Octorun finds
+// each scope's installation itself.
+type envApp struct {
+	id  int64
+	key *rsa.PrivateKey
+}
+
+// newEnvApp returns App id with a new RSA key.
+func newEnvApp(t *testing.T, id int64) *envApp {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &envApp{id: id, key: key}
+}
+
+// credentials are the App's id and private key (PEM), with no
+// installation id.
+func (a *envApp) credentials() github.Credentials {
+	key := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(a.key)})
+	return github.Credentials{AppID: a.id, PrivateKey: key}
 }
 
 func startRunnerEnv(t *testing.T) *runnerEnv {
@@ -81,8 +113,13 @@ func startEnv(t *testing.T, eo envOptions) *runnerEnv {
 	if err := o.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	creds := github.Credentials{Token: simToken}
+	if eo.app != nil {
+		sim.AddApp(eo.app.id, &eo.app.key.PublicKey)
+		creds = eo.app.credentials()
+	}
 	gh, err := github.New(github.Options{
-		ServerURL: o.GitHubURL, APIURL: srv.URL + "/", Credentials: github.Credentials{Token: simToken},
+		ServerURL: o.GitHubURL, APIURL: srv.URL + "/", Credentials: creds,
 	})
 	if err != nil {
 		t.Fatal(err)
