@@ -116,7 +116,7 @@ func TestRegistrationRemovedUnderRunner(t *testing.T) {
 	}
 	e.waitForRunnerGone(t, r.Name)
 	calls := e.sim.Calls()
-	if n := calls["DELETE /orgs/{org}/actions/runners/{runner_id}"]; n != 0 {
+	if n := calls["DELETE /orgs/{org}/actions/runners/{id}"]; n != 0 {
 		t.Errorf("%d DELETEs of a registration GitHub had removed, want 0 (%v)", n, calls)
 	}
 }

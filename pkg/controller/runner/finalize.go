@@ -36,7 +36,8 @@ func (c *Controller) finalize(ctx context.Context, runner *octorunv1alpha1.Runne
 	case err != nil && !apierrors.IsNotFound(err):
 		return 0, err
 	}
-	status := computeStatus(runner, obs, metav1.NewTime(c.now()))
+	now := c.now()
+	status := computeStatus(runner, obs, metav1.NewTime(now))
 	if obs.pod != nil {
 		if err := c.syncPodDisruption(ctx, obs.pod, status.Phase); err != nil {
 			return 0, err
@@ -64,6 +65,12 @@ func (c *Controller) finalize(ctx context.Context, runner *octorunv1alpha1.Runne
 		// GitHub answered 404 for the registration when the runner ended.
 	case remembered(c.deregistered, runner.UID):
 		// Removed from GitHub by an earlier attempt of this finalizer.
+	case completionDue(status.Phase, job, obs.pod, c.opts.ExitGracePeriod, now) > 0:
+		// The runner ended after its job, whose completed delivery is
+		// on its way: it spares a DELETE.
+		wait := completionDue(status.Phase, job, obs.pod, c.opts.ExitGracePeriod, now)
+		logger.V(4).Info("Waiting for the job's completion from GitHub before removing the registration", "wait", wait)
+		return wait, nil
 	default:
 		// The cache may still show a Runner released a moment ago.
 		live, err := c.getLiveRunner(ctx, runner)
@@ -140,6 +147,20 @@ func (c *Controller) finalize(ctx context.Context, runner *octorunv1alpha1.Runne
 	c.released.Set(runner.UID, struct{}{}, uidMemoryTTL)
 	logger.V(2).Info("Released the Runner")
 	return 0, nil
+}
+
+// completionDue is how long to wait for the completed delivery of the job
+// of a Runner whose runner ended after it, counted from the runner's exit;
+// zero when there is nothing to wait for.
+func completionDue(phase octorunv1alpha1.RunnerPhase, job *octorunv1alpha1.JobAssignment, pod *corev1.Pod, grace time.Duration, now time.Time) time.Duration {
+	if phase != octorunv1alpha1.RunnerPhaseComplete || job == nil || job.CompletedAt != nil || pod == nil {
+		return 0
+	}
+	ended := endedAt(pod)
+	if ended == nil {
+		return 0
+	}
+	return max(grace-now.Sub(ended.Time), 0)
 }
 
 // uidMemoryTTL is how long the controller remembers the UIDs of Runners it

@@ -547,6 +547,20 @@ func TestDeletion(t *testing.T) {
 		},
 			pod:       func(r *octorunv1alpha1.Runner) *corev1.Pod { return podOf(r, corev1.PodSucceeded, false) },
 			deleteErr: apiErr(404, github.ErrNotFound), wantCalls: []string{"DeleteRunner"}},
+		{name: "job's completion on its way", runner: func() *octorunv1alpha1.Runner {
+			r := registered(newRunner("r1"), 101, octorunv1alpha1.RunnerPhaseComplete)
+			r.Annotations = map[string]string{octorunv1alpha1.AnnotationJobAssignment: job}
+			return r
+		},
+			pod:           func(r *octorunv1alpha1.Runner) *corev1.Pod { return exitedPod(r, 0, now.Add(-4*time.Second)) },
+			wantFinalizer: true, wantRequeue: DefaultExitGracePeriod - 4*time.Second},
+		{name: "job's completion never came", runner: func() *octorunv1alpha1.Runner {
+			r := registered(newRunner("r1"), 101, octorunv1alpha1.RunnerPhaseComplete)
+			r.Annotations = map[string]string{octorunv1alpha1.AnnotationJobAssignment: job}
+			return r
+		},
+			pod:       func(r *octorunv1alpha1.Runner) *corev1.Pod { return exitedPod(r, 0, now.Add(-time.Minute)) },
+			deleteErr: apiErr(404, github.ErrNotFound), wantCalls: []string{"DeleteRunner"}},
 		{name: "runner that exited without a job", runner: func() *octorunv1alpha1.Runner {
 			return registered(newRunner("r1"), 101, octorunv1alpha1.RunnerPhaseFailed)
 		},

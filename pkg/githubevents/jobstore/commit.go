@@ -50,8 +50,9 @@ func (s *Store) write(ctx context.Context, key, value string) error {
 	}
 }
 
-// commitLoop writes a batch CommitWindow after its first write, one batch
-// at a time: writes that come while a batch is written join the next. When
+// commitLoop writes a batch CommitWindow after its first write (at once
+// when it is negative), one batch at a time: writes that come while a batch
+// is written join the next, so a busy receiver batches without a window. When
 // ctx is done it refuses new writes and writes the batch under way, so the
 // deliveries waiting for it are answered.
 func (s *Store) commitLoop(ctx context.Context) {
@@ -65,11 +66,13 @@ func (s *Store) commitLoop(ctx context.Context) {
 			s.commit(context.WithoutCancel(ctx))
 			return
 		}
-		timer := time.NewTimer(s.opts.CommitWindow)
-		select {
-		case <-timer.C:
-		case <-ctx.Done():
-			timer.Stop()
+		if s.opts.CommitWindow > 0 {
+			timer := time.NewTimer(s.opts.CommitWindow)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				timer.Stop()
+			}
 		}
 		s.commit(context.WithoutCancel(ctx))
 	}

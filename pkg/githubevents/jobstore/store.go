@@ -32,8 +32,11 @@ const (
 	// DefaultNamePrefix starts the ConfigMaps' names.
 	DefaultNamePrefix = "octorun-jobs-"
 	// DefaultCommitWindow is how long the first write of a batch waits
-	// for others to join it.
-	DefaultCommitWindow = 150 * time.Millisecond
+	// for others to join it: none. Writes that come while a batch is
+	// written join the next one, so batches grow with the load, and a
+	// delivery waits for one patch, not for a window too (GitHub's
+	// deliveries to one hook are few at a time).
+	DefaultCommitWindow = -1
 	// DefaultCommitTimeout bounds the patches of a batch.
 	DefaultCommitTimeout = 4 * time.Second
 	// DefaultFinishedTTL is how long a finished key is kept.
@@ -55,7 +58,7 @@ type Options struct {
 	// DefaultNamePrefix.
 	NamePrefix string
 	// CommitWindow, CommitTimeout, FinishedTTL, PrunePeriod and MaxJobs:
-	// zero means their defaults. QueuedTTL is how long a queued job counts
+	// zero means their defaults; a negative CommitWindow means none. QueuedTTL is how long a queued job counts
 	// at most; zero means githubevents.DefaultQueuedJobTTL.
 	CommitWindow  time.Duration
 	CommitTimeout time.Duration
