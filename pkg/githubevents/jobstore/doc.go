@@ -33,11 +33,13 @@
 // # Group commit
 //
 // A delivery is acknowledged only once its key is stored (see
-// githubevents.Receiver). The writes of all deliveries that come within
-// CommitWindow are merged into one patch, and their answers wait for it: a
-// burst of deliveries costs one patch per window and replica, not one each, and a replica killed before a patch answered acknowledged nothing
-// it did not store. On shutdown the batch under way is written before Run
-// returns.
+// githubevents.Receiver). One patch is written at a time; the writes of
+// the deliveries that come while it is under way are merged into the next
+// one, and their answers wait for it. A delivery waits for one patch at
+// most while the receiver is quiet, and a burst costs a patch per write's
+// time, not one per delivery; a replica killed before a patch answered
+// acknowledged nothing it did not store. On shutdown the batch under way is
+// written before Run returns.
 //
 // # Reading and pruning
 //

@@ -112,7 +112,7 @@ func New() *Options {
 		RegistrationRetryPeriod: time.Minute,
 		DefaultRunnerImage:      octorunv1alpha1.DefaultRunnerImage,
 		DefaultRunnerArch:       octorunv1alpha1.DefaultRunnerArch,
-		RunnerExitGracePeriod:   30 * time.Second,
+		RunnerExitGracePeriod:   10 * time.Second, // runner.DefaultExitGracePeriod
 		FailureBackoff:          5 * time.Second,
 		MaxFailureBackoff:       5 * time.Minute,
 		LeaderElect:             true,
@@ -149,7 +149,7 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 
 	str(&o.GitHubURL, "github-url", "GitHub's URL: https://github.com or a GitHub Enterprise Server URL")
 	str(&o.GitHubAPIURL, "github-api-url", "GitHub REST API URL, if not the one derived from --github-url (e.g. a GitHub simulator)")
-	str(&o.CredentialsDir, "github-credentials-dir", "Directory with the GitHub credentials as files (a mounted Secret): token, or app-id, installation-id and private-key; "+
+	str(&o.CredentialsDir, "github-credentials-dir", "Directory with the GitHub credentials as files (a mounted Secret): token, or app-id and private-key (and installation-id, else each scope's installation is looked up); "+
 		"if unset or missing a file, the environment variables "+github.TokenEnv+", "+github.AppIDEnv+", "+github.InstallationIDEnv+", "+github.PrivateKeyEnv+" are read")
 	num(&o.SecondaryLimit, "github-secondary-limit", "GitHub's secondary rate limit in points per minute (a GET costs 1, a POST or DELETE 5), which Octorun paces its requests under; "+
 		"0 turns pacing off, for a GitHub Enterprise Server with rate limiting disabled")
