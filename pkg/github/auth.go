@@ -29,9 +29,9 @@ type Credentials struct {
 	// InstallationID, when set, is the App's installation used for every
 	// scope. When zero, the client finds the installation of each scope
 	// with the App's JWT (GET /orgs/{org}/installation,
-	// /repos/{owner}/{repo}/installation, /enterprises/{enterprise}/installation:
-	// REST docs "Apps"), so one App installed on several organizations
-	// serves them all.
+	// /repos/{owner}/{repo}/installation: REST docs "Apps"), so one App
+	// installed on several organizations serves them all. Enterprise
+	// runners take no App token (REST docs "Self-hosted runners").
 	InstallationID int64
 }
 

@@ -69,6 +69,14 @@ func (c *Client) newCredential(key string, auth http.RoundTripper, conditional b
 // scope, found with the App's JWT and remembered for installationTTL. A
 // scope the App is not installed on fails with ErrNotInstalled.
 func (c *Client) credentialFor(ctx context.Context, scope Scope) (*credential, error) {
+	if scope.IsEnterprise() && c.opts.Credentials.AppID != 0 {
+		// REST docs, "Self-hosted runners", on every enterprise endpoint:
+		// "does not work with GitHub App user access tokens, GitHub App
+		// installation access tokens, or fine-grained personal access
+		// tokens". Asking would only earn a 403.
+		return nil, fmt.Errorf("%w: %s: GitHub's enterprise runner endpoints do not accept GitHub App tokens; "+
+			"give Octorun a personal access token (classic) with the manage_runners:enterprise scope", ErrUnauthorized, scope.URL())
+	}
 	if c.fixed != nil {
 		return c.fixed, nil
 	}

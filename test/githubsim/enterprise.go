@@ -64,10 +64,16 @@ func (s *Server) groupOfLocked(r *runner) *runnerGroup {
 }
 
 // enterpriseAccess answers 403 "Resource not accessible by integration" and
-// returns false when an installation token is used on an enterprise its
-// installation is not on (REST docs).
+// returns false when an installation token is used on an enterprise's
+// self-hosted runners. The REST docs of every enterprise runner endpoint
+// ("Self-hosted runners": "List self-hosted runners for an enterprise",
+// "Create configuration for a just-in-time runner for an enterprise", ...)
+// say: "This endpoint does not work with GitHub App user access tokens,
+// GitHub App installation access tokens, or fine-grained personal access
+// tokens"; a personal access token (classic) with manage_runners:enterprise
+// is needed. So an App installed on the enterprise is refused too.
 func (c *call) enterpriseAccess(e *enterprise) bool {
-	if c.principal == nil || c.principal.installation == nil || c.principal.installation.enterprises[strings.ToLower(e.slug)] {
+	if c.principal == nil || c.principal.installation == nil {
 		return true
 	}
 	c.error(http.StatusForbidden, notAccessibleMessage, docsREST)

@@ -183,8 +183,10 @@ func TestInstallationBoundaries(t *testing.T) {
 		"repo /repos/solo/one/actions/runners":               200,
 		"repo /repos/solo/two/actions/runners":               403,
 		"repo /orgs/solo/actions/runners":                    403,
-		"enterprise /enterprises/acme/actions/runners":       200,
-		"enterprise /enterprises/acme/actions/runner-groups": 200,
+		// Enterprise runner endpoints take no installation token, even
+		// of an installation on the enterprise (REST docs).
+		"enterprise /enterprises/acme/actions/runners":       403,
+		"enterprise /enterprises/acme/actions/runner-groups": 403,
 		"enterprise /orgs/octo/actions/runners":              403,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
