@@ -176,13 +176,13 @@ func TestInstallationBoundaries(t *testing.T) {
 		}
 	}
 	want := map[string]int{
-		"org /orgs/octo/actions/runners":                     200,
-		"org /repos/octo/hello/actions/runners":              200,
-		"org /repos/solo/one/actions/runners":                403,
-		"org /enterprises/acme/actions/runners":              403,
-		"repo /repos/solo/one/actions/runners":               200,
-		"repo /repos/solo/two/actions/runners":               403,
-		"repo /orgs/solo/actions/runners":                    403,
+		"org /orgs/octo/actions/runners":        200,
+		"org /repos/octo/hello/actions/runners": 200,
+		"org /repos/solo/one/actions/runners":   403,
+		"org /enterprises/acme/actions/runners": 403,
+		"repo /repos/solo/one/actions/runners":  200,
+		"repo /repos/solo/two/actions/runners":  403,
+		"repo /orgs/solo/actions/runners":       403,
 		// Enterprise runner endpoints take no installation token, even
 		// of an installation on the enterprise (REST docs).
 		"enterprise /enterprises/acme/actions/runners":       403,
