@@ -67,12 +67,14 @@ type RunnerPlacement struct {
 
 // RunnerSpec defines the desired state of Runner
 type RunnerSpec struct {
-	// The GitHub organization, repository or enterprise URL for this runner.
-	// The admission webhook checks it by the grammar of pkg/runnerurl.
+	// The github Organization or Repository URL for this runner.
+	// Must be a valid Github Org or Repository URL.
 	// eg:
 	// 	- "https://github.com/org"
 	// 	- "https://github.com/org/repo"
-	// 	- "https://github.com/enterprises/enterprise"
+	// An enterprise's URL, "https://github.com/enterprises/enterprise",
+	// registers an enterprise runner. The admission webhook checks the URL
+	// by the grammar of pkg/runnerurl.
 	// +kubebuilder:validation:Pattern=`^https://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?/[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)?$`
 	// +kubebuilder:validation:MaxLength=2048
 	// +required
