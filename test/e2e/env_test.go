@@ -103,6 +103,10 @@ func startEnv(t *testing.T, eo envOptions) *runnerEnv {
 	o.Namespace, o.RunnerNamePrefix = ns, envPrefix
 	o.RegistrationRetryPeriod, o.FailureBackoff = time.Second, time.Second
 	o.RunnerExitGracePeriod = time.Second
+	if eo.webhooks {
+		// As cmd/octorun with a receiver; the test serves it itself.
+		o.WebhookAddr = "127.0.0.1:0"
+	}
 	o.SyncPeriod = eo.syncPeriod
 	if o.SyncPeriod == 0 {
 		o.SyncPeriod = time.Hour

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -145,9 +146,15 @@ func NewControllers(ctx context.Context, c Clients, i *Informers, gh GitHub, reg
 	if err != nil {
 		return nil, fmt.Errorf("setting up the GitHub sync: %w", err)
 	}
+	exitGrace := o.RunnerExitGracePeriod
+	if o.WebhookAddr == "" {
+		// No receiver, so no late workflow_job delivery to wait for: a
+		// runner that exits with no job seen is asked about at once.
+		exitGrace = time.Nanosecond
+	}
 	ctrls.runners, err = runner.New(ctx, c.Kube, c.Octorun, gh, runners, i.Kube.Core().V1().Pods(), runner.Options{
 		RunnerNamePrefix: o.RunnerNamePrefix, GitHubHost: gh.Host(), RetryPeriod: o.RegistrationRetryPeriod,
-		DefaultImage: o.DefaultRunnerImage, DefaultArch: o.DefaultRunnerArch, ExitGracePeriod: o.RunnerExitGracePeriod,
+		DefaultImage: o.DefaultRunnerImage, DefaultArch: o.DefaultRunnerArch, ExitGracePeriod: exitGrace,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("setting up the Runner controller: %w", err)
