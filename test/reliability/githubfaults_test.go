@@ -49,6 +49,10 @@ type githubFault struct {
 	on, off func(*githubsim.Server)
 	// halfway, if set, changes the fault halfway through the window.
 	halfway func(*githubsim.Server)
+	// scaleDown scales the set down halfway through the window by twice
+	// what the window added, so that registered runners are removed from
+	// GitHub while the fault lasts.
+	scaleDown bool
 	// refusals are the answers of the fault, counted against waitAfter.
 	refusals []int
 	// waitAfter is how long GitHub tells Octorun to wait after a refusal,
@@ -60,13 +64,14 @@ type githubFault struct {
 
 // TestGitHubFaults runs a RunnerSet through windows of GitHub trouble while
 // it scales and jobs run: server errors, timeouts, 429s with Retry-After,
-// the primary limit exhausted (answered 403, then 429), the secondary limit hit (answered 403 with
+// the primary limit exhausted (answered 403, then 429), JIT registrations
+// and removals refused with 422, the secondary limit hit (answered 403 with
 // today's documentation URL, half of the answers without Retry-After).
 // After each window Octorun must have converged and must not have sent a
 // request while a wait GitHub imposed ran.
 func TestGitHubFaults(t *testing.T) {
 	r := newResult(t, "2. GitHub faults while scaling and running jobs",
-		"converges after each window of faults; no request during a wait GitHub imposed; requests within the budget pacing and backoff allow; conditions say what happens")
+		"converges after each window of faults; no request during a wait GitHub imposed; requests within the budget pacing and backoff allow; transient 422s fail no Runner; conditions say what happens")
 	ctx := context.Background()
 	window := sz.faultWindow
 	// A short Retry-After: the registrations put off meanwhile are few
@@ -118,6 +123,16 @@ func TestGitHubFaults(t *testing.T) {
 				s.SetRateLimitAnswers(http.StatusForbidden, 0, 0, false)
 			},
 			refusals: []int{403, 429}, waitAfter: primaryWindow, reasons: []string{octorunv1alpha1.ReasonRateLimited}},
+		{name: "30% JIT 422 spammed, 30% DELETE 422, scaling down",
+			on: func(s *githubsim.Server) {
+				s.SetJITSpammedRate(0.3)
+				s.SetDeleteUnprocessableRate(0.3)
+			},
+			off: func(s *githubsim.Server) {
+				s.SetJITSpammedRate(0)
+				s.SetDeleteUnprocessableRate(0)
+			},
+			scaleDown: true, refusals: []int{422}, reasons: []string{octorunv1alpha1.ReasonRegistrationFailed}},
 		// Last: an answer without Retry-After makes Octorun wait a minute
 		// or more. Halfway through, if none came yet, every answer comes
 		// without, so that each run meets one.
@@ -164,6 +179,12 @@ func TestGitHubFaults(t *testing.T) {
 		sleep(ctx, time.Until(start.Add(window/2)))
 		if f.halfway != nil {
 			f.halfway(w.Sim)
+		}
+		if f.scaleDown {
+			want = max(want-2*step, 0)
+			if err := w.Scale(ctx, setName, want); err != nil {
+				t.Fatal(err)
+			}
 		}
 		sleep(ctx, time.Until(start.Add(window)))
 		f.off(w.Sim)
