@@ -140,7 +140,8 @@ func (b *Budget) acquire(ctx context.Context, points int) error {
 		return ctx.Err()
 	case <-timer.C:
 		b.metrics.budgetWait.Add(delay.Seconds())
-		return nil
+		// GitHub may have said wait while this request waited its turn.
+		return b.blocked(b.opts.Now())
 	}
 }
 
@@ -216,16 +217,26 @@ func (b *Budget) secondaryLimited(retryAfter time.Duration, reset time.Time) tim
 	now := b.opts.Now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	// An answer that comes while a wait is under way is one to a request
+	// sent before it (acquire sends none during a wait): it is the same
+	// strike, not a retry that failed again.
+	blocked := now.Before(b.blockedUntil)
+	strikes := b.strikes
+	if blocked && strikes > 0 {
+		strikes--
+	}
 	wait := retryAfter
 	if wait <= 0 && reset.After(now) {
 		wait = reset.Sub(now)
 	}
 	if wait <= 0 {
-		wait = b.opts.SecondaryBackoff << min(b.strikes, 10)
+		wait = b.opts.SecondaryBackoff << min(strikes, 10)
 		wait = min(wait, b.opts.MaxSecondaryBackoff)
 		wait += time.Duration(rand.Int64N(int64(wait)/4 + 1)) // jitter
 	}
-	b.strikes++
+	if !blocked {
+		b.strikes++
+	}
 	if until := now.Add(wait); until.After(b.blockedUntil) {
 		b.blockedUntil = until
 	}

@@ -146,3 +146,41 @@ func TestBudgetWaitsShortPacingInLine(t *testing.T) {
 		t.Errorf("acquire with a cancelled context = %v, want context.Canceled", err)
 	}
 }
+
+// Answers to requests already on their way when a wait began are the same
+// strike: the wait does not double for each of them.
+func TestBudgetSecondaryLimitInFlightAnswers(t *testing.T) {
+	clock := newFakeClock()
+	b := NewBudget(BudgetOptions{Now: clock.Now}, nil)
+	first := b.secondaryLimited(0, time.Time{})
+	for i := range 4 {
+		clock.Step(10 * time.Millisecond)
+		if d := b.secondaryLimited(0, time.Time{}); d > 75*time.Second {
+			t.Fatalf("in-flight answer %d: wait %s, want at most 1m15s like the first (%s)", i+1, d, first)
+		}
+	}
+	clock.Step(75 * time.Second)
+	if d := b.secondaryLimited(0, time.Time{}); d < 2*time.Minute || d > 150*time.Second {
+		t.Errorf("a refusal after the wait: %s, want 2m..2m30s (the second strike)", d)
+	}
+}
+
+// A request that waited its turn under the pacing is not sent when GitHub
+// said wait in the meantime.
+func TestBudgetPacedRequestChecksTheWaitAgain(t *testing.T) {
+	b := NewBudget(BudgetOptions{SecondaryPointsPerMinute: 600, MaxWait: time.Minute}, nil)
+	ctx := context.Background()
+	// Use up the burst, so the next request waits its turn.
+	for b.limiter.Tokens() >= writePoints {
+		if err := b.acquire(ctx, writePoints); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- b.acquire(ctx, writePoints) }()
+	time.Sleep(50 * time.Millisecond)
+	b.secondaryLimited(time.Hour, time.Time{})
+	if _, ok := RetryAfter(<-done); !ok {
+		t.Error("A paced request went out during GitHub's Retry-After")
+	}
+}
