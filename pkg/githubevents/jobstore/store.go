@@ -196,7 +196,10 @@ func (s *Store) Queued(ctx context.Context, job githubevents.QueuedJob, now time
 	finished := k != nil && k.finished > 0
 	full := (k == nil || k.queued == 0) && len(s.jobs) >= s.opts.MaxJobs
 	s.mu.RUnlock()
-	if full {
+	if full || finished {
+		// A job that started already is no demand: its late queued
+		// delivery needs no key (the finished one is stored, or it would
+		// not be in the cache).
 		return false, nil
 	}
 	value, err := encodeQueued(job)
@@ -211,6 +214,14 @@ func (s *Store) Queued(ctx context.Context, job githubevents.QueuedJob, now time
 
 // Finished stores the job's finished key.
 func (s *Store) Finished(ctx context.Context, jobID int64, now time.Time) error {
+	s.mu.RLock()
+	k := s.jobs[jobID]
+	stored := k != nil && k.finished > 0
+	s.mu.RUnlock()
+	if stored {
+		// completed after in_progress: the key is in the ConfigMaps.
+		return nil
+	}
 	return s.write(ctx, finishedKey(jobID), encodeFinished(now))
 }
 

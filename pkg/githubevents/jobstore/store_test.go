@@ -334,3 +334,38 @@ func TestParseShardRoundTrip(t *testing.T) {
 func unix(t time.Time) string { return fmt.Sprint(t.Unix()) }
 
 var metaGet = metav1.GetOptions{}
+
+// A state the ConfigMaps hold already is not written again: completed after
+// in_progress, or queued after either.
+func TestNoRewriteOfAStoredState(t *testing.T) {
+	client, writes := newFakeClient()
+	s := startStore(t, client, func(o *Options) { o.CommitWindow = -1; o.Shards = 1 })
+	ctx := context.Background()
+	if err := s.Finished(ctx, 7, testNow); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s.mu.RLock()
+		k := s.jobs[7]
+		seen := k != nil && k.finished > 0
+		s.mu.RUnlock()
+		if seen {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("The finished key never reached the cache")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	before := writes.patches.Load() + writes.creates.Load()
+	if err := s.Finished(ctx, 7, testNow); err != nil {
+		t.Fatal(err)
+	}
+	if counted, err := s.Queued(ctx, job(7), testNow); err != nil || counted {
+		t.Fatalf("Queued after finished = %v, %v; want not counted", counted, err)
+	}
+	if after := writes.patches.Load() + writes.creates.Load(); after != before {
+		t.Errorf("%d writes for states already stored, want 0", after-before)
+	}
+}
