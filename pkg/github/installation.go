@@ -151,11 +151,11 @@ func (c *Client) forgetInstallation(scope Scope) {
 }
 
 // findInstallation asks GitHub, as the App, for its installation on scope:
-// GET /orgs/{org}/installation, /repos/{owner}/{repo}/installation or
-// /enterprises/{enterprise}/installation (REST docs "Apps"; go-github
-// apps.go FindOrganizationInstallation, FindRepositoryInstallation,
-// FindEnterpriseInstallation). GitHub answers 404 where the App is not
-// installed, or a repository is not among those it was given.
+// GET /orgs/{org}/installation or /repos/{owner}/{repo}/installation (REST
+// docs "Apps"; go-github apps.go FindOrganizationInstallation,
+// FindRepositoryInstallation); enterprise scopes never get here, their
+// runner endpoints take no App token. GitHub answers 404 where the App is
+// not installed, or a repository is not among those it was given.
 func (c *Client) findInstallation(ctx context.Context, scope Scope) (int64, error) {
 	var inst gogithub.Installation
 	err := c.call(ctx, c.app, OpFindInstallation, http.MethodGet, func(ctx context.Context) (*gogithub.Response, error) {

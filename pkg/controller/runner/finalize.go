@@ -48,6 +48,7 @@ func (c *Controller) finalize(ctx context.Context, runner *octorunv1alpha1.Runne
 		return 0, err
 	}
 
+	due := completionDue(status.Phase, job, obs.pod, c.opts.ExitGracePeriod, now)
 	switch {
 	case status.Phase == octorunv1alpha1.RunnerPhaseActive:
 		logger.V(2).Info("Waiting for the runner's job to end before deleting it")
@@ -65,12 +66,11 @@ func (c *Controller) finalize(ctx context.Context, runner *octorunv1alpha1.Runne
 		// GitHub answered 404 for the registration when the runner ended.
 	case remembered(c.deregistered, runner.UID):
 		// Removed from GitHub by an earlier attempt of this finalizer.
-	case completionDue(status.Phase, job, obs.pod, c.opts.ExitGracePeriod, now) > 0:
+	case due > 0:
 		// The runner ended after its job, whose completed delivery is
 		// on its way: it spares a DELETE.
-		wait := completionDue(status.Phase, job, obs.pod, c.opts.ExitGracePeriod, now)
-		logger.V(4).Info("Waiting for the job's completion from GitHub before removing the registration", "wait", wait)
-		return wait, nil
+		logger.V(4).Info("Waiting for the job's completion from GitHub before removing the registration", "wait", due)
+		return due, nil
 	default:
 		// The cache may still show a Runner released a moment ago.
 		live, err := c.getLiveRunner(ctx, runner)
