@@ -46,14 +46,7 @@ func (s *Server) findEnterprise(slug string) *enterprise {
 	return s.enterprises[strings.ToLower(slug)]
 }
 
-func (e *enterprise) group(id int64) *runnerGroup {
-	for _, g := range e.groups {
-		if g.id == id {
-			return g
-		}
-	}
-	return nil
-}
+func (e *enterprise) group(id int64) *runnerGroup { return groupByID(e.groups, id) }
 
 // groupOfLocked is the runner group a runner is in.
 func (s *Server) groupOfLocked(r *runner) *runnerGroup {

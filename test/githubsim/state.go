@@ -216,13 +216,26 @@ func (s *Server) findRepo(owner, name string) *repo {
 	return o.repos[strings.ToLower(name)]
 }
 
-func (o *org) group(id int64) *runnerGroup {
-	for _, g := range o.groups {
+func (o *org) group(id int64) *runnerGroup { return groupByID(o.groups, id) }
+
+// groupByID returns the group of groups with the id; nil if none.
+func groupByID(groups []*runnerGroup, id int64) *runnerGroup {
+	for _, g := range groups {
 		if g.id == id {
 			return g
 		}
 	}
 	return nil
+}
+
+// ensureScope returns the organization owner and, unless repoName is "",
+// its repository, adding them if new.
+func (s *Server) ensureScope(owner, repoName string) (*org, *repo) {
+	o := s.ensureOrg(owner)
+	if repoName == "" {
+		return o, nil
+	}
+	return o, s.ensureRepo(owner, repoName)
 }
 
 // labelID returns the id of a label name, the same for every runner.
@@ -289,11 +302,7 @@ func (s *Server) newRunner(o *org, r *repo, name string, groupID int64, system, 
 func (s *Server) AddRunner(owner, repoName, name string, labels ...string) Runner {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	o := s.ensureOrg(owner)
-	var r *repo
-	if repoName != "" {
-		r = s.ensureRepo(owner, repoName)
-	}
+	o, r := s.ensureScope(owner, repoName)
 	return s.newRunner(o, r, name, defaultGroupID, configShLabels, labels).snapshot()
 }
 
@@ -304,11 +313,7 @@ func (s *Server) AddRunner(owner, repoName, name string, labels ...string) Runne
 func (s *Server) AddJITRunner(owner, repoName, name string, labels ...string) Runner {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	o := s.ensureOrg(owner)
-	var r *repo
-	if repoName != "" {
-		r = s.ensureRepo(owner, repoName)
-	}
+	o, r := s.ensureScope(owner, repoName)
 	rn := s.newRunner(o, r, name, defaultGroupID, nil, labels)
 	rn.os = osUnknown
 	rn.ephemeral = true
