@@ -197,7 +197,7 @@ func TestForgedDeliveryChangesNothing(t *testing.T) {
 		"action": "in_progress",
 		"workflow_job": map[string]any{
 			"id": 4242, "run_id": 77, "status": "in_progress", "labels": []string{"self-hosted"},
-			"runner_id": r.Spec.ID, "runner_name": envPrefix + e.ns + "-target",
+			"runner_id": r.Spec.ID, "runner_name": envPrefix + e.ns + ".target",
 			"started_at": time.Now().UTC().Format(time.RFC3339),
 		},
 		"repository":   map[string]any{"name": "hello", "full_name": "octo/hello", "owner": map[string]any{"login": "octo"}},

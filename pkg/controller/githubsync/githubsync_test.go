@@ -193,8 +193,8 @@ func TestScopes(t *testing.T) {
 		newRunner("d", "https://ghe.example.com/octo", 4, octorunv1alpha1.RunnerPhaseIdle),
 		newRunner("e", "http://github.com/octo", 5, octorunv1alpha1.RunnerPhaseIdle),
 	)
-	f.github.runners[org] = []github.Runner{{ID: 1, Name: "test-default-a"}, {ID: 2, Name: "test-default-b"}}
-	f.github.runners[repo] = []github.Runner{{ID: 3, Name: "test-default-c"}}
+	f.github.runners[org] = []github.Runner{{ID: 1, Name: "test-default.a"}, {ID: 2, Name: "test-default.b"}}
+	f.github.runners[repo] = []github.Runner{{ID: 3, Name: "test-default.c"}}
 	kube, gh := f.syncAll()
 	sort.Strings(gh)
 	if diff := cmp.Diff([]string{"ListRunners " + org, "ListRunners " + repo}, gh); diff != "" {
@@ -226,7 +226,7 @@ func TestMarkBusy(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, "test-", tc.runner)
-			f.github.runners[org] = []github.Runner{{ID: 1, Name: "test-default-r", Busy: tc.busy, Status: "online"}}
+			f.github.runners[org] = []github.Runner{{ID: 1, Name: "test-default.r", Busy: tc.busy, Status: "online"}}
 			kube, _ := f.syncAll()
 			if diff := cmp.Diff(tc.want, kube); diff != "" {
 				t.Fatalf("Actions (-want +got):\n%s", diff)
@@ -311,7 +311,7 @@ func TestDeleteVanished(t *testing.T) {
 func TestVanishedThenBack(t *testing.T) {
 	f := newFixture(t, "test-", newRunner("r", org, 1, octorunv1alpha1.RunnerPhaseIdle))
 	f.syncAll()
-	f.github.runners[org] = []github.Runner{{ID: 1, Name: "test-default-r"}}
+	f.github.runners[org] = []github.Runner{{ID: 1, Name: "test-default.r"}}
 	f.syncAll()
 	f.github.runners[org] = nil
 	if kube, _ := f.syncAll(); len(kube) != 0 {
@@ -324,13 +324,13 @@ func TestOrphans(t *testing.T) {
 	registering := newRunner("registering", org, 0, octorunv1alpha1.RunnerPhasePending)
 	otherScope := newRunner("elsewhere", repo, 7, octorunv1alpha1.RunnerPhaseIdle)
 	ghRunners := []github.Runner{
-		{ID: 1, Name: "test-default-known"},
-		{ID: 2, Name: "test-default-registering"}, // spec.id not written yet
+		{ID: 1, Name: "test-default.known"},
+		{ID: 2, Name: "test-default.registering"}, // spec.id not written yet
 		{ID: 3, Name: "test-orphan", Status: "offline"},
 		{ID: 4, Name: "test-busy-orphan", Busy: true},
 		{ID: 5, Name: "laptop"},
 		{ID: 6, Name: "test-gone-already"},
-		{ID: 7, Name: "test-default-elsewhere"}, // a Runner of another scope has the id
+		{ID: 7, Name: "test-default.elsewhere"}, // a Runner of another scope has the id
 	}
 	f := newFixture(t, "test-", known, registering, otherScope)
 	f.github.runners[org] = ghRunners
@@ -372,7 +372,7 @@ func TestNoOrphansWithoutPrefix(t *testing.T) {
 // do not.
 func TestRetryAfter(t *testing.T) {
 	f := newFixture(t, "test-", newRunner("a", org, 1, octorunv1alpha1.RunnerPhaseIdle))
-	f.github.runners[org] = []github.Runner{{ID: 1, Name: "test-default-a"}}
+	f.github.runners[org] = []github.Runner{{ID: 1, Name: "test-default.a"}}
 	f.github.listErr = &github.RetryAfterError{After: 10 * time.Minute, Reason: "primary rate limit"}
 	f.syncAll()
 	f.github.listErr = nil
@@ -405,7 +405,7 @@ octorun_githubsync_scope_syncs_total{result="synced"} 1
 // the scope until then.
 func TestOrphanDeletionRateLimited(t *testing.T) {
 	f := newFixture(t, "test-", newRunner("a", org, 1, octorunv1alpha1.RunnerPhaseIdle))
-	f.github.runners[org] = []github.Runner{{ID: 1, Name: "test-default-a"}, {ID: 3, Name: "test-x"}, {ID: 4, Name: "test-y"}}
+	f.github.runners[org] = []github.Runner{{ID: 1, Name: "test-default.a"}, {ID: 3, Name: "test-x"}, {ID: 4, Name: "test-y"}}
 	f.github.deleteErr[3] = &github.RetryAfterError{After: time.Hour, Reason: "secondary rate limit"}
 	f.syncAll()
 	f.syncAll()

@@ -110,19 +110,19 @@ func TestJobHints(t *testing.T) {
 		{
 			name:      "in_progress writes the hint",
 			runners:   []*octorunv1alpha1.Runner{registered(newRunner("r1"), 7, octorunv1alpha1.RunnerPhaseIdle)},
-			calls:     []call{started(7, "test-default-r1", 10)},
+			calls:     []call{started(7, "test-default.r1", 10)},
 			wantKnown: true, wantPatch: 1, wantHint: &assignment,
 		},
 		{
 			name:      "in_progress twice is one write",
 			runners:   []*octorunv1alpha1.Runner{registered(withHint(newRunner("r1"), assignment), 7, octorunv1alpha1.RunnerPhaseActive)},
-			calls:     []call{started(7, "test-default-r1", 10)},
+			calls:     []call{started(7, "test-default.r1", 10)},
 			wantKnown: true, wantPatch: 0, wantHint: &assignment,
 		},
 		{
 			name:      "completed records the completion",
 			runners:   []*octorunv1alpha1.Runner{registered(withHint(newRunner("r1"), assignment), 7, octorunv1alpha1.RunnerPhaseActive)},
-			calls:     []call{completed(7, "test-default-r1", 10)},
+			calls:     []call{completed(7, "test-default.r1", 10)},
 			wantKnown: true, wantPatch: 1, wantHint: &done,
 		},
 		{
@@ -132,45 +132,45 @@ func TestJobHints(t *testing.T) {
 				r.Spec.URL = "https://github.com/enterprises/acme"
 				return r
 			}()},
-			calls:     []call{started(7, "test-default-r1", 10)},
+			calls:     []call{started(7, "test-default.r1", 10)},
 			wantKnown: true, wantPatch: 1, wantHint: &assignment,
 		},
 		{
 			name:      "completed twice is no write",
 			runners:   []*octorunv1alpha1.Runner{registered(withHint(newRunner("r1"), done), 7, octorunv1alpha1.RunnerPhaseActive)},
-			calls:     []call{completed(7, "test-default-r1", 10)},
+			calls:     []call{completed(7, "test-default.r1", 10)},
 			wantKnown: true, wantPatch: 0, wantHint: &done,
 		},
 		{
 			name:      "completed without in_progress writes the whole hint",
 			runners:   []*octorunv1alpha1.Runner{registered(newRunner("r1"), 7, octorunv1alpha1.RunnerPhaseIdle)},
-			calls:     []call{completed(7, "test-default-r1", 10)},
+			calls:     []call{completed(7, "test-default.r1", 10)},
 			wantKnown: true, wantPatch: 1, wantHint: &done,
 		},
 		{
 			name:      "in_progress after completed keeps the completion",
 			runners:   []*octorunv1alpha1.Runner{registered(withHint(newRunner("r1"), done), 7, octorunv1alpha1.RunnerPhaseActive)},
-			calls:     []call{started(7, "test-default-r1", 10)},
+			calls:     []call{started(7, "test-default.r1", 10)},
 			wantKnown: true, wantPatch: 0, wantHint: &done,
 		},
 		{
 			name: "in_progress names the job of a busy mark",
 			runners: []*octorunv1alpha1.Runner{registered(withHint(newRunner("r1"), octorunv1alpha1.JobAssignment{AssignedAt: metav1.NewTime(t1)}),
 				7, octorunv1alpha1.RunnerPhaseActive)},
-			calls:     []call{started(7, "test-default-r1", 10)},
+			calls:     []call{started(7, "test-default.r1", 10)},
 			wantKnown: true, wantPatch: 1, wantHint: &assignment,
 		},
 		{
 			name: "completed names the job of a busy mark",
 			runners: []*octorunv1alpha1.Runner{registered(withHint(newRunner("r1"), octorunv1alpha1.JobAssignment{AssignedAt: metav1.NewTime(t0)}),
 				7, octorunv1alpha1.RunnerPhaseActive)},
-			calls:     []call{completed(7, "test-default-r1", 10)},
+			calls:     []call{completed(7, "test-default.r1", 10)},
 			wantKnown: true, wantPatch: 1, wantHint: &done,
 		},
 		{
 			name:      "completed of another job leaves the hint",
 			runners:   []*octorunv1alpha1.Runner{registered(withHint(newRunner("r1"), assignment), 7, octorunv1alpha1.RunnerPhaseActive)},
-			calls:     []call{completed(7, "test-default-r1", 11)},
+			calls:     []call{completed(7, "test-default.r1", 11)},
 			wantKnown: true, wantPatch: 0, wantHint: &assignment,
 		},
 		{
@@ -180,19 +180,19 @@ func TestJobHints(t *testing.T) {
 				r.Annotations = map[string]string{octorunv1alpha1.AnnotationJobAssignment: "{not json"}
 				return r
 			}()},
-			calls:     []call{started(7, "test-default-r1", 10)},
+			calls:     []call{started(7, "test-default.r1", 10)},
 			wantKnown: true, wantPatch: 1, wantHint: &assignment,
 		},
 		{
 			name:      "found by name before spec.id is cached",
 			runners:   []*octorunv1alpha1.Runner{newRunner("r1")},
-			calls:     []call{started(7, "test-default-r1", 10)},
+			calls:     []call{started(7, "test-default.r1", 10)},
 			wantKnown: true, wantPatch: 1, wantHint: &assignment,
 		},
 		{
 			name:      "not found by name when spec.id is another runner's",
 			runners:   []*octorunv1alpha1.Runner{registered(newRunner("r1"), 8, octorunv1alpha1.RunnerPhaseIdle)},
-			calls:     []call{started(7, "test-default-r1", 10)},
+			calls:     []call{started(7, "test-default.r1", 10)},
 			wantKnown: false,
 		},
 		{
@@ -204,7 +204,7 @@ func TestJobHints(t *testing.T) {
 		{
 			name:      "the runner id of another organization",
 			runners:   []*octorunv1alpha1.Runner{registered(newRunner("r1"), 7, octorunv1alpha1.RunnerPhaseIdle)},
-			calls:     []call{{org: "other", repo: "hello", runnerID: 7, runnerName: "test-default-r1", jobID: 10, startedAt: t0}},
+			calls:     []call{{org: "other", repo: "hello", runnerID: 7, runnerName: "test-default.r1", jobID: 10, startedAt: t0}},
 			wantKnown: false,
 		},
 		{
@@ -224,7 +224,7 @@ func TestJobHints(t *testing.T) {
 				r.Spec.URL = "https://github.com/octo/world"
 				return r
 			}()},
-			calls:     []call{started(7, "test-default-r1", 10)},
+			calls:     []call{started(7, "test-default.r1", 10)},
 			wantKnown: false,
 		},
 		{

@@ -64,7 +64,7 @@ func TestRegistersANewRunner(t *testing.T) {
 	}
 	req := f.github.jitReqs[0]
 	if diff := cmp.Diff(github.JITConfigRequest{
-		Name: "test-default-r1", RunnerGroupID: 1, Labels: []string{"self-hosted", "Linux", "X64", "size=large"}, WorkFolder: "_work",
+		Name: "test-default.r1", RunnerGroupID: 1, Labels: []string{"self-hosted", "Linux", "X64", "size=large"}, WorkFolder: "_work",
 	}, req); diff != "" {
 		t.Errorf("JIT request (-want +got):\n%s", diff)
 	}
@@ -379,11 +379,11 @@ func TestRegistrationFailures(t *testing.T) {
 			wantCalls: []string{"RunnerGroupID", "GenerateJITConfig"}, wantPhase: octorunv1alpha1.RunnerPhasePending,
 			wantReason: "False/NotInstalled", wantRequeue: time.Minute},
 		{name: "name taken by an orphan", jitErr: apiErr(409, github.ErrRunnerNameTaken),
-			found:     &github.Runner{ID: 55, Name: "test-default-r1", Status: "offline"},
+			found:     &github.Runner{ID: 55, Name: "test-default.r1", Status: "offline"},
 			wantCalls: []string{"RunnerGroupID", "GenerateJITConfig", "FindRunnerByName", "DeleteRunner"},
 			wantPhase: octorunv1alpha1.RunnerPhasePending, wantReason: "False/Registering", wantRequeue: time.Millisecond},
 		{name: "name taken by a live runner", jitErr: apiErr(409, github.ErrRunnerNameTaken),
-			found:     &github.Runner{ID: 55, Name: "test-default-r1", Status: "online"},
+			found:     &github.Runner{ID: 55, Name: "test-default.r1", Status: "online"},
 			wantCalls: []string{"RunnerGroupID", "GenerateJITConfig", "FindRunnerByName"},
 			wantPhase: octorunv1alpha1.RunnerPhaseFailed, wantReason: "False/RunnerNameTaken"},
 		{name: "URL of another GitHub", url: "https://ghe.example.com/octo",
@@ -438,7 +438,7 @@ func TestRecoversIDFromSecret(t *testing.T) {
 	r := newRunner("r1")
 	r.Finalizers = []string{octorunv1alpha1.RunnerFinalizer}
 	f.addRunner(r)
-	f.addSecret(newSecret(r, 777, "test-default-r1", "Linux", "config"))
+	f.addSecret(newSecret(r, 777, "test-default.r1", "Linux", "config"))
 	if _, err := f.run(r); err != nil {
 		t.Fatalf("sync: %v", err)
 	}

@@ -10,16 +10,23 @@ import (
 )
 
 // GitHubRunnerName is the name of a Runner's GitHub runner: the prefix
-// (identifying the cluster), the namespace and the name. It is stable for a
-// Runner and unique across namespaces; names too long for GitHub are cut and
-// made unique again by a hash of the full name.
+// (identifying the cluster), the namespace, a '.' and the name. It is stable
+// for a Runner and unique across namespaces: a namespace has no '.', so the
+// first '.' after the prefix ends it, and no two Runners share a name ("a-b"
+// of namespace "c" and "a" of namespace "b-c" once did). GitHub runner names
+// may hold dots: the runner's default name is the machine's host name
+// (actions/runner, src/Runner.Listener/Configuration/ConfigurationManager.cs).
+//
+// Names too long for GitHub's 64 characters are cut and made unique again by
+// 64 bits of a SHA-256 of the full name, too many for a tenant to forge a
+// match of another's name by trial.
 func GitHubRunnerName(prefix string, runner *Runner) string {
-	full := prefix + runner.Namespace + "-" + runner.Name
+	full := prefix + runner.Namespace + "." + runner.Name
 	if len(full) <= runnerurl.MaxRunnerNameLength {
 		return full
 	}
 	sum := sha256.Sum256([]byte(full))
-	hash := hex.EncodeToString(sum[:])[:10]
+	hash := hex.EncodeToString(sum[:])[:16]
 	return strings.TrimRight(full[:runnerurl.MaxRunnerNameLength-len(hash)-1], "-.") + "-" + hash
 }
 
