@@ -19,8 +19,11 @@
 // Webhooks get lost, duplicated and reordered, and GitHub does not redeliver
 // failed ones. Nothing here is the source of truth for the runners: Octorun
 // converges without any event (see pkg/controller/githubsync), and events
-// only make it fast. Deliveries are deduplicated by X-GitHub-Delivery; the
-// Sink must be idempotent and accept completed before in_progress.
+// only make it fast. Deliveries are deduplicated by X-GitHub-Delivery, and
+// by the SHA-256 digest of their body, which the signature covers: a
+// captured delivery replayed under a new X-GitHub-Delivery is dropped while
+// its body is remembered (24 hours, the last 10,000 bodies, per replica).
+// The Sink must be idempotent and accept completed before in_progress.
 //
 // # The demand across replicas
 //

@@ -19,6 +19,9 @@ const (
 	ResultIgnored = "ignored"
 	// ResultDuplicate: a delivery seen before was acknowledged again (200).
 	ResultDuplicate = "duplicate"
+	// ResultReplayed: a delivery whose body came before under another
+	// X-GitHub-Delivery, a replay, was acknowledged and dropped (200).
+	ResultReplayed = "replayed"
 	// ResultUnauthorized: the signature was missing, not SHA-256, or wrong
 	// (401).
 	ResultUnauthorized = "unauthorized"

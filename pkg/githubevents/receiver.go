@@ -2,6 +2,7 @@ package githubevents
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,10 +29,11 @@ const (
 	DefaultMaxBodyBytes = 1 << 20
 	// DefaultQueueSize is how many accepted deliveries may wait.
 	DefaultQueueSize = 1000
-	// DefaultDeliveryCacheSize is how many delivery ids are remembered to
-	// drop duplicates.
+	// DefaultDeliveryCacheSize is how many delivery ids, and as many
+	// digests of bodies, are remembered to drop duplicates.
 	DefaultDeliveryCacheSize = 10000
-	// DefaultDeliveryTTL is how long a delivery id is remembered.
+	// DefaultDeliveryTTL is how long a delivery id or a body's digest is
+	// remembered.
 	DefaultDeliveryTTL = 24 * time.Hour
 	// DefaultQueuedJobTTL is how long a queued job counts as demand at
 	// most: GitHub cancels a job no runner took in 24 hours.
@@ -79,9 +81,9 @@ type Options struct {
 	// Workers is how many goroutines process deliveries; zero means 1.
 	// The Sink may then see the events of one job in any order.
 	Workers int
-	// DeliveryCacheSize and DeliveryTTL bound the delivery ids remembered
-	// to drop duplicates; zero means DefaultDeliveryCacheSize and
-	// DefaultDeliveryTTL.
+	// DeliveryCacheSize and DeliveryTTL bound the delivery ids, and the
+	// SHA-256 digests of the bodies, remembered to drop duplicates and
+	// replays; zero means DefaultDeliveryCacheSize and DefaultDeliveryTTL.
 	DeliveryCacheSize int
 	DeliveryTTL       time.Duration
 	// Jobs keeps the queued and finished jobs, the demand. nil means a
@@ -120,6 +122,7 @@ type Receiver struct {
 	mux        *http.ServeMux
 	queue      chan jobEvent
 	deliveries *expiringSet[string]
+	bodies     *expiringSet[[sha256.Size]byte]
 	jobs       JobStore
 	metrics    *metrics
 }
@@ -176,6 +179,7 @@ func NewReceiver(opts Options) (*Receiver, error) {
 		mux:        http.NewServeMux(),
 		queue:      make(chan jobEvent, opts.QueueSize),
 		deliveries: newExpiringSet[string](opts.DeliveryCacheSize, opts.DeliveryTTL),
+		bodies:     newExpiringSet[[sha256.Size]byte](opts.DeliveryCacheSize, opts.DeliveryTTL),
 		jobs:       opts.Jobs,
 	}
 	if r.jobs == nil {
@@ -310,6 +314,21 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) {
 		answer(http.StatusOK, action, ResultDuplicate)
 		return
 	}
+	// The signature covers the body only, not X-GitHub-Delivery: a captured
+	// delivery sent again under a new id is signed all the same. GitHub
+	// gives a redelivery the id of the first delivery, and no two events
+	// have the same body (it holds the job's id, action and times), so a
+	// known body under a new id is a replay.
+	digest := sha256.Sum256(body)
+	if !r.bodies.add(digest, now) {
+		logger.V(2).Info("Dropped a replayed GitHub webhook delivery: its body came before under another delivery id", "deliveryID", id, "remoteAddr", req.RemoteAddr)
+		answer(http.StatusOK, action, ResultReplayed)
+		return
+	}
+	forget := func() {
+		r.deliveries.remove(id)
+		r.bodies.remove(digest)
+	}
 	if action == "other" {
 		answer(http.StatusOK, action, ResultIgnored)
 		return
@@ -317,7 +336,7 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) {
 	ev.deliveryID, ev.received = id, now
 	if err := r.store(req.Context(), &ev, now); err != nil {
 		// Not remembered, so that a redelivery is taken.
-		r.deliveries.remove(id)
+		forget()
 		r.metrics.deliveries.WithLabelValues(eventLabel, action, ResultStoreFailed).Inc()
 		logger.Error(err, "Could not store the state of a job; GitHub records a failed delivery", "deliveryID", id, "job", ev.jobID)
 		http.Error(w, "The job's state could not be stored", http.StatusServiceUnavailable)
@@ -328,7 +347,7 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) {
 		answer(http.StatusAccepted, action, ResultAccepted)
 	default:
 		// Not remembered, so that a redelivery is taken.
-		r.deliveries.remove(id)
+		forget()
 		r.metrics.deliveries.WithLabelValues(eventLabel, action, ResultQueueFull).Inc()
 		logger.Info("Dropped a workflow_job delivery: the queue is full", "deliveryID", id, "queueSize", r.opts.QueueSize)
 		http.Error(w, "The receiver is overloaded", http.StatusServiceUnavailable)

@@ -287,6 +287,58 @@ func TestDuplicateDelivery(t *testing.T) {
 	}
 }
 
+// TestReplayWithNewDeliveryID: the signature covers the body only, so a
+// captured delivery sent again under a fresh X-GitHub-Delivery is signed
+// all the same; it is acknowledged and not processed again, until its body
+// is forgotten.
+func TestReplayWithNewDeliveryID(t *testing.T) {
+	r, sink, clock, reg := newTestReceiver(t, func(o *Options) { o.DeliveryTTL = time.Hour })
+	run(t, r)
+	body := job{action: actionInProgress, id: 1, repo: "hello", runnerID: 7, runnerName: "r"}.payload()
+	if w := serve(r, delivery{event: "workflow_job", id: "first", body: body}.request()); w.Code != http.StatusAccepted {
+		t.Fatalf("First delivery: status %d", w.Code)
+	}
+	for i := range 3 {
+		replay := delivery{event: "workflow_job", id: fmt.Sprintf("replay-%d", i), body: body}
+		if w := serve(r, replay.request()); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), ResultReplayed) {
+			t.Fatalf("Replay %d: status %d (%s), want 200 %s", i, w.Code, w.Body, ResultReplayed)
+		}
+	}
+	waitForProcessed(t, reg, 1)
+	time.Sleep(20 * time.Millisecond)
+	if calls := sink.Calls(); len(calls) != 1 {
+		t.Errorf("The sink was called %d times, want 1", len(calls))
+	}
+	if got := testutil.ToFloat64(r.metrics.deliveries.WithLabelValues("workflow_job", actionInProgress, ResultReplayed)); got != 3 {
+		t.Errorf("Replays counted %v, want 3", got)
+	}
+	// Another event of the same job is no replay.
+	completed := job{action: actionCompleted, id: 1, repo: "hello", runnerID: 7, runnerName: "r"}.payload()
+	if w := serve(r, delivery{event: "workflow_job", body: completed}.request()); w.Code != http.StatusAccepted {
+		t.Errorf("The job's completed delivery: status %d, want 202", w.Code)
+	}
+	clock.Step(time.Hour)
+	if w := serve(r, delivery{event: "workflow_job", id: "late", body: body}.request()); w.Code != http.StatusAccepted {
+		t.Errorf("Delivery after the TTL: status %d, want 202", w.Code)
+	}
+}
+
+// TestReplayDigestsAreBounded: the digests remembered are as bounded as the
+// delivery ids: when full, the oldest is forgotten first.
+func TestReplayDigestsAreBounded(t *testing.T) {
+	r, _, _, _ := newTestReceiver(t, func(o *Options) { o.DeliveryCacheSize = 2 })
+	run(t, r)
+	for id := int64(1); id <= 3; id++ {
+		j := job{action: actionInProgress, id: id, repo: "hello", runnerID: 7, runnerName: "r"}
+		if w := serve(r, delivery{event: "workflow_job", body: j.payload()}.request()); w.Code != http.StatusAccepted {
+			t.Fatalf("Job %d: status %d", id, w.Code)
+		}
+	}
+	if got := r.bodies.len(); got != 2 {
+		t.Errorf("%d digests remembered, want 2", got)
+	}
+}
+
 // TestOutOfOrder: completed before in_progress, and a queued event after
 // the job started, are harmless.
 func TestOutOfOrder(t *testing.T) {
