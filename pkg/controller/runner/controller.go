@@ -103,6 +103,10 @@ type Controller struct {
 	// Runners whose runner exited with no job seen, by UID, so that a
 	// retried sync does not ask again.
 	asked *utilcache.Expiring
+	// owned holds the runner id of each Runner, by UID, that this process
+	// registered or found carrying the Runner's GitHub name, so removing it
+	// needs no question to GitHub first (see ownership).
+	owned *utilcache.Expiring
 	// pdbs holds the namespaces whose PodDisruptionBudget of busy runners
 	// this process made sure of.
 	pdbs sync.Map
@@ -157,6 +161,7 @@ func New(
 		deregistered: utilcache.NewExpiring(),
 		released:     utilcache.NewExpiring(),
 		asked:        utilcache.NewExpiring(),
+		owned:        utilcache.NewExpiring(),
 	}
 	c.loop = worker.Loop{
 		Name: "Runner controller", LogKey: "runner", Queue: c.queue, Handlers: &worker.Handlers{},

@@ -80,7 +80,25 @@ func (c *Controller) finalize(ctx context.Context, runner *octorunv1alpha1.Runne
 		if err != nil {
 			return 0, err
 		}
-		err = c.github.DeleteRunner(ctx, scope, runner.Spec.ID)
+		// spec.id may have been written by someone other than Octorun:
+		// remove only the runner Octorun registered for this Runner.
+		owner, err := c.ownership(ctx, runner, scope, runner.Spec.ID)
+		if d, ok := github.RetryAfter(err); ok {
+			return d, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		if owner == notOwned {
+			c.recorder.Eventf(runner, corev1.EventTypeWarning, EventRegistrationNotOwned,
+				"GitHub runner %d is not the runner Octorun registered for this Runner; it is left on GitHub", runner.Spec.ID)
+			break
+		}
+		if owner == gone {
+			err = github.ErrNotFound
+		} else {
+			err = c.github.DeleteRunner(ctx, scope, runner.Spec.ID)
+		}
 		switch {
 		case errors.Is(err, github.ErrRunnerBusy):
 			// A job just landed: the runner is Active now, and is deleted

@@ -39,6 +39,18 @@ type fakeGitHub struct {
 	deleteErr error
 	getErr    error // GetRunner's error; nil means the runner is there
 	jitReqs   []github.JITConfigRequest
+	// names are the GitHub runners' names by id, as GetRunner answers.
+	names map[int64]string
+}
+
+// name gives GitHub's runner id the name.
+func (g *fakeGitHub) name(id int64, name string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.names == nil {
+		g.names = map[int64]string{}
+	}
+	g.names[id] = name
 }
 
 func (g *fakeGitHub) GetRunner(_ context.Context, _ github.Scope, id int64) (*github.Runner, error) {
@@ -46,7 +58,9 @@ func (g *fakeGitHub) GetRunner(_ context.Context, _ github.Scope, id int64) (*gi
 	if g.getErr != nil {
 		return nil, g.getErr
 	}
-	return &github.Runner{ID: id, Status: "offline"}, nil
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return &github.Runner{ID: id, Name: g.names[id], Status: "offline"}, nil
 }
 
 func (g *fakeGitHub) record(call string) {

@@ -43,7 +43,6 @@ type attempt struct {
 // register registers the Runner on GitHub and keeps its JIT config in a
 // Secret, or says why it could not.
 func (c *Controller) register(ctx context.Context, runner *octorunv1alpha1.Runner, scope github.Scope, scopeErr error) (attempt, error) {
-	logger := klog.FromContext(ctx)
 	if scopeErr != nil {
 		return attempt{runner: runner, registration: registration{reason: octorunv1alpha1.ReasonInvalidURL, message: scopeErr.Error(), permanent: true}}, nil
 	}
@@ -89,17 +88,49 @@ func (c *Controller) register(ctx context.Context, runner *octorunv1alpha1.Runne
 			message: fmt.Sprintf("Secret %s exists and does not belong to the Runner; delete or rename it", runner.Name),
 		}}, nil
 	case err == nil:
-		id, err := strconv.ParseInt(secret.Annotations[annotationRunnerID], 10, 64)
-		if err == nil && id > 0 {
-			logger.V(2).Info("Recovering the runner id from its Secret", "id", id)
-			runner, err = c.setRunnerID(ctx, runner, id, secret.Annotations[annotationRunnerOS])
-			return attempt{runner: runner}, err
-		}
-		return attempt{runner: runner}, fmt.Errorf("Secret %s has no runner id", runner.Name)
+		return c.adopt(ctx, runner, scope, secret)
 	case !apierrors.IsNotFound(err):
 		return attempt{runner: runner}, fmt.Errorf("reading Secret %s: %w", runner.Name, err)
 	}
 	return c.registerOnGitHub(ctx, runner, scope, labels)
+}
+
+// adopt takes up the registration an earlier attempt recorded in the
+// Runner's Secret before its write of spec.id was lost. Anyone who may write
+// Secrets in the namespace can make one that looks like that, so the id is
+// adopted only if GitHub names its runner as Octorun names the Runner's; a
+// registration gone from GitHub takes its stale Secret with it, and the
+// Runner registers again.
+func (c *Controller) adopt(ctx context.Context, runner *octorunv1alpha1.Runner, scope github.Scope, secret *corev1.Secret) (attempt, error) {
+	id, err := strconv.ParseInt(secret.Annotations[annotationRunnerID], 10, 64)
+	if err != nil || id <= 0 {
+		return attempt{runner: runner}, fmt.Errorf("Secret %s has no runner id", runner.Name)
+	}
+	owner, err := c.ownership(ctx, runner, scope, id)
+	if err != nil {
+		return c.registrationFailure(ctx, runner, err)
+	}
+	switch owner {
+	case gone:
+		if err := c.kubeClient.CoreV1().Secrets(runner.Namespace).Delete(ctx, secret.Name, metav1.DeleteOptions{
+			Preconditions: &metav1.Preconditions{UID: &secret.UID},
+		}); err != nil && !apierrors.IsNotFound(err) {
+			return attempt{runner: runner}, fmt.Errorf("deleting Secret %s of runner %d, gone from GitHub: %w", secret.Name, id, err)
+		}
+		return attempt{runner: runner, registration: registration{reason: octorunv1alpha1.ReasonRegistering, message: "Retrying the registration"}, requeue: time.Millisecond}, nil
+	case notOwned:
+		reg := registration{
+			reason: octorunv1alpha1.ReasonRegistrationNotOwned,
+			message: fmt.Sprintf("Secret %s records GitHub runner %d, which is not the runner Octorun registered for this Runner; Octorun neither adopts nor removes it: delete the Runner",
+				secret.Name, id),
+			permanent: true,
+		}
+		c.recorder.Event(runner, corev1.EventTypeWarning, EventRegistrationNotOwned, reg.message)
+		return attempt{runner: runner, registration: reg}, nil
+	}
+	klog.FromContext(ctx).V(2).Info("Recovering the runner id from its Secret", "id", id)
+	runner, err = c.setRunnerID(ctx, runner, id, secret.Annotations[annotationRunnerOS])
+	return attempt{runner: runner}, err
 }
 
 // registerOnGitHub registers a Runner that carries the finalizer and has no
@@ -125,6 +156,7 @@ func (c *Controller) registerOnGitHub(ctx context.Context, runner *octorunv1alph
 		return c.registrationFailure(ctx, runner, err)
 	}
 	id := jit.Runner.ID
+	c.remember(runner, id)
 	logger.V(2).Info("Registered the runner on GitHub", "id", id, "githubName", name)
 
 	// Keep the config: the Secret first (it records the id too), then spec.

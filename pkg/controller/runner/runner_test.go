@@ -432,21 +432,103 @@ func apiErr(status int, kind error) error {
 }
 
 // TestRecoversIDFromSecret: the write of spec.id was lost after the Secret
-// was stored; the next sync takes the id from the Secret, without GitHub.
+// was stored; the next sync takes the id from the Secret once GitHub shows
+// the id carries the Runner's name. A Secret anyone could have written in
+// the namespace makes Octorun adopt nobody else's runner, and one of a
+// registration gone from GitHub is replaced.
 func TestRecoversIDFromSecret(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		githubName string // of runner 777; empty: GitHub has no such runner
+		wantID     int64
+		wantCalls  []string
+		wantReason string
+		wantSecret bool
+	}{
+		{name: "Octorun's registration", githubName: "test-default.r1", wantID: 777, wantCalls: []string{"GetRunner"},
+			wantReason: octorunv1alpha1.ReasonRegistered, wantSecret: true},
+		{name: "another's runner", githubName: "victim-runner", wantCalls: []string{"GetRunner"},
+			wantReason: octorunv1alpha1.ReasonRegistrationNotOwned, wantSecret: true},
+		{name: "gone from GitHub", wantCalls: []string{"GetRunner"},
+			wantReason: octorunv1alpha1.ReasonRegistering},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			r := newRunner("r1")
+			r.Finalizers = []string{octorunv1alpha1.RunnerFinalizer}
+			f.addRunner(r)
+			f.addSecret(newSecret(r, 777, "test-default.r1", "Linux", "config"))
+			if tc.githubName != "" {
+				f.github.name(777, tc.githubName)
+			} else {
+				f.github.getErr = apiErr(404, github.ErrNotFound)
+			}
+			if _, err := f.run(r); err != nil {
+				t.Fatalf("sync: %v", err)
+			}
+			if diff := cmp.Diff(tc.wantCalls, f.github.calls); diff != "" {
+				t.Errorf("GitHub calls (-want +got):\n%s", diff)
+			}
+			got := f.runner("r1")
+			if got.Spec.ID != tc.wantID {
+				t.Errorf("spec.id = %d, want %d", got.Spec.ID, tc.wantID)
+			}
+			if cond := meta.FindStatusCondition(got.Status.Conditions, octorunv1alpha1.RunnerConditionRegistered); cond == nil || cond.Reason != tc.wantReason {
+				t.Errorf("Registered condition = %+v, want reason %s", cond, tc.wantReason)
+			} else if strings.Contains(cond.Message, "victim") {
+				t.Errorf("Registered condition tells another runner's name: %q", cond.Message)
+			}
+			_, err := f.kubeClient.CoreV1().Secrets("default").Get(context.Background(), "r1", metav1.GetOptions{})
+			if kept := err == nil; kept != tc.wantSecret {
+				t.Errorf("Secret kept = %v, want %v", kept, tc.wantSecret)
+			}
+		})
+	}
+}
+
+// TestDeletionLeavesAnothersRunner: a Runner whose spec.id names a GitHub
+// runner of another name (written by a tenant, not by Octorun) is released
+// without removing that runner from GitHub.
+func TestDeletionLeavesAnothersRunner(t *testing.T) {
 	f := newFixture(t)
-	r := newRunner("r1")
-	r.Finalizers = []string{octorunv1alpha1.RunnerFinalizer}
+	now := metav1.Unix(1_800_000_000, 0)
+	r := registered(newRunner("r1"), 555, octorunv1alpha1.RunnerPhaseIdle)
+	r.DeletionTimestamp = &now
 	f.addRunner(r)
-	f.addSecret(newSecret(r, 777, "test-default.r1", "Linux", "config"))
+	f.github.name(555, "victim-runner")
 	if _, err := f.run(r); err != nil {
 		t.Fatalf("sync: %v", err)
 	}
-	if len(f.github.calls) != 0 {
-		t.Errorf("GitHub calls %v, want none", f.github.calls)
+	if diff := cmp.Diff([]string{"GetRunner"}, f.github.calls); diff != "" {
+		t.Errorf("GitHub calls (-want +got):\n%s", diff)
 	}
-	if got := f.runner("r1"); got.Spec.ID != 777 {
-		t.Errorf("spec.id = %d, want 777 from the Secret", got.Spec.ID)
+	if got := f.runner("r1"); len(got.Finalizers) != 0 {
+		t.Errorf("finalizers = %v, want none", got.Finalizers)
+	}
+}
+
+// TestDeletionOfOwnRegistrationAsksNobody: the runner this process
+// registered is removed with no question to GitHub first.
+func TestDeletionOfOwnRegistrationAsksNobody(t *testing.T) {
+	f := newFixture(t)
+	r := newRunner("r1")
+	f.addRunner(r)
+	_, ctx := ktesting.NewTestContext(t)
+	c := f.newController(ctx)
+	if _, err := c.sync(ctx, cache.MetaObjectToName(r)); err != nil {
+		t.Fatalf("sync: %v", err)
+	}
+	got := f.runner("r1")
+	now := metav1.Unix(1_800_000_000, 0)
+	got.DeletionTimestamp = &now
+	got.ResourceVersion = "999"
+	c.runners.Wrote(got)
+	f.github.calls = nil
+	if _, err := c.sync(ctx, cache.MetaObjectToName(r)); err != nil {
+		t.Fatalf("sync of the deleted Runner: %v", err)
+	}
+	if diff := cmp.Diff([]string{"DeleteRunner"}, f.github.calls); diff != "" {
+		t.Errorf("GitHub calls (-want +got):\n%s", diff)
 	}
 }
 
@@ -492,7 +574,7 @@ func TestDeletion(t *testing.T) {
 			return registered(newRunner("r1"), 101, octorunv1alpha1.RunnerPhaseIdle)
 		},
 			pod:       func(r *octorunv1alpha1.Runner) *corev1.Pod { return podOf(r, corev1.PodRunning, true) },
-			wantCalls: []string{"DeleteRunner"}},
+			wantCalls: []string{"GetRunner", "DeleteRunner"}},
 		{name: "active runner waits for its job", runner: func() *octorunv1alpha1.Runner {
 			r := registered(newRunner("r1"), 101, octorunv1alpha1.RunnerPhaseActive)
 			r.Annotations = map[string]string{octorunv1alpha1.AnnotationJobAssignment: job}
@@ -504,22 +586,22 @@ func TestDeletion(t *testing.T) {
 			return registered(newRunner("r1"), 101, octorunv1alpha1.RunnerPhaseIdle)
 		},
 			pod:       func(r *octorunv1alpha1.Runner) *corev1.Pod { return podOf(r, corev1.PodRunning, true) },
-			deleteErr: apiErr(422, github.ErrRunnerBusy), wantCalls: []string{"DeleteRunner"}, wantFinalizer: true, wantBusy: true},
+			deleteErr: apiErr(422, github.ErrRunnerBusy), wantCalls: []string{"GetRunner", "DeleteRunner"}, wantFinalizer: true, wantBusy: true},
 		{name: "another 422 on delete is an error, retried", runner: func() *octorunv1alpha1.Runner {
 			return registered(newRunner("r1"), 101, octorunv1alpha1.RunnerPhaseIdle)
 		},
 			pod:       func(r *octorunv1alpha1.Runner) *corev1.Pod { return podOf(r, corev1.PodRunning, true) },
-			deleteErr: apiErr(422, github.ErrInvalidRequest), wantCalls: []string{"DeleteRunner"}, wantFinalizer: true, wantErr: true},
+			deleteErr: apiErr(422, github.ErrInvalidRequest), wantCalls: []string{"GetRunner", "DeleteRunner"}, wantFinalizer: true, wantErr: true},
 		{name: "already gone from GitHub", runner: func() *octorunv1alpha1.Runner {
 			return registered(newRunner("r1"), 101, octorunv1alpha1.RunnerPhaseIdle)
 		},
 			pod:       func(r *octorunv1alpha1.Runner) *corev1.Pod { return podOf(r, corev1.PodRunning, true) },
-			deleteErr: apiErr(404, github.ErrNotFound), wantCalls: []string{"DeleteRunner"}},
+			deleteErr: apiErr(404, github.ErrNotFound), wantCalls: []string{"GetRunner", "DeleteRunner"}},
 		{name: "rate limited", runner: func() *octorunv1alpha1.Runner {
 			return registered(newRunner("r1"), 101, octorunv1alpha1.RunnerPhaseIdle)
 		},
 			pod:       func(r *octorunv1alpha1.Runner) *corev1.Pod { return podOf(r, corev1.PodRunning, true) },
-			deleteErr: &github.RetryAfterError{After: time.Minute, Reason: "pacing"}, wantCalls: []string{"DeleteRunner"},
+			deleteErr: &github.RetryAfterError{After: time.Minute, Reason: "pacing"}, wantCalls: []string{"GetRunner", "DeleteRunner"},
 			wantFinalizer: true, wantRequeue: time.Minute},
 		{name: "never registered", runner: func() *octorunv1alpha1.Runner {
 			r := newRunner("r1")
@@ -546,7 +628,7 @@ func TestDeletion(t *testing.T) {
 			return r
 		},
 			pod:       func(r *octorunv1alpha1.Runner) *corev1.Pod { return podOf(r, corev1.PodSucceeded, false) },
-			deleteErr: apiErr(404, github.ErrNotFound), wantCalls: []string{"DeleteRunner"}},
+			deleteErr: apiErr(404, github.ErrNotFound), wantCalls: []string{"GetRunner", "DeleteRunner"}},
 		{name: "job's completion on its way", runner: func() *octorunv1alpha1.Runner {
 			r := registered(newRunner("r1"), 101, octorunv1alpha1.RunnerPhaseComplete)
 			r.Annotations = map[string]string{octorunv1alpha1.AnnotationJobAssignment: job}
@@ -560,17 +642,17 @@ func TestDeletion(t *testing.T) {
 			return r
 		},
 			pod:       func(r *octorunv1alpha1.Runner) *corev1.Pod { return exitedPod(r, 0, now.Add(-time.Minute)) },
-			deleteErr: apiErr(404, github.ErrNotFound), wantCalls: []string{"DeleteRunner"}},
+			deleteErr: apiErr(404, github.ErrNotFound), wantCalls: []string{"GetRunner", "DeleteRunner"}},
 		{name: "runner that exited without a job", runner: func() *octorunv1alpha1.Runner {
 			return registered(newRunner("r1"), 101, octorunv1alpha1.RunnerPhaseFailed)
 		},
 			pod:       func(r *octorunv1alpha1.Runner) *corev1.Pod { return exitedPod(r, 0, now.Time) },
-			wantCalls: []string{"DeleteRunner"}},
+			wantCalls: []string{"GetRunner", "DeleteRunner"}},
 		{name: "failed runner", runner: func() *octorunv1alpha1.Runner {
 			return registered(newRunner("r1"), 101, octorunv1alpha1.RunnerPhaseFailed)
 		},
 			pod:       func(r *octorunv1alpha1.Runner) *corev1.Pod { return podOf(r, corev1.PodFailed, false) },
-			wantCalls: []string{"DeleteRunner"}},
+			wantCalls: []string{"GetRunner", "DeleteRunner"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -584,6 +666,7 @@ func TestDeletion(t *testing.T) {
 			}
 			if r.Spec.ID != 0 {
 				f.addSecret(newSecret(r, r.Spec.ID, "n", "Linux", "config"))
+				f.github.name(r.Spec.ID, "test-default."+r.Name)
 			}
 			requeue, err := f.run(r)
 			if (err != nil) != tt.wantErr {
@@ -623,6 +706,7 @@ func TestRetriedFinalizerDeregistersOnce(t *testing.T) {
 	r.DeletionTimestamp = &now
 	f.addRunner(r)
 	f.addPod(podOf(r, corev1.PodRunning, true))
+	f.github.name(101, "test-default.r1")
 	_, ctx := ktesting.NewTestContext(t)
 	c := f.newController(ctx)
 	failed := false
@@ -639,7 +723,7 @@ func TestRetriedFinalizerDeregistersOnce(t *testing.T) {
 	if _, err := c.sync(ctx, cache.MetaObjectToName(r)); err != nil {
 		t.Fatalf("retried sync: %v", err)
 	}
-	if diff := cmp.Diff([]string{"DeleteRunner"}, f.github.calls); diff != "" {
+	if diff := cmp.Diff([]string{"GetRunner", "DeleteRunner"}, f.github.calls); diff != "" {
 		t.Errorf("GitHub calls (-want +got):\n%s", diff)
 	}
 	if got := f.runner("r1"); len(got.Finalizers) != 0 {

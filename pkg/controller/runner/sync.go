@@ -28,6 +28,7 @@ const (
 	EventDeletionDelayed      = "DeletionDelayed"
 	EventDeregistered         = "Deregistered"
 	EventDeregistrationFailed = "DeregistrationFailed"
+	EventRegistrationNotOwned = "RegistrationNotOwned"
 )
 
 // sync converges one Runner. It returns how long to wait before the Runner

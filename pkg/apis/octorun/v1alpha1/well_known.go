@@ -182,6 +182,10 @@ const (
 	ReasonRegistrationRemoved = "RegistrationRemoved"
 	// ReasonRunning: the runner has not ended.
 	ReasonRunning = "Running"
+	// ReasonRegistrationNotOwned: the runner id the Runner's Secret records
+	// carries another name on GitHub: it is not a registration Octorun made
+	// for the Runner, and Octorun neither adopts nor removes it.
+	ReasonRegistrationNotOwned = "RegistrationNotOwned"
 )
 
 // Runner process settings Octorun gives every runner container.
