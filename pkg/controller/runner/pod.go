@@ -23,9 +23,14 @@ const (
 	jitConfigEnv = "ACTIONS_RUNNER_INPUT_JITCONFIG"
 	// jitConfigKey is the key of the JIT config in the runner's Secret.
 	jitConfigKey = "jitconfig"
-	// runnerUID is the uid of the "runner" user of the official image.
+	// runnerUID is the uid of the "runner" user of the official image, and
+	// the gid of its group.
 	runnerUID = 1001
 )
+
+// EventFailedCreatePod is the reason of the Warning Event on a Runner whose
+// pod the API server refused.
+const EventFailedCreatePod = "FailedCreate"
 
 // ownerRef returns the controller reference that makes the Runner own obj.
 func ownerRef(runner *octorunv1alpha1.Runner) metav1.OwnerReference {
@@ -68,12 +73,17 @@ func (c *Controller) ensurePod(ctx context.Context, runner *octorunv1alpha1.Runn
 		return runnerPod{}, nil
 	}
 	pod, err = c.kubeClient.CoreV1().Pods(runner.Namespace).Create(ctx, newPod(runner, c.opts.DefaultImage), metav1.CreateOptions{})
-	if apierrors.IsAlreadyExists(err) {
+	switch {
+	case apierrors.IsAlreadyExists(err):
 		// Created by an earlier sync the cache has not seen yet.
 		pod, err = c.kubeClient.CoreV1().Pods(runner.Namespace).Get(ctx, runner.Name, metav1.GetOptions{})
 		if err == nil && !metav1.IsControlledBy(pod, runner) {
 			return runnerPod{conflict: fmt.Sprintf("Pod %s exists and does not belong to the Runner; delete or rename it", runner.Name)}, nil
 		}
+	case err != nil && !apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause):
+		// A refusal (Pod Security admission, a quota, a webhook) is the
+		// user's to fix, and the API server's message says how.
+		c.recorder.Eventf(runner, corev1.EventTypeWarning, EventFailedCreatePod, "Error creating pod: %v", err)
 	}
 	if err != nil {
 		return runnerPod{}, fmt.Errorf("creating pod %s: %w", runner.Name, err)
@@ -94,13 +104,13 @@ func newPod(runner *octorunv1alpha1.Runner, defaultImage string) *corev1.Pod {
 	if pullPolicy == "" {
 		pullPolicy = octorunv1alpha1.DefaultImagePullPolicy
 	}
+	// The Runner's security context replaces the container's default whole:
+	// no default field is merged in, so what a user writes is what runs. The
+	// pod's seccomp profile stays; a seccompProfile in the Runner's security
+	// context takes precedence over it for the container.
 	securityContext := spec.SecurityContext.DeepCopy()
 	if securityContext == nil {
-		securityContext = &corev1.SecurityContext{
-			RunAsNonRoot: ptr.To(true),
-			RunAsUser:    ptr.To[int64](runnerUID),
-			RunAsGroup:   ptr.To[int64](runnerUID),
-		}
+		securityContext = defaultSecurityContext()
 	}
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
@@ -111,6 +121,7 @@ func newPod(runner *octorunv1alpha1.Runner, defaultImage string) *corev1.Pod {
 			OwnerReferences: []metav1.OwnerReference{ownerRef(runner)},
 		},
 		Spec: corev1.PodSpec{
+			SecurityContext:    podSecurityContext(),
 			RestartPolicy:      corev1.RestartPolicyNever,
 			ServiceAccountName: spec.ServiceAccountName,
 			// A runner needs no Kubernetes API access unless it is given a
@@ -144,6 +155,32 @@ func newPod(runner *octorunv1alpha1.Runner, defaultImage string) *corev1.Pod {
 		},
 	}
 	return pod
+}
+
+// defaultSecurityContext is the runner container's security context when
+// the Runner sets none: the official image's runner user, never root; the
+// pod meets the Pod Security Standards' baseline level with it. It leaves
+// privilege escalation and the runtime's default capabilities alone, as
+// actions-runner-controller does: the official image gives its runner user
+// password-less sudo, which jobs use, and sudo needs both. The restricted
+// level forbids both; docs/operations.md has the security context that
+// meets it.
+func defaultSecurityContext() *corev1.SecurityContext {
+	return &corev1.SecurityContext{
+		RunAsNonRoot: ptr.To(true),
+		RunAsUser:    ptr.To[int64](runnerUID),
+		RunAsGroup:   ptr.To[int64](runnerUID),
+	}
+}
+
+// podSecurityContext is the runner pod's security context: the container
+// runtime's default seccomp profile instead of none (the kubelet's default
+// without --seccomp-default is Unconfined). The baseline level allows it, the
+// restricted level requires it, and the official image runs under it.
+func podSecurityContext() *corev1.PodSecurityContext {
+	return &corev1.PodSecurityContext{
+		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
 }
 
 func copyMap(m map[string]string) map[string]string {
