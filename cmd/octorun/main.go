@@ -58,6 +58,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := o.Validate(); err != nil {
 		return err
 	}
+	webhookSecret, err := o.WebhookSecret(os.LookupEnv)
+	if err != nil {
+		return err
+	}
 	logger := klog.FromContext(ctx)
 
 	config, err := clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
@@ -98,11 +102,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	informers := app.NewInformers(clients, o)
 	var receiver *githubevents.Receiver
 	if o.WebhookAddr != "" {
-		secret, err := githubevents.LoadSecret(o.WebhookSecretFile, "OCTORUN_GITHUB_WEBHOOK_SECRET", os.Getenv)
-		if err != nil {
-			return err
-		}
-		if receiver, err = app.NewReceiver(clients, informers, secret, registry, o); err != nil {
+		if receiver, err = app.NewReceiver(clients, informers, webhookSecret, registry, o); err != nil {
 			return err
 		}
 	}

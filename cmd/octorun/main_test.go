@@ -38,6 +38,10 @@ func TestStartupErrorsAreClear(t *testing.T) {
 	if err := os.WriteFile(bad, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	shortSecret := filepath.Join(t.TempDir(), "webhook-secret")
+	if err := os.WriteFile(shortSecret, []byte("webhook-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -49,6 +53,8 @@ func TestStartupErrorsAreClear(t *testing.T) {
 		{"stray argument", []string{"--kubeconfig", bad, "extra"}, nil, "unexpected arguments"},
 		{"no webhook workers", []string{"--kubeconfig", bad, "--github-webhook-workers", "0"}, nil, "--github-webhook-workers is 0"},
 		{"negative secondary limit", []string{"--kubeconfig", bad, "--github-secondary-limit", "-5"}, nil, "--github-secondary-limit is -5"},
+		{"short webhook secret", []string{"--kubeconfig", bad, "--github-webhook-addr", "127.0.0.1:0", "--github-webhook-secret-file", shortSecret}, nil,
+			"the GitHub webhook secret (--github-webhook-secret-file " + shortSecret + ") is 14 bytes: it must be at least 32"},
 		{"malformed variable", []string{"--kubeconfig", bad}, map[string]string{"OCTORUN_RUNNER_WORKERS": "eight"}, "OCTORUN_RUNNER_WORKERS=\"eight\": want a whole number"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -25,8 +25,9 @@ import (
 const (
 	// envPrefix is the runner name prefix of every test's Octorun.
 	envPrefix = "e2e-"
-	// envWebhookSecret is the secret of the simulator's webhooks.
-	envWebhookSecret = "e2e-webhook-secret"
+	// envWebhookSecret is the secret of the simulator's webhooks, as
+	// long as Octorun requires (options.MinWebhookSecretBytes).
+	envWebhookSecret = "e2e-webhook-secret-0123456789abcdef"
 )
 
 // runnerEnv is one test's world: a namespace, a GitHub simulator, Octorun's

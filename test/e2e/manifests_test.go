@@ -84,10 +84,10 @@ func TestOctorunRunsWithShippedRBAC(t *testing.T) {
 	go (&runneragent.Agent{Client: Client, Sim: sim, Namespace: ns}).Run(agentCtx)
 
 	secretFile := filepath.Join(t.TempDir(), "webhook-secret")
-	if err := os.WriteFile(secretFile, []byte("e2e-secret\n"), 0o600); err != nil {
+	if err := os.WriteFile(secretFile, []byte(envWebhookSecret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	sim.SetWebhook("http://"+hookAddr+"/github/webhooks", "e2e-secret")
+	sim.SetWebhook("http://"+hookAddr+"/github/webhooks", envWebhookSecret)
 	p := startOctorun(t, append(inst.Args,
 		"--github-api-url", srv.URL+"/", "--namespace", ns, "--leader-election-lease", "octorun-"+ns,
 		"--metrics-addr", metricsAddr, "--runner-name-prefix", "rbac-",

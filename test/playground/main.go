@@ -9,6 +9,8 @@ package main
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -175,11 +177,16 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	// A random secret of 32 bytes, as GitHub recommends and Octorun
+	// requires.
+	secretBytes := make([]byte, 32)
+	_, _ = crand.Read(secretBytes)
+	secret := hex.EncodeToString(secretBytes)
 	secretFile := filepath.Join(logDir, "webhook-secret")
-	if err := os.WriteFile(secretFile, []byte("playground-webhook-secret"), 0o600); err != nil {
+	if err := os.WriteFile(secretFile, []byte(secret), 0o600); err != nil {
 		return err
 	}
-	sim.SetWebhook("http://"+hookAddr+"/github/webhooks", "playground-webhook-secret")
+	sim.SetWebhook("http://"+hookAddr+"/github/webhooks", secret)
 	logPath := filepath.Join(logDir, "octorun.log")
 	proc, err := octorunproc.Start(octorunproc.Options{
 		Binary: octorunBin,

@@ -40,8 +40,10 @@ const (
 	// Repo is the organization's repository jobs are queued in.
 	Repo = "app"
 	// Token is Octorun's GitHub token.
-	Token         = "ghp_world"
-	webhookSecret = "world-webhook-secret"
+	Token = "ghp_world"
+	// webhookSecret is as long as Octorun requires
+	// (options.MinWebhookSecretBytes).
+	webhookSecret = "world-webhook-secret-0123456789abcdef"
 	// HarnessQPS and HarnessBurst are the client limits of the world's own
 	// clients, kube-scheduler and kube-controller-manager (its garbage
 	// collector deletes the pods of deleted Runners), as kwok has none, so

@@ -17,6 +17,7 @@ import (
 
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
 	"github.com/octorun/octorun/pkg/github"
+	"github.com/octorun/octorun/pkg/githubevents"
 )
 
 // EnvPrefix starts the environment variable of every flag: --runner-workers
@@ -25,6 +26,16 @@ const EnvPrefix = "OCTORUN_"
 
 // serviceAccountNamespaceFile holds the namespace of an in-cluster pod.
 const serviceAccountNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+// WebhookSecretEnv holds the GitHub webhook secret when
+// --github-webhook-secret-file is not set.
+const WebhookSecretEnv = EnvPrefix + "GITHUB_WEBHOOK_SECRET"
+
+// MinWebhookSecretBytes is the shortest GitHub webhook secret Octorun
+// takes: as long as the SHA-256 key it is (GitHub signs deliveries with
+// HMAC-SHA256 and asks for a random string of high entropy), so that it
+// cannot be guessed offline from one captured signature.
+const MinWebhookSecretBytes = 32
 
 // Options are Octorun's settings.
 type Options struct {
@@ -176,7 +187,8 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 
 	str(&o.WebhookAddr, "github-webhook-addr", "Address of the server receiving GitHub's workflow_job webhooks, e.g. :8082; empty turns it off")
 	str(&o.WebhookPath, "github-webhook-path", "Path of GitHub's webhooks")
-	str(&o.WebhookSecretFile, "github-webhook-secret-file", "File with the GitHub webhook secret (or OCTORUN_GITHUB_WEBHOOK_SECRET); required with --github-webhook-addr")
+	str(&o.WebhookSecretFile, "github-webhook-secret-file", fmt.Sprintf("File with the GitHub webhook secret (or %s), at least %d bytes (e.g. openssl rand -hex 32); required with --github-webhook-addr",
+		WebhookSecretEnv, MinWebhookSecretBytes))
 	num(&o.WebhookWorkers, "github-webhook-workers", "Webhook deliveries processed concurrently; each may write a job hint on a Runner")
 
 	str(&o.AdmissionAddr, "admission-addr", "Address of the admission webhook server (HTTPS), e.g. :9443; empty turns it off")
@@ -350,6 +362,30 @@ func (o *Options) Validate() error {
 		bad("--admission-cert-file and --admission-key-file go together")
 	}
 	return errors.Join(errs...)
+}
+
+// WebhookSecret reads the GitHub webhook secret, when the receiver is on
+// (--github-webhook-addr): from --github-webhook-secret-file, else from
+// OCTORUN_GITHUB_WEBHOOK_SECRET (read with getenv), a trailing newline
+// dropped. A secret shorter than MinWebhookSecretBytes is an error naming
+// where it came from and its length. Without the receiver it returns nil.
+func (o *Options) WebhookSecret(getenv func(string) (string, bool)) ([]byte, error) {
+	if o.WebhookAddr == "" {
+		return nil, nil
+	}
+	secret, err := githubevents.LoadSecret(o.WebhookSecretFile, WebhookSecretEnv, func(k string) string { v, _ := getenv(k); return v })
+	if err != nil {
+		return nil, err
+	}
+	if len(secret) < MinWebhookSecretBytes {
+		from := WebhookSecretEnv
+		if o.WebhookSecretFile != "" {
+			from = "--github-webhook-secret-file " + o.WebhookSecretFile
+		}
+		return nil, fmt.Errorf("the GitHub webhook secret (%s) is %d bytes: it must be at least %d, a random string such as openssl rand -hex 32 prints",
+			from, len(secret), MinWebhookSecretBytes)
+	}
+	return secret, nil
 }
 
 // runnerArch returns GitHub's spelling of an architecture label, matched

@@ -3,6 +3,8 @@ package options
 import (
 	"flag"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -203,5 +205,56 @@ func TestSecondaryPointsPerMinute(t *testing.T) {
 		if got := o.SecondaryPointsPerMinute(); got != tc.want {
 			t.Errorf("SecondaryPointsPerMinute() with --github-secondary-limit=%d = %d, want %d", tc.flag, got, tc.want)
 		}
+	}
+}
+
+func TestWebhookSecret(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name, content string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	long := strings.Repeat("s", MinWebhookSecretBytes)
+	short := file("short", "e2e-webhook-secret\n")
+	tests := []struct {
+		name       string
+		addr, file string
+		env        map[string]string
+		want       string // the secret
+		wantErr    string
+	}{
+		{name: "no receiver, no secret"},
+		{name: "from the file, the newline dropped", addr: ":8082", file: file("long", long+"\n"), want: long},
+		{name: "from the variable", addr: ":8082", env: map[string]string{WebhookSecretEnv: long}, want: long},
+		{name: "the file wins", addr: ":8082", file: file("long2", long), env: map[string]string{WebhookSecretEnv: "x"}, want: long},
+		{
+			name: "a short file", addr: ":8082", file: short,
+			wantErr: "the GitHub webhook secret (--github-webhook-secret-file " + short + ") is 18 bytes: it must be at least 32",
+		},
+		{
+			name: "one byte short", addr: ":8082", env: map[string]string{WebhookSecretEnv: long[1:]},
+			wantErr: "the GitHub webhook secret (OCTORUN_GITHUB_WEBHOOK_SECRET) is 31 bytes: it must be at least 32",
+		},
+		{name: "none", addr: ":8082", wantErr: "is empty"},
+		{name: "a missing file", addr: ":8082", file: filepath.Join(dir, "none"), wantErr: "reading the GitHub webhook secret"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := New()
+			o.WebhookAddr, o.WebhookSecretFile = tt.addr, tt.file
+			got, err := o.WebhookSecret(func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok })
+			switch {
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("WebhookSecret error = %v, want one containing %q", err, tt.wantErr)
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("WebhookSecret error = %v", err)
+			}
+			if string(got) != tt.want {
+				t.Errorf("WebhookSecret = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
