@@ -111,7 +111,15 @@ func (a *Admitter) Mutate(review *admissionv1.AdmissionReview) *admissionv1.Admi
 			return deny(req.UID, http.StatusBadRequest, err.Error())
 		}
 		defaulted := r.DeepCopy()
-		defaultRunner(defaulted, objectName(&r.ObjectMeta, req), a.defaultImage)
+		if req.Operation == admissionv1.Update {
+			// A Runner's spec is immutable (the CRD's transition rules
+			// refuse any change): defaults are for new Runners only, or a
+			// Runner created while the webhook was off could not change
+			// even its finalizers.
+			defaultRunnerLabels(defaulted, objectName(&r.ObjectMeta, req))
+		} else {
+			defaultRunner(defaulted, objectName(&r.ObjectMeta, req), a.defaultImage)
+		}
 		patch, err = createPatch(req.Object.Raw, &r, defaulted)
 	case runnerSetKind:
 		var s octorunv1alpha1.RunnerSet

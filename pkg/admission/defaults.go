@@ -28,10 +28,16 @@ func defaultRunnerSpec(spec *octorunv1alpha1.RunnerSpec, image string) {
 // defaultRunner sets the defaults of r, whose name is name ("" when it is
 // not known yet).
 func defaultRunner(r *octorunv1alpha1.Runner, name, image string) {
+	defaultRunnerLabels(r, name)
+	defaultRunnerSpec(&r.Spec, image)
+}
+
+// defaultRunnerLabels sets the runner label of r, whose name is name (""
+// when it is not known yet).
+func defaultRunnerLabels(r *octorunv1alpha1.Runner, name string) {
 	if name != "" {
 		setLabel(&r.ObjectMeta, octorunv1alpha1.LabelRunner, name)
 	}
-	defaultRunnerSpec(&r.Spec, image)
 }
 
 // defaultRunnerSet sets the defaults of s, whose name is name ("" when it

@@ -190,6 +190,59 @@ func TestCRDValidation(t *testing.T) {
 	}
 }
 
+// TestRunnerSpecImmutable: with no admission webhook registered, as in
+// make run-local, the CRD's transition rules keep a live Runner's spec as
+// created, but for spec.id and spec.os, which may be set once. A user's
+// kubectl patch of spec.url or of a set spec.id is refused.
+func TestRunnerSpecImmutable(t *testing.T) {
+	client := InstallCRDs(t)
+	ns := NewNamespace(t)
+	ctx := context.Background()
+	r, err := client.OctorunV1alpha1().Runners(ns).Create(ctx, &octorunv1alpha1.Runner{
+		ObjectMeta: metav1.ObjectMeta{Name: "immutable"},
+		Spec:       octorunv1alpha1.RunnerSpec{URL: "https://github.com/octorun", Workdir: "_work"},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("Creating the Runner: %v", err)
+	}
+	patch := func(p string) error {
+		_, err := Kubectl("-n", ns, "patch", "runner", r.Name, "--type=merge", "-p", p)
+		return err
+	}
+	for _, tc := range []struct {
+		patch   string
+		refused string // the message of the refusal; "" when allowed
+	}{
+		{patch: `{"spec":{"url":"https://github.com/victim"}}`, refused: "spec.url is immutable"},
+		{patch: `{"spec":{"workdir":"other"}}`, refused: "spec.workdir is immutable"},
+		{patch: `{"spec":{"workdir":null}}`, refused: "spec.workdir is immutable"},
+		{patch: `{"spec":{"serviceAccountName":"admin"}}`, refused: "spec.serviceAccountName is immutable"},
+		{patch: `{"spec":{"volumes":[{"name":"host","hostPath":{"path":"/"}}]}}`, refused: "spec.volumes is immutable"},
+		{patch: `{"metadata":{"labels":{"team":"a"}}}`},
+		{patch: `{"spec":{"id":42,"os":"Linux"}}`},
+		{patch: `{"spec":{"id":43}}`, refused: "spec.id is set once"},
+		{patch: `{"spec":{"id":null}}`, refused: "spec.id is set once"},
+		{patch: `{"spec":{"os":"Windows"}}`, refused: "spec.os is set once"},
+	} {
+		err := patch(tc.patch)
+		switch {
+		case tc.refused == "" && err != nil:
+			t.Errorf("kubectl patch %s: %v, want it allowed", tc.patch, err)
+		case tc.refused != "" && err == nil:
+			t.Errorf("kubectl patch %s was allowed, want it refused with %q", tc.patch, tc.refused)
+		case tc.refused != "" && !strings.Contains(err.Error(), tc.refused):
+			t.Errorf("kubectl patch %s: %v, want %q", tc.patch, err, tc.refused)
+		}
+	}
+	got, err := client.OctorunV1alpha1().Runners(ns).Get(ctx, r.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Spec.URL != "https://github.com/octorun" || got.Spec.ID != 42 || got.Spec.Workdir != "_work" {
+		t.Errorf("spec after the patches = %+v, want the URL and workdir as created and id 42", got.Spec)
+	}
+}
+
 // TestRunnerStatusSubresource checks that status is written only through the
 // status subresource and that the phase is one of the documented values.
 func TestRunnerStatusSubresource(t *testing.T) {

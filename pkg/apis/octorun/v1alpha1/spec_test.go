@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -67,6 +68,29 @@ func TestAPIMatchesReference(t *testing.T) {
 				checkListKind(t, crds, name)
 			}
 		})
+	}
+}
+
+// TestRunnerSpecRulesCoverEveryField: the Runner CRD's transition rules
+// name every field of RunnerSpec, so a field added later is immutable in
+// the API server too (the admission webhook's check walks the fields by
+// reflection; the rules are written by hand in runner_types.go).
+func TestRunnerSpecRulesCoverEveryField(t *testing.T) {
+	spec := readCRDs(t)["Runner"].prop("spec")
+	var rules []string
+	for _, r := range spec.list("x-kubernetes-validations") {
+		rule, _ := r.(map[string]any)["rule"].(string)
+		rules = append(rules, rule)
+	}
+	typ := reflect.TypeFor[v1alpha1.RunnerSpec]()
+	for i := range typ.NumField() {
+		name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+		covered := slices.ContainsFunc(rules, func(rule string) bool {
+			return strings.Contains(rule, "self."+name+" == oldSelf."+name) && strings.Contains(rule, "oldSelf")
+		})
+		if !covered {
+			t.Errorf("No transition rule on the Runner's spec keeps spec.%s; add one in runner_types.go", name)
+		}
 	}
 }
 
