@@ -59,7 +59,11 @@ func startAdmission(ctx context.Context, client kubernetes.Interface, o *options
 		go m.Run(ctx)
 		certs = m
 	}
-	srv := admission.NewServer(o.AdmissionAddr, handler, certs)
+	tlsConfig, err := o.TLSConfig()
+	if err != nil {
+		return err
+	}
+	srv := admission.NewServer(o.AdmissionAddr, handler, certs, tlsConfig)
 	go func() {
 		if err := srv.Run(ctx); err != nil {
 			errs <- fmt.Errorf("admission webhook server: %w", err)

@@ -85,6 +85,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}()
 	select {
 	case err := <-errc:
+		ln.Close() // ServeTLS fails on a bad TLS configuration before it takes ln
 		return fmt.Errorf("serving %s: %w", s.serving, err)
 	case <-ctx.Done():
 	}

@@ -499,7 +499,7 @@ func TestServerServesRenewedCertificate(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- NewServer("", NewHandler(testAdmitter()), m).Serve(ctx, ln) }()
+	go func() { done <- NewServer("", NewHandler(testAdmitter()), m, nil).Serve(ctx, ln) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

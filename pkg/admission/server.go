@@ -30,16 +30,20 @@ type Server struct {
 }
 
 // NewServer returns a Server of handler on addr (host:port) with the
-// certificates of certs.
-func NewServer(addr string, handler http.Handler, certs CertificateSource) *Server {
+// certificates of certs and the settings of tlsConfig (minimum version,
+// cipher suites), which it copies; nil means TLS 1.2 or later and Go's
+// cipher suites.
+func NewServer(addr string, handler http.Handler, certs CertificateSource, tlsConfig *tls.Config) *Server {
+	if tlsConfig == nil {
+		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	tlsConfig = tlsConfig.Clone()
+	tlsConfig.GetCertificate = certs.GetCertificate
 	return &Server{httpserver.New(httpserver.Options{
-		Serving: "admission requests",
-		Addr:    addr,
-		Handler: handler,
-		TLSConfig: &tls.Config{
-			MinVersion:     tls.VersionTLS12,
-			GetCertificate: certs.GetCertificate,
-		},
+		Serving:           "admission requests",
+		Addr:              addr,
+		Handler:           handler,
+		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,

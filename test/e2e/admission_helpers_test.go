@@ -101,7 +101,7 @@ func startAdmissionWebhook(t *testing.T, client versioned.Interface, opts admiss
 		cancel()
 		wg.Wait()
 	})
-	server := admission.NewServer(wh.addr, admission.NewHandler(admission.NewAdmitter(opts.admitter)), wh.certs)
+	server := admission.NewServer(wh.addr, admission.NewHandler(admission.NewAdmitter(opts.admitter)), wh.certs, nil)
 	wg.Go(func() {
 		if err := server.Serve(ctx, ln); err != nil {
 			t.Errorf("Admission server: %v", err)

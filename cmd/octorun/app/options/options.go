@@ -4,16 +4,19 @@
 package options
 
 import (
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+	cliflag "k8s.io/component-base/cli/flag"
 
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
 	"github.com/octorun/octorun/pkg/github"
@@ -105,6 +108,11 @@ type Options struct {
 	AdmissionKeyFile          string
 	AdmissionExtraNames       string
 
+	// TLSMinVersion and TLSCipherSuites (comma-separated) are the TLS
+	// settings of every HTTPS server, in the names of Kubernetes'
+	// components' --tls-min-version and --tls-cipher-suites.
+	TLSMinVersion, TLSCipherSuites string
+
 	// flags names the flags AddFlags added, those with a variable.
 	flags []string
 }
@@ -135,6 +143,7 @@ func New() *Options {
 		AdmissionService:        "octorun-webhook",
 		AdmissionSecret:         "octorun-webhook-tls",
 		AdmissionConfig:         "octorun",
+		TLSMinVersion:           "VersionTLS12",
 	}
 }
 
@@ -198,6 +207,10 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	str(&o.AdmissionCertFile, "admission-cert-file", "Serve this certificate (e.g. from cert-manager) instead of a self-managed one; reloaded when it changes")
 	str(&o.AdmissionKeyFile, "admission-key-file", "Key of --admission-cert-file")
 	str(&o.AdmissionExtraNames, "admission-extra-names", "Comma-separated extra DNS names and IPs of the self-managed certificate")
+
+	str(&o.TLSMinVersion, "tls-min-version", "Minimum TLS version of the HTTPS servers (admission, metrics): "+strings.Join(cliflag.TLSPossibleVersions(), ", "))
+	str(&o.TLSCipherSuites, "tls-cipher-suites", "Comma-separated cipher suites of the HTTPS servers up to TLS 1.2 (Go chooses TLS 1.3's itself); empty means Go's defaults. "+
+		"Preferred values: "+strings.Join(cliflag.PreferredTLSCipherNames(), ", ")+". Insecure values: "+strings.Join(cliflag.InsecureTLSCipherNames(), ", "))
 }
 
 // EnvName is the environment variable of a flag.
@@ -361,7 +374,40 @@ func (o *Options) Validate() error {
 	if (o.AdmissionCertFile == "") != (o.AdmissionKeyFile == "") {
 		bad("--admission-cert-file and --admission-key-file go together")
 	}
+	if _, err := o.TLSConfig(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// TLSConfig returns the TLS settings of --tls-min-version and
+// --tls-cipher-suites, for every HTTPS server to start from; each adds its
+// certificates. The error names the flag and the values it takes.
+func (o *Options) TLSConfig() (*tls.Config, error) {
+	version, err := cliflag.TLSVersion(o.TLSMinVersion)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-min-version is %q: it must be one of %s", o.TLSMinVersion, strings.Join(cliflag.TLSPossibleVersions(), ", "))
+	}
+	var names []string
+	for _, name := range strings.Split(o.TLSCipherSuites, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			names = append(names, name)
+		}
+	}
+	ciphers, err := cliflag.TLSCipherSuites(names)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-cipher-suites is %q: %w; the possible values are %s", o.TLSCipherSuites, err, strings.Join(cliflag.TLSCipherPossibleValues(), ", "))
+	}
+	if version == tls.VersionTLS13 && len(ciphers) > 0 {
+		// Go, like Kubernetes' components, chooses TLS 1.3's suites itself.
+		return nil, fmt.Errorf("--tls-cipher-suites is %q: the cipher suites of TLS 1.3 (--tls-min-version=VersionTLS13) are not configurable", o.TLSCipherSuites)
+	}
+	if len(ciphers) > 0 && !slices.Contains(ciphers, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256) && !slices.Contains(ciphers, tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256) {
+		// Go's HTTP/2 server refuses to start without one (RFC 7540, 9.2.2).
+		return nil, fmt.Errorf("--tls-cipher-suites is %q: it must hold TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 or TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, which HTTP/2 requires",
+			o.TLSCipherSuites)
+	}
+	return &tls.Config{MinVersion: version, CipherSuites: ciphers}, nil
 }
 
 // WebhookSecret reads the GitHub webhook secret, when the receiver is on

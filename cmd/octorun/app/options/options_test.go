@@ -1,6 +1,7 @@
 package options
 
 import (
+	"crypto/tls"
 	"flag"
 	"io"
 	"os"
@@ -254,6 +255,69 @@ func TestWebhookSecret(t *testing.T) {
 			}
 			if string(got) != tt.want {
 				t.Errorf("WebhookSecret = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestTLSConfig(t *testing.T) {
+	tests := []struct {
+		name        string
+		args        []string
+		env         map[string]string
+		wantVersion uint16
+		wantCiphers []uint16
+		wantErr     string
+	}{
+		{name: "defaults: TLS 1.2, Go's suites", wantVersion: tls.VersionTLS12},
+		{name: "TLS 1.3", args: []string{"--tls-min-version=VersionTLS13"}, wantVersion: tls.VersionTLS13},
+		{
+			name:        "suites",
+			env:         map[string]string{"OCTORUN_TLS_CIPHER_SUITES": "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"},
+			wantVersion: tls.VersionTLS12,
+			wantCiphers: []uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384},
+		},
+		{
+			name:    "an unknown version",
+			args:    []string{"--tls-min-version=1.2"},
+			wantErr: `--tls-min-version is "1.2": it must be one of VersionTLS10, VersionTLS11, VersionTLS12, VersionTLS13`,
+		},
+		{
+			name:    "an unknown suite",
+			args:    []string{"--tls-cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_RSA_WITH_NULL_SHA"},
+			wantErr: `--tls-cipher-suites is "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_RSA_WITH_NULL_SHA": Cipher suite TLS_RSA_WITH_NULL_SHA not supported or doesn't exist; the possible values are TLS_AES_128_GCM_SHA256,`,
+		},
+		{
+			name:    "no suite HTTP/2 requires",
+			args:    []string{"--tls-cipher-suites=TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"},
+			wantErr: "it must hold TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 or TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, which HTTP/2 requires",
+		},
+		{
+			name:    "suites with TLS 1.3",
+			args:    []string{"--tls-min-version=VersionTLS13", "--tls-cipher-suites=TLS_AES_128_GCM_SHA256"},
+			wantErr: "the cipher suites of TLS 1.3 (--tls-min-version=VersionTLS13) are not configurable",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := parse(tt.args, tt.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := o.TLSConfig()
+			if verr := o.Validate(); (err == nil) != (verr == nil) {
+				t.Errorf("TLSConfig error %v, but Validate error %v", err, verr)
+			}
+			switch {
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("TLSConfig error = %v, want one containing %q", err, tt.wantErr)
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("TLSConfig error = %v", err)
+			case err != nil:
+				return
+			}
+			if diff := cmp.Diff([]any{tt.wantVersion, tt.wantCiphers}, []any{got.MinVersion, got.CipherSuites}); diff != "" {
+				t.Errorf("TLS settings (-want +got):\n%s", diff)
 			}
 		})
 	}
