@@ -30,7 +30,7 @@ func InstallCRDs(t *testing.T) versioned.Interface {
 			return
 		}
 		_, crdsErr = Kubectl("wait", "--for=condition=Established", "--timeout=60s",
-			"crd/runners.octorun.github.io", "crd/runnersets.octorun.github.io")
+			"crd/runners.octorun.github.io", "crd/runnersets.octorun.github.io", "crd/scopegrants.octorun.github.io")
 	})
 	if crdsErr != nil {
 		t.Fatalf("Installing the CRDs: %v", crdsErr)

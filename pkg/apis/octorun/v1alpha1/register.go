@@ -47,6 +47,8 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&RunnerList{},
 		&RunnerSet{},
 		&RunnerSetList{},
+		&ScopeGrant{},
+		&ScopeGrantList{},
 	)
 	metav1.AddToGroupVersion(scheme, SchemeGroupVersion)
 	return nil

@@ -57,6 +57,8 @@ func (f *sharedInformerFactory) ForResource(resource schema.GroupVersionResource
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Octorun().V1alpha1().Runners().Informer()}, nil
 	case v1alpha1.SchemeGroupVersion.WithResource("runnersets"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Octorun().V1alpha1().RunnerSets().Informer()}, nil
+	case v1alpha1.SchemeGroupVersion.WithResource("scopegrants"):
+		return &genericInformer{resource: resource.GroupResource(), informer: f.Octorun().V1alpha1().ScopeGrants().Informer()}, nil
 
 	}
 

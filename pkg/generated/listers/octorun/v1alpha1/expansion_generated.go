@@ -33,3 +33,7 @@ type RunnerSetListerExpansion interface{}
 // RunnerSetNamespaceListerExpansion allows custom methods to be added to
 // RunnerSetNamespaceLister.
 type RunnerSetNamespaceListerExpansion interface{}
+
+// ScopeGrantListerExpansion allows custom methods to be added to
+// ScopeGrantLister.
+type ScopeGrantListerExpansion interface{}

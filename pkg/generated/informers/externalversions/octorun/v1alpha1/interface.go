@@ -28,6 +28,8 @@ type Interface interface {
 	Runners() TypedRunnerInformer
 	// RunnerSets returns a RunnerSetInformer.
 	RunnerSets() TypedRunnerSetInformer
+	// ScopeGrants returns a ScopeGrantInformer.
+	ScopeGrants() TypedScopeGrantInformer
 }
 
 type version struct {
@@ -49,4 +51,9 @@ func (v *version) Runners() TypedRunnerInformer {
 // RunnerSets returns a TypedRunnerSetInformer.
 func (v *version) RunnerSets() TypedRunnerSetInformer {
 	return &runnerSetInformer{factory: v.factory, namespace: v.namespace, tweakListOptions: v.tweakListOptions}
+}
+
+// ScopeGrants returns a TypedScopeGrantInformer.
+func (v *version) ScopeGrants() TypedScopeGrantInformer {
+	return &scopeGrantInformer{factory: v.factory, tweakListOptions: v.tweakListOptions}
 }

@@ -30,6 +30,7 @@ type OctorunV1alpha1Interface interface {
 	RESTClient() rest.Interface
 	RunnersGetter
 	RunnerSetsGetter
+	ScopeGrantsGetter
 }
 
 // OctorunV1alpha1Client is used to interact with features provided by the octorun.github.io group.
@@ -43,6 +44,10 @@ func (c *OctorunV1alpha1Client) Runners(namespace string) RunnerInterface {
 
 func (c *OctorunV1alpha1Client) RunnerSets(namespace string) RunnerSetInterface {
 	return newRunnerSets(c, namespace)
+}
+
+func (c *OctorunV1alpha1Client) ScopeGrants() ScopeGrantInterface {
+	return newScopeGrants(c)
 }
 
 // NewForConfig creates a new OctorunV1alpha1Client for the given config.

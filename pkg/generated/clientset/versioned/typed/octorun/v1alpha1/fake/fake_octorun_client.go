@@ -36,6 +36,10 @@ func (c *FakeOctorunV1alpha1) RunnerSets(namespace string) v1alpha1.RunnerSetInt
 	return newFakeRunnerSets(c, namespace)
 }
 
+func (c *FakeOctorunV1alpha1) ScopeGrants() v1alpha1.ScopeGrantInterface {
+	return newFakeScopeGrants(c)
+}
+
 // RESTClient returns a RESTClient that is used to communicate
 // with API server by this client implementation.
 func (c *FakeOctorunV1alpha1) RESTClient() rest.Interface {
