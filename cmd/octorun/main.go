@@ -109,11 +109,16 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	informers.Start(ctx)
 	defer informers.Shutdown()
 
+	grants := informers.Grants()
 	stateOpts := statemetrics.Options{}
 	if receiver != nil {
 		stateOpts.QueuedJobs = statemetrics.QueuedJobsFunc(func(set *octorunv1alpha1.RunnerSet) (int, bool) {
 			scope, err := github.ParseScope(set.Spec.Template.Spec.URL)
 			if err != nil {
+				return 0, false
+			}
+			if grants.Check(set.Namespace, set.Spec.Template.Spec.URL, set.Spec.Template.Spec.Group) != nil {
+				// A namespace learns the demand of granted scopes only.
 				return 0, false
 			}
 			return receiver.QueuedJobsOfScope(scope, octorunv1alpha1.RunnerLabels(set.Spec.Template.Labels, &set.Spec.Template.Spec, o.DefaultRunnerArch))
@@ -129,7 +134,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	var h health
 	go serve(ctx, "metrics", o.MetricsAddr, h.mux(statemetrics.Handler(registry, stateMetrics), o.Profiling), serverErrs)
 	if o.AdmissionAddr != "" {
-		if err := startAdmission(ctx, clients.Kube, o, serverErrs); err != nil {
+		if err := startAdmission(ctx, clients.Kube, grants, o, serverErrs); err != nil {
 			return err
 		}
 	}

@@ -51,6 +51,21 @@ type Options struct {
 	// DefaultRunnerImage is the image of the Runners and RunnerSet
 	// templates that name none; empty means v1alpha1.DefaultRunnerImage.
 	DefaultRunnerImage string
+
+	// Grants decide which namespace may register runners in which scope
+	// and runner group (pkg/scopegrant's Checker): a new Runner, or a
+	// RunnerSet whose template's URL or group is new, is refused where
+	// none is granted. Nil checks nothing here; the Runner controller
+	// checks again before it registers.
+	Grants Grants
+}
+
+// Grants decide which namespace may register runners in which GitHub scope
+// and runner group.
+type Grants interface {
+	// Check returns nil when the namespace may register runners of url in
+	// group, and an error saying why not otherwise.
+	Check(namespace, url, group string) error
 }
 
 // ServiceAccountUsername returns the username the API server gives the
@@ -69,6 +84,7 @@ type Admitter struct {
 	enterpriseHosts []string
 	octorun         sets.Set[string]
 	defaultImage    string
+	grants          Grants
 }
 
 // NewAdmitter returns an Admitter configured by opts.
@@ -77,6 +93,7 @@ func NewAdmitter(opts Options) *Admitter {
 		hosts:        sets.New(GitHubHost),
 		octorun:      sets.New(opts.OctorunUsernames...),
 		defaultImage: opts.DefaultRunnerImage,
+		grants:       opts.Grants,
 	}
 	if a.defaultImage == "" {
 		a.defaultImage = octorunv1alpha1.DefaultRunnerImage
@@ -170,6 +187,7 @@ func (a *Admitter) Validate(review *admissionv1.AdmissionReview) *admissionv1.Ad
 		name = objectName(&r.ObjectMeta, req)
 		if !update {
 			errs = a.validateRunner(&r, req.UserInfo.Username)
+			errs = append(errs, a.validateGrant(req.Namespace, &r.Spec, field.NewPath("spec"))...)
 			break
 		}
 		if err := decode(req.OldObject.Raw, &old); err != nil {
@@ -190,6 +208,9 @@ func (a *Admitter) Validate(review *admissionv1.AdmissionReview) *admissionv1.Ad
 			}
 		}
 		errs = a.validateRunnerSet(&s, old)
+		if old == nil || old.Spec.Template.Spec.URL != s.Spec.Template.Spec.URL || old.Spec.Template.Spec.Group != s.Spec.Template.Spec.Group {
+			errs = append(errs, a.validateGrant(req.Namespace, &s.Spec.Template.Spec, field.NewPath("spec", "template", "spec"))...)
+		}
 	default:
 		return unexpectedKind(req.UID, kind)
 	}
@@ -274,4 +295,17 @@ func unexpectedKind(uid types.UID, kind schema.GroupVersionKind) *admissionv1.Ad
 	return deny(uid, http.StatusBadRequest, fmt.Sprintf(
 		"Octorun's admission webhook reviews only %s and %s, not %q: check the webhook configuration's rules",
 		runnerKind, runnerSetKind, kind.String()))
+}
+
+// validateGrant refuses a runner spec of a namespace no ScopeGrant lets
+// register runners of its URL and group. A URL that is invalid is refused
+// by the URL's own check already.
+func (a *Admitter) validateGrant(namespace string, spec *octorunv1alpha1.RunnerSpec, fldPath *field.Path) field.ErrorList {
+	if a.grants == nil || spec.URL == "" {
+		return nil
+	}
+	if err := a.grants.Check(namespace, spec.URL, spec.Group); err != nil {
+		return field.ErrorList{field.Forbidden(fldPath.Child("url"), err.Error())}
+	}
+	return nil
 }

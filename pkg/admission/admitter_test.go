@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
+	"github.com/octorun/octorun/pkg/scopegrant"
 )
 
 const (
@@ -29,7 +30,18 @@ func testAdmitter() *Admitter {
 	return NewAdmitter(Options{
 		EnterpriseHosts:  []string{"GHE.example.com", "ghe.example.org:8443"},
 		OctorunUsernames: []string{testOctorunUser},
+		Grants:           testGrants{},
 	})
+}
+
+// testGrants grants every scope but those of its URLs.
+type testGrants map[string]bool
+
+func (g testGrants) Check(namespace, url, group string) error {
+	if g[url] {
+		return &scopegrant.NotGrantedError{Namespace: namespace, URL: url, Group: group}
+	}
+	return nil
 }
 
 // newReview returns an AdmissionReview of op on obj (old for an update) by

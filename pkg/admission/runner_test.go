@@ -1,12 +1,14 @@
 package admission
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/utils/ptr"
 
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
 )
@@ -244,5 +246,37 @@ func TestValidateMessages(t *testing.T) {
 	want = `Runner.octorun.github.io "r" is invalid: spec.id: Forbidden: may be set only by Octorun's controller`
 	if resp.Result == nil || resp.Result.Message != want {
 		t.Errorf("message = %+v, want %q", resp.Result, want)
+	}
+}
+
+// TestValidateScopeGrant: a Runner, or a RunnerSet whose template's scope
+// or group is new, is refused in a namespace no ScopeGrant lets use it; a
+// RunnerSet whose template keeps its scope may still change (scale down,
+// labels) after its grant is gone.
+func TestValidateScopeGrant(t *testing.T) {
+	a := NewAdmitter(Options{OctorunUsernames: []string{testOctorunUser}, Grants: testGrants{"https://github.com/victim": true}})
+	forbidden := []string{"spec.url: FieldValueForbidden"}
+
+	r := validRunner()
+	r.Spec.URL = "https://github.com/victim"
+	for _, user := range []string{testUser, testOctorunUser} {
+		if got := causes(t, a.Validate(newReview(t, admissionv1.Create, r, nil, user))); !slices.Equal(got, forbidden) {
+			t.Errorf("Runner of an ungranted scope by %s: causes %v, want %v", user, got, forbidden)
+		}
+	}
+
+	s := validRunnerSet()
+	s.Spec.Template.Spec.URL = "https://github.com/victim"
+	if got := causes(t, a.Validate(newReview(t, admissionv1.Create, s, nil, testUser))); !slices.Equal(got, []string{"spec.template.spec.url: FieldValueForbidden"}) {
+		t.Errorf("RunnerSet of an ungranted scope: causes %v", got)
+	}
+	granted := validRunnerSet()
+	if got := causes(t, a.Validate(newReview(t, admissionv1.Update, s, granted, testUser))); len(got) == 0 {
+		t.Error("A RunnerSet moved to an ungranted scope was allowed")
+	}
+	scaled := s.DeepCopy()
+	scaled.Spec.Runners = ptr.To[int32](0)
+	if got := causes(t, a.Validate(newReview(t, admissionv1.Update, scaled, s, testUser))); len(got) != 0 {
+		t.Errorf("Scaling down a RunnerSet whose scope is no longer granted: causes %v, want none", got)
 	}
 }

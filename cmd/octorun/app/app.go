@@ -28,6 +28,7 @@ import (
 	informers "github.com/octorun/octorun/pkg/generated/informers/externalversions"
 	"github.com/octorun/octorun/pkg/githubevents"
 	"github.com/octorun/octorun/pkg/githubevents/jobstore"
+	"github.com/octorun/octorun/pkg/scopegrant"
 )
 
 // UserAgent ends the user agent of Octorun's Kubernetes clients.
@@ -61,6 +62,9 @@ func NewClients(config *rest.Config, o *options.Options) (Clients, error) {
 type Informers struct {
 	Octorun informers.SharedInformerFactory
 	Kube    kubeinformers.SharedInformerFactory
+	// Namespaces caches the cluster's namespaces, whose labels
+	// ScopeGrants select on.
+	Namespaces kubeinformers.SharedInformerFactory
 }
 
 // NewInformers returns the informers of the options' namespace (all when
@@ -75,32 +79,45 @@ func NewInformers(c Clients, o *options.Options) *Informers {
 			kubeinformers.WithNamespace(o.Namespace),
 			kubeinformers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = octorunv1alpha1.LabelRunner }),
 			kubeinformers.WithTransform(StripManagedFields)),
+		Namespaces: kubeinformers.NewSharedInformerFactoryWithOptions(c.Kube, o.Resync,
+			kubeinformers.WithTransform(StripManagedFields)),
 	}
 	// The informers the control loops use, made before the factories
 	// start.
 	i.Octorun.Octorun().V1alpha1().Runners().Informer()
 	i.Octorun.Octorun().V1alpha1().RunnerSets().Informer()
+	i.Octorun.Octorun().V1alpha1().ScopeGrants().Informer()
 	i.Kube.Core().V1().Pods().Informer()
+	i.Namespaces.Core().V1().Namespaces().Informer()
 	return i
+}
+
+// Grants returns the ScopeGrant checker of the informers' caches.
+func (i *Informers) Grants() *scopegrant.Checker {
+	return scopegrant.New(i.Octorun.Octorun().V1alpha1().ScopeGrants().Lister(), i.Namespaces.Core().V1().Namespaces().Lister())
 }
 
 // Start starts the informers until ctx is done.
 func (i *Informers) Start(ctx context.Context) {
 	i.Octorun.Start(ctx.Done())
 	i.Kube.Start(ctx.Done())
+	i.Namespaces.Start(ctx.Done())
 }
 
 // Shutdown waits for the informers started to stop.
 func (i *Informers) Shutdown() {
 	i.Octorun.Shutdown()
 	i.Kube.Shutdown()
+	i.Namespaces.Shutdown()
 }
 
 // HasSynced says whether the Runner and RunnerSet caches hold the API
 // server's state, so the webhooks and metrics answer from it.
 func (i *Informers) HasSynced() bool {
 	return i.Octorun.Octorun().V1alpha1().Runners().Informer().HasSynced() &&
-		i.Octorun.Octorun().V1alpha1().RunnerSets().Informer().HasSynced()
+		i.Octorun.Octorun().V1alpha1().RunnerSets().Informer().HasSynced() &&
+		i.Octorun.Octorun().V1alpha1().ScopeGrants().Informer().HasSynced() &&
+		i.Namespaces.Core().V1().Namespaces().Informer().HasSynced()
 }
 
 // StripManagedFields is the informers' transform: it drops managedFields,
@@ -155,6 +172,7 @@ func NewControllers(ctx context.Context, c Clients, i *Informers, gh GitHub, reg
 	ctrls.runners, err = runner.New(ctx, c.Kube, c.Octorun, gh, runners, i.Kube.Core().V1().Pods(), runner.Options{
 		RunnerNamePrefix: o.RunnerNamePrefix, GitHubHost: gh.Host(), RetryPeriod: o.RegistrationRetryPeriod,
 		DefaultImage: o.DefaultRunnerImage, DefaultArch: o.DefaultRunnerArch, ExitGracePeriod: exitGrace,
+		Grants: i.Grants(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("setting up the Runner controller: %w", err)

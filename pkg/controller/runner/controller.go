@@ -4,6 +4,7 @@
 package runner
 
 import (
+	"errors"
 	"context"
 	"fmt"
 	"sync"
@@ -46,8 +47,19 @@ type GitHub interface {
 	DeleteRunner(ctx context.Context, scope github.Scope, id int64) error
 }
 
+// Grants decide which namespace may register runners in which GitHub scope
+// and runner group (pkg/scopegrant's Checker).
+type Grants interface {
+	// Check returns nil when the namespace may register runners of url in
+	// group, and an error saying so otherwise.
+	Check(namespace, url, group string) error
+}
+
 // Options tune the controller.
 type Options struct {
+	// Grants decide where a namespace's Runners may register; required.
+	// A Runner not granted its scope makes no GitHub call.
+	Grants Grants
 	// RunnerNamePrefix starts every GitHub runner name, so clusters that
 	// share an organization do not collide (e.g. "prod-eu-").
 	RunnerNamePrefix string
@@ -127,6 +139,9 @@ func New(
 ) (*Controller, error) {
 	logger := klog.FromContext(ctx)
 	utilruntime.Must(octorunscheme.AddToScheme(scheme.Scheme))
+	if opts.Grants == nil {
+		return nil, errors.New("the Runner controller needs Options.Grants")
+	}
 	if opts.GitHubHost == "" {
 		opts.GitHubHost = "github.com"
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/octorun/octorun/pkg/generated/clientset/versioned/fake"
 	informers "github.com/octorun/octorun/pkg/generated/informers/externalversions"
 	"github.com/octorun/octorun/pkg/github"
+	"github.com/octorun/octorun/pkg/scopegrant"
 )
 
 var noResyncPeriodFunc = func() time.Duration { return 0 }
@@ -105,6 +106,7 @@ func (g *fakeGitHub) DeleteRunner(_ context.Context, _ github.Scope, id int64) e
 // fixture is the sample-controller test fixture: fake clientsets, informer
 // indexers seeded directly, and the actions the sync is expected to take.
 type fixture struct {
+	grants     fakeGrants
 	t          *testing.T
 	client     *fake.Clientset
 	kubeClient *k8sfake.Clientset
@@ -121,7 +123,17 @@ type fixture struct {
 }
 
 func newFixture(t *testing.T) *fixture {
-	return &fixture{t: t, github: &fakeGitHub{}}
+	return &fixture{t: t, github: &fakeGitHub{}, grants: fakeGrants{}}
+}
+
+// fakeGrants grants every scope but those of its URLs, each refused.
+type fakeGrants map[string]bool
+
+func (g fakeGrants) Check(namespace, url, group string) error {
+	if g[url] {
+		return &scopegrant.NotGrantedError{Namespace: namespace, URL: url, Group: group}
+	}
+	return nil
 }
 
 func (f *fixture) addRunner(r *octorunv1alpha1.Runner) {
@@ -147,7 +159,7 @@ func (f *fixture) newController(ctx context.Context) *Controller {
 
 	c, err := New(ctx, f.kubeClient, f.client, f.github,
 		i.Octorun().V1alpha1().Runners(), k.Core().V1().Pods(),
-		Options{RunnerNamePrefix: "test-", RetryPeriod: time.Minute})
+		Options{RunnerNamePrefix: "test-", RetryPeriod: time.Minute, Grants: f.grants})
 	if err != nil {
 		f.t.Fatalf("New: %v", err)
 	}

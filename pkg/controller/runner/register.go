@@ -18,6 +18,7 @@ import (
 
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
 	"github.com/octorun/octorun/pkg/github"
+	"github.com/octorun/octorun/pkg/scopegrant"
 )
 
 const (
@@ -45,6 +46,19 @@ type attempt struct {
 func (c *Controller) register(ctx context.Context, runner *octorunv1alpha1.Runner, scope github.Scope, scopeErr error) (attempt, error) {
 	if scopeErr != nil {
 		return attempt{runner: runner, registration: registration{reason: octorunv1alpha1.ReasonInvalidURL, message: scopeErr.Error(), permanent: true}}, nil
+	}
+	if err := c.opts.Grants.Check(runner.Namespace, runner.Spec.URL, runner.Spec.Group); err != nil {
+		// Checked before any GitHub call: a namespace uses Octorun's
+		// credential only where a ScopeGrant lets it. A grant may come
+		// later, so the Runner waits for it.
+		if !scopegrant.IsNotGranted(err) {
+			return attempt{runner: runner}, err
+		}
+		reg := registration{reason: octorunv1alpha1.ReasonScopeNotGranted, message: err.Error()}
+		if cond := meta.FindStatusCondition(runner.Status.Conditions, octorunv1alpha1.RunnerConditionRegistered); cond == nil || cond.Reason != reg.reason {
+			c.recorder.Event(runner, corev1.EventTypeWarning, EventRegistrationError, reg.message)
+		}
+		return attempt{runner: runner, registration: reg, requeue: c.opts.RetryPeriod}, nil
 	}
 	labels := octorunv1alpha1.RunnerLabels(runner.Labels, &runner.Spec, c.opts.DefaultArch)
 	if len(labels) > 100 {

@@ -486,6 +486,34 @@ func TestRecoversIDFromSecret(t *testing.T) {
 	}
 }
 
+// TestScopeNotGranted: a Runner whose namespace has no ScopeGrant for its
+// scope makes no GitHub call and gets no finalizer; it says why and waits
+// for a grant.
+func TestScopeNotGranted(t *testing.T) {
+	f := newFixture(t)
+	r := newRunner("r1")
+	f.grants[r.Spec.URL] = true
+	f.addRunner(r)
+	requeue, err := f.run(r)
+	if err != nil {
+		t.Fatalf("sync: %v", err)
+	}
+	if len(f.github.calls) != 0 {
+		t.Errorf("GitHub calls %v, want none", f.github.calls)
+	}
+	got := f.runner("r1")
+	if len(got.Finalizers) != 0 || got.Spec.ID != 0 {
+		t.Errorf("finalizers %v, spec.id %d: want neither", got.Finalizers, got.Spec.ID)
+	}
+	cond := meta.FindStatusCondition(got.Status.Conditions, octorunv1alpha1.RunnerConditionRegistered)
+	if cond == nil || cond.Reason != octorunv1alpha1.ReasonScopeNotGranted || !strings.Contains(cond.Message, "ScopeGrant") {
+		t.Errorf("Registered condition = %+v, want ScopeNotGranted", cond)
+	}
+	if requeue != time.Minute {
+		t.Errorf("requeue after %s, want the retry period", requeue)
+	}
+}
+
 // TestDeletionLeavesAnothersRunner: a Runner whose spec.id names a GitHub
 // runner of another name (written by a tenant, not by Octorun) is released
 // without removing that runner from GitHub.

@@ -186,6 +186,9 @@ const (
 	// carries another name on GitHub: it is not a registration Octorun made
 	// for the Runner, and Octorun neither adopts nor removes it.
 	ReasonRegistrationNotOwned = "RegistrationNotOwned"
+	// ReasonScopeNotGranted: no ScopeGrant lets the Runner's namespace
+	// register runners in its scope and runner group.
+	ReasonScopeNotGranted = "ScopeNotGranted"
 )
 
 // Runner process settings Octorun gives every runner container.
