@@ -18,6 +18,7 @@ import (
 	"github.com/octorun/octorun/cmd/octorun/app/options"
 	"github.com/octorun/octorun/pkg/generated/clientset/versioned"
 	"github.com/octorun/octorun/pkg/github"
+	"github.com/octorun/octorun/test/framework/install"
 	"github.com/octorun/octorun/test/framework/runneragent"
 	"github.com/octorun/octorun/test/githubsim"
 )
@@ -92,6 +93,7 @@ func startEnv(t *testing.T, eo envOptions) *runnerEnv {
 	t.Helper()
 	client := InstallCRDs(t)
 	ns := NewNamespace(t)
+	grantAll(t, ns)
 
 	sim := githubsim.New(githubsim.Options{Logf: t.Logf})
 	sim.AddToken(simToken)
@@ -193,4 +195,24 @@ func startEnv(t *testing.T, eo envOptions) *runnerEnv {
 		sim.Close()
 	})
 	return env
+}
+
+// grantAll lets namespace ns register runners anywhere on GitHub, in any
+// runner group, until the test ends: Octorun registers nothing without a
+// ScopeGrant.
+func grantAll(t *testing.T, ns string) {
+	t.Helper()
+	name := "e2e-" + ns
+	if err := install.Grant(context.Background(), Config, name, ns); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		client, err := versioned.NewForConfig(Config)
+		if err == nil {
+			err = client.OctorunV1alpha1().ScopeGrants().Delete(context.Background(), name, metav1.DeleteOptions{})
+		}
+		if err != nil {
+			t.Logf("Deleting ScopeGrant %s: %v", name, err)
+		}
+	})
 }

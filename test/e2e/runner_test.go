@@ -81,7 +81,7 @@ func TestRunnerRunsOneJob(t *testing.T) {
 		t.Fatalf("Idle Runner has spec.id %d and spec.os %q, want both set", r.Spec.ID, r.Spec.OS)
 	}
 	sr, ok := e.sim.Runner(r.Spec.ID)
-	if !ok || sr.Status != "online" || sr.Name != envPrefix+e.ns+"-one-job" {
+	if !ok || sr.Status != "online" || sr.Name != envPrefix+e.ns+".one-job" {
 		t.Fatalf("The simulator has runner %d as %+v, want it online and named after the Runner", r.Spec.ID, sr)
 	}
 	if !containsString(sr.Labels, "size=large") || !containsString(sr.Labels, "self-hosted") {

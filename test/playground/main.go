@@ -170,7 +170,14 @@ func run(ctx context.Context, o options) error {
 			return fmt.Errorf("installing Octorun: %w", err)
 		}
 		args = inst.Args
-		logf("Installed Octorun's namespace, RBAC and admission webhook (%s)", admissionAddr)
+		logf("Installed Octorun's namespace, RBAC, admission webhook (%s) and a ScopeGrant of every scope to namespace default", admissionAddr)
+	} else {
+		// The sample RunnerSet's namespace may register runners only
+		// where a ScopeGrant lets it.
+		if err := install.Grant(ctx, config, "octorun-playground", "default"); err != nil {
+			return err
+		}
+		logf("Created ScopeGrant octorun-playground: namespace default may register runners anywhere on GitHub")
 	}
 	// GitHub's webhooks go to Octorun's receiver on a free loopback port.
 	hookAddr, err := octorunproc.FreeAddr()

@@ -62,8 +62,12 @@ type Options struct {
 	// Dir receives Octorun's kubeconfig.
 	Dir string
 	// RunnerNamespaces are where runners live: each gets the RoleBinding of
-	// samples/runner-namespace.yaml.
+	// samples/runner-namespace.yaml, and, unless NoGrant, the ScopeGrant
+	// "octorun-local" lets them register runners anywhere (see Grant).
 	RunnerNamespaces []string
+	// NoGrant grants the runner namespaces nothing: the test makes its own
+	// ScopeGrants.
+	NoGrant bool
 	// AdmissionAddr is the host:port of Octorun's admission server (with a
 	// certificate for that host, e.g. --admission-extra-names 127.0.0.1);
 	// empty registers no webhook.
@@ -98,6 +102,11 @@ func Local(ctx context.Context, o Options) (*Installation, error) {
 	}
 	if err := bindRunnerNamespaces(ctx, o, filepath.Join(manifests, "samples", "runner-namespace.yaml")); err != nil {
 		return nil, err
+	}
+	if !o.NoGrant && len(o.RunnerNamespaces) > 0 {
+		if err := Grant(ctx, o.Config, "octorun-local", o.RunnerNamespaces...); err != nil {
+			return nil, err
+		}
 	}
 	kubeconfig, err := serviceAccountKubeconfig(ctx, o)
 	if err != nil {

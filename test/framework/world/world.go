@@ -30,6 +30,7 @@ import (
 	"github.com/octorun/octorun/pkg/generated/informers/externalversions"
 	"github.com/octorun/octorun/test/framework/controlplane"
 	"github.com/octorun/octorun/test/framework/octorunproc"
+	"github.com/octorun/octorun/test/framework/install"
 	"github.com/octorun/octorun/test/framework/runneragent"
 	"github.com/octorun/octorun/test/githubsim"
 )
@@ -167,6 +168,9 @@ func Start(ctx context.Context, o Options) (_ *World, err error) {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: w.Namespace}}
 	if _, err := w.Kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
 		return nil, fmt.Errorf("creating namespace %s: %w", w.Namespace, err)
+	}
+	if err := install.Grant(ctx, config, "world-"+w.Namespace, w.Namespace); err != nil {
+		return nil, err
 	}
 
 	// GitHub.
