@@ -29,8 +29,8 @@ import (
 	"github.com/octorun/octorun/pkg/generated/clientset/versioned"
 	"github.com/octorun/octorun/pkg/generated/informers/externalversions"
 	"github.com/octorun/octorun/test/framework/controlplane"
-	"github.com/octorun/octorun/test/framework/octorunproc"
 	"github.com/octorun/octorun/test/framework/install"
+	"github.com/octorun/octorun/test/framework/octorunproc"
 	"github.com/octorun/octorun/test/framework/runneragent"
 	"github.com/octorun/octorun/test/githubsim"
 )
