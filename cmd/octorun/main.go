@@ -130,9 +130,14 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	// Servers run on every replica; the control loops on the leader only.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	serverErrs := make(chan error, 4)
+	serverErrs := make(chan error, 5)
 	var h health
-	go serve(ctx, "metrics", o.MetricsAddr, h.mux(statemetrics.Handler(registry, stateMetrics), o.Profiling), serverErrs)
+	go serve(ctx, "health probes", o.HealthProbeAddr, h.mux(), nil, serverErrs)
+	metrics, metricsTLS, err := secureMetrics(ctx, clients.Kube, o, metricsMux(statemetrics.Handler(registry, stateMetrics), o.Profiling))
+	if err != nil {
+		return err
+	}
+	go serve(ctx, "metrics", o.MetricsAddr, metrics, metricsTLS, serverErrs)
 	if o.AdmissionAddr != "" {
 		if err := startAdmission(ctx, clients.Kube, grants, o, serverErrs); err != nil {
 			return err

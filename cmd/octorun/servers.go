@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"net/http"
 	"net/http/pprof"
 	"sync/atomic"
@@ -11,13 +12,13 @@ import (
 )
 
 // health answers /healthz (the process serves) and /readyz (its caches are
-// synced, so its webhooks and metrics answer from current state). With
-// profiling it also serves Go's profiles under /debug/pprof/.
+// synced, so its webhooks and metrics answer from current state), to
+// anyone: the kubelet probes them without credentials.
 type health struct {
 	ready atomic.Bool
 }
 
-func (h *health) mux(metrics http.Handler, profiling bool) *http.ServeMux {
+func (h *health) mux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok"))
@@ -29,6 +30,13 @@ func (h *health) mux(metrics http.Handler, profiling bool) *http.ServeMux {
 		}
 		_, _ = w.Write([]byte("ok"))
 	})
+	return mux
+}
+
+// metricsMux serves the metrics and, with profiling, Go's profiles under
+// /debug/pprof/.
+func metricsMux(metrics http.Handler, profiling bool) *http.ServeMux {
+	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metrics)
 	if profiling {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -40,9 +48,10 @@ func (h *health) mux(metrics http.Handler, profiling bool) *http.ServeMux {
 	return mux
 }
 
-// serve runs an HTTP server on addr until ctx is done, then shuts it down
-// gracefully, finishing requests in flight. addr "" or "0" serves nothing.
-func serve(ctx context.Context, name, addr string, handler http.Handler, errs chan<- error) {
+// serve runs an HTTP server on addr, over TLS with a tlsConfig, until ctx
+// is done, then shuts it down gracefully, finishing requests in flight.
+// addr "" or "0" serves nothing.
+func serve(ctx context.Context, name, addr string, handler http.Handler, tlsConfig *tls.Config, errs chan<- error) {
 	if addr == "" || addr == "0" {
 		return
 	}
@@ -50,6 +59,7 @@ func serve(ctx context.Context, name, addr string, handler http.Handler, errs ch
 		Serving:           name,
 		Addr:              addr,
 		Handler:           handler,
+		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,

@@ -71,23 +71,24 @@ func TestDemandAcrossReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	type replica struct {
-		proc                 *octorunproc.Process
-		args                 []string
-		metricsAddr, webhook string
+		proc                             *octorunproc.Process
+		args                             []string
+		metricsAddr, healthAddr, webhook string
 	}
 	newReplica := func() *replica {
-		metricsAddr, err := octorunproc.FreeAddr()
-		if err != nil {
-			t.Fatal(err)
+		var addrs [3]string
+		for i := range addrs {
+			var err error
+			if addrs[i], err = octorunproc.FreeAddr(); err != nil {
+				t.Fatal(err)
+			}
 		}
-		hookAddr, err := octorunproc.FreeAddr()
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := &replica{metricsAddr: metricsAddr, webhook: "http://" + hookAddr, args: []string{
+		metricsAddr, healthAddr, hookAddr := addrs[0], addrs[1], addrs[2]
+		// The metrics are scraped without a token.
+		r := &replica{metricsAddr: metricsAddr, healthAddr: healthAddr, webhook: "http://" + hookAddr, args: []string{
 			"--kubeconfig", ControlPlane.KubeconfigPath, "--github-api-url", srv.URL + "/",
 			"--namespace", ns, "--pod-namespace", ns, "--runner-name-prefix", "demand-",
-			"--metrics-addr", metricsAddr, "--github-webhook-addr", hookAddr,
+			"--metrics-addr", metricsAddr, "--metrics-secure=false", "--health-probe-addr", healthAddr, "--github-webhook-addr", hookAddr,
 			"--github-webhook-secret-file", secretFile, "-v", "2",
 		}}
 		r.proc = startOctorun(t, r.args...)
@@ -96,8 +97,8 @@ func TestDemandAcrossReplicas(t *testing.T) {
 	replicas := []*replica{newReplica(), newReplica()}
 	waitReady := func(r *replica) {
 		t.Helper()
-		Eventually(t, "Octorun at "+r.metricsAddr+" to be ready", func(context.Context) (bool, error) {
-			resp, err := http.Get("http://" + r.metricsAddr + "/readyz")
+		Eventually(t, "Octorun at "+r.healthAddr+" to be ready", func(context.Context) (bool, error) {
+			resp, err := http.Get("http://" + r.healthAddr + "/readyz")
 			if err != nil {
 				return false, nil
 			}

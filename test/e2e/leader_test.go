@@ -32,7 +32,7 @@ func TestLeaderFailover(t *testing.T) {
 	go (&runneragent.Agent{Client: Client, Sim: sim, Namespace: ns}).Run(ctx)
 
 	args := []string{"--kubeconfig", ControlPlane.KubeconfigPath, "--github-api-url", srv.URL + "/", "--namespace", ns,
-		"--pod-namespace", ns, "--metrics-addr", "127.0.0.1:0", "--runner-name-prefix", "leader-", "-v", "2"}
+		"--pod-namespace", ns, "--metrics-addr", "127.0.0.1:0", "--health-probe-addr", "127.0.0.1:0", "--runner-name-prefix", "leader-", "-v", "2"}
 	a := startOctorun(t, args...)
 	b := startOctorun(t, args...)
 

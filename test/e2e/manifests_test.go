@@ -58,7 +58,7 @@ func TestOctorunRunsWithShippedRBAC(t *testing.T) {
 	client := InstallCRDs(t)
 	ns := NewNamespace(t)
 	ctx := context.Background()
-	metricsAddr, admissionAddr, hookAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	metricsAddr, healthAddr, admissionAddr, hookAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	inst, err := install.Local(ctx, install.Options{
 		Root: RepoPath(t), Config: Config, Client: Client, Kubectl: ControlPlane.KubectlPath, Kubeconfig: ControlPlane.KubeconfigPath,
 		Dir: t.TempDir(), RunnerNamespaces: []string{ns}, AdmissionAddr: admissionAddr, WebhookNamespaces: []string{ns},
@@ -90,7 +90,7 @@ func TestOctorunRunsWithShippedRBAC(t *testing.T) {
 	sim.SetWebhook("http://"+hookAddr+"/github/webhooks", envWebhookSecret)
 	p := startOctorun(t, append(inst.Args,
 		"--github-api-url", srv.URL+"/", "--namespace", ns, "--leader-election-lease", "octorun-"+ns,
-		"--metrics-addr", metricsAddr, "--runner-name-prefix", "rbac-",
+		"--metrics-addr", metricsAddr, "--metrics-secure=false", "--health-probe-addr", healthAddr, "--runner-name-prefix", "rbac-",
 		"--github-webhook-addr", hookAddr, "--github-webhook-secret-file", secretFile)...)
 
 	// The validating webhook refuses what the CRD schema lets pass.
@@ -139,7 +139,7 @@ func TestOctorunRunsWithShippedRBAC(t *testing.T) {
 
 	// Its metrics and probes.
 	Eventually(t, "/readyz to answer ok", func(context.Context) (bool, error) {
-		resp, err := http.Get("http://" + metricsAddr + "/readyz")
+		resp, err := http.Get("http://" + healthAddr + "/readyz")
 		if err != nil {
 			return false, nil
 		}

@@ -198,7 +198,7 @@ func run(ctx context.Context, o options) error {
 	proc, err := octorunproc.Start(octorunproc.Options{
 		Binary: octorunBin,
 		Args: append(args, "--github-api-url", simURL, "--runner-name-prefix", "playground-", "--namespace", "default",
-			"--metrics-addr", "127.0.0.1:0", "--github-webhook-addr", hookAddr, "--github-webhook-secret-file", secretFile,
+			"--metrics-addr", "127.0.0.1:0", "--metrics-secure=false", "--health-probe-addr", "127.0.0.1:0", "--github-webhook-addr", hookAddr, "--github-webhook-secret-file", secretFile,
 			"--sync-period", "30s", "-v", "2"),
 		Env:     []string{"GITHUB_TOKEN=" + token},
 		LogPath: logPath,

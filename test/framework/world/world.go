@@ -112,8 +112,12 @@ type World struct {
 // Replica is one Octorun process.
 type Replica struct {
 	*octorunproc.Process
-	// Metrics is its metrics and probes address, host:port.
+	// Metrics is its metrics address, host:port, served over plain HTTP
+	// without authorisation (--metrics-secure=false), so that the
+	// figures count no TokenReviews of the harness's scrapes.
 	Metrics string
+	// Health is its /healthz and /readyz address, host:port.
+	Health string
 	// Webhooks is its GitHub webhook receiver's address, "" when off.
 	Webhooks string
 }
@@ -267,20 +271,22 @@ func (w *World) KeepLogs() {
 }
 
 // StartReplica starts one more Octorun process with the world's flags, its
-// own metrics address and, with webhooks, its own receiver, and waits until
-// it is ready.
+// own metrics and probe addresses and, with webhooks, its own receiver, and
+// waits until it is ready.
 func (w *World) StartReplica(ctx context.Context) (*Replica, error) {
-	return w.startReplica(ctx, "", "")
+	return w.startReplica(ctx, "", "", "")
 }
 
-func (w *World) startReplica(ctx context.Context, metrics, hooks string) (*Replica, error) {
+func (w *World) startReplica(ctx context.Context, metrics, health, hooks string) (*Replica, error) {
 	var err error
-	if metrics == "" {
-		if metrics, err = octorunproc.FreeAddr(); err != nil {
-			return nil, err
+	for _, addr := range []*string{&metrics, &health} {
+		if *addr == "" {
+			if *addr, err = octorunproc.FreeAddr(); err != nil {
+				return nil, err
+			}
 		}
 	}
-	args := append([]string{"--metrics-addr", metrics}, w.args...)
+	args := append([]string{"--metrics-addr", metrics, "--metrics-secure=false", "--health-probe-addr", health}, w.args...)
 	if w.opts.WithWebhooks {
 		if hooks == "" {
 			if hooks, err = octorunproc.FreeAddr(); err != nil {
@@ -299,7 +305,7 @@ func (w *World) startReplica(ctx context.Context, metrics, hooks string) (*Repli
 	if err != nil {
 		return nil, err
 	}
-	r := &Replica{Process: p, Metrics: metrics, Webhooks: hooks}
+	r := &Replica{Process: p, Metrics: metrics, Health: health, Webhooks: hooks}
 	w.mu.Lock()
 	w.replicas = append(w.replicas, r)
 	w.mu.Unlock()
@@ -343,7 +349,7 @@ func (w *World) RestartReplica(ctx context.Context, r *Replica, grace time.Durat
 		_ = r.Stop(grace)
 		w.forget(r)
 	}
-	return w.startReplica(ctx, r.Metrics, r.Webhooks)
+	return w.startReplica(ctx, r.Metrics, r.Health, r.Webhooks)
 }
 
 func (w *World) forget(r *Replica) {
@@ -414,7 +420,7 @@ func (r *Replica) WaitReady(ctx context.Context, timeout time.Duration) error {
 			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
-		resp, err := http.Get("http://" + r.Metrics + "/readyz")
+		resp, err := http.Get("http://" + r.Health + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

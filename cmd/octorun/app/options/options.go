@@ -94,7 +94,10 @@ type Options struct {
 	// LeaseNamespace/LeaseName.
 	LeaderElect               bool
 	LeaseName, LeaseNamespace string
+	HealthProbeAddr           string
 	MetricsAddr               string
+	MetricsSecure             bool
+	MetricsCertDir            string
 	Profiling                 bool
 	ServiceAccount            string
 	WebhookAddr, WebhookPath  string
@@ -136,7 +139,9 @@ func New() *Options {
 		MaxFailureBackoff:       5 * time.Minute,
 		LeaderElect:             true,
 		LeaseName:               "octorun",
+		HealthProbeAddr:         ":8081",
 		MetricsAddr:             ":8080",
+		MetricsSecure:           true,
 		ServiceAccount:          "octorun",
 		WebhookPath:             "/github/webhooks",
 		WebhookWorkers:          4,
@@ -190,8 +195,13 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	boolean(&o.LeaderElect, "leader-elect", "Run the control loops only while holding the leader Lease, so replicas can run side by side")
 	str(&o.LeaseName, "leader-election-lease", "Name of the leader Lease")
 	str(&o.LeaseNamespace, "leader-election-namespace", "Namespace of the leader Lease; empty means --pod-namespace")
-	str(&o.MetricsAddr, "metrics-addr", "Address of the metrics, /healthz and /readyz server; 0 turns it off")
-	boolean(&o.Profiling, "profiling", "Serve Go's profiles (net/http/pprof) under /debug/pprof/ on the metrics server")
+	str(&o.HealthProbeAddr, "health-probe-addr", "Address of the /healthz and /readyz server (plain HTTP, no authentication, for the kubelet's probes); 0 turns it off")
+	str(&o.MetricsAddr, "metrics-addr", "Address of the metrics server (/metrics, and /debug/pprof/ with --profiling); 0 turns it off")
+	boolean(&o.MetricsSecure, "metrics-secure", "Serve metrics over HTTPS, only to callers whose bearer token the Kubernetes API server authenticates (TokenReview) "+
+		"and authorises for get on the path, a nonResourceURL (SubjectAccessReview); false serves plain HTTP to anyone, for local runs")
+	str(&o.MetricsCertDir, "metrics-cert-dir", "Directory with the metrics server's tls.crt and tls.key (e.g. a mounted cert-manager Secret), reloaded when they change; "+
+		"empty means a self-signed certificate made at start")
+	boolean(&o.Profiling, "profiling", "Serve Go's profiles (net/http/pprof) under /debug/pprof/ on the metrics server, authorised as /metrics is")
 	str(&o.ServiceAccount, "service-account", "Octorun's ServiceAccount (in --pod-namespace): the only user the admission webhook lets set spec.id and spec.os")
 
 	str(&o.WebhookAddr, "github-webhook-addr", "Address of the server receiving GitHub's workflow_job webhooks, e.g. :8082; empty turns it off")
@@ -359,7 +369,7 @@ func (o *Options) Validate() error {
 		bad("--leader-election-lease is empty: leader election needs a Lease name")
 	}
 	for _, a := range []struct{ flag, value string }{
-		{"--metrics-addr", o.MetricsAddr}, {"--github-webhook-addr", o.WebhookAddr}, {"--admission-addr", o.AdmissionAddr},
+		{"--metrics-addr", o.MetricsAddr}, {"--health-probe-addr", o.HealthProbeAddr}, {"--github-webhook-addr", o.WebhookAddr}, {"--admission-addr", o.AdmissionAddr},
 	} {
 		if a.value == "" || a.value == "0" {
 			continue
@@ -367,6 +377,12 @@ func (o *Options) Validate() error {
 		if _, _, err := net.SplitHostPort(a.value); err != nil {
 			bad("%s is %q: it must be host:port or :port", a.flag, a.value)
 		}
+	}
+	if o.MetricsAddr == o.HealthProbeAddr && o.MetricsAddr != "" && o.MetricsAddr != "0" && !strings.HasSuffix(o.MetricsAddr, ":0") {
+		bad("--metrics-addr and --health-probe-addr are both %q: the probes are served apart from the metrics", o.MetricsAddr)
+	}
+	if o.MetricsCertDir != "" && !o.MetricsSecure {
+		bad("--metrics-cert-dir is set but --metrics-secure is false: plain HTTP takes no certificate")
 	}
 	if o.WebhookAddr != "" && !strings.HasPrefix(o.WebhookPath, "/") {
 		bad("--github-webhook-path is %q: it must start with /", o.WebhookPath)

@@ -36,8 +36,9 @@ func TestParse(t *testing.T) {
 		{
 			name: "defaults",
 			check: func(o *Options) string {
-				return cmp.Diff([]any{true, 8, 4, 50.0, 100, "default", "default", 5 * time.Minute, 900},
-					[]any{o.LeaderElect, o.RunnerWorkers, o.RunnerSetWorkers, o.KubeQPS, o.KubeBurst, o.PodNamespace, o.LeaseNamespace, o.SyncPeriod, o.SecondaryLimit})
+				return cmp.Diff([]any{true, 8, 4, 50.0, 100, "default", "default", 5 * time.Minute, 900, ":8080", ":8081", true},
+					[]any{o.LeaderElect, o.RunnerWorkers, o.RunnerSetWorkers, o.KubeQPS, o.KubeBurst, o.PodNamespace, o.LeaseNamespace, o.SyncPeriod, o.SecondaryLimit,
+						o.MetricsAddr, o.HealthProbeAddr, o.MetricsSecure})
 			},
 		},
 		{
@@ -158,6 +159,12 @@ func TestValidate(t *testing.T) {
 		{name: "sync period too short", modify: func(o *Options) { o.SyncPeriod = time.Millisecond }, want: "--sync-period is 1ms"},
 		{name: "bad address", modify: func(o *Options) { o.AdmissionAddr = "9443" }, want: `--admission-addr is "9443"`},
 		{name: "metrics off", modify: func(o *Options) { o.MetricsAddr = "0" }},
+		{name: "probes off", modify: func(o *Options) { o.HealthProbeAddr = "0" }},
+		{name: "bad probe address", modify: func(o *Options) { o.HealthProbeAddr = "8081" }, want: `--health-probe-addr is "8081"`},
+		{name: "probes and metrics on one port", modify: func(o *Options) { o.HealthProbeAddr = ":8080" }, want: `--metrics-addr and --health-probe-addr are both ":8080"`},
+		{name: "both on free ports", modify: func(o *Options) { o.HealthProbeAddr, o.MetricsAddr = "127.0.0.1:0", "127.0.0.1:0" }},
+		{name: "plain metrics", modify: func(o *Options) { o.MetricsSecure = false }},
+		{name: "a certificate for plain metrics", modify: func(o *Options) { o.MetricsSecure, o.MetricsCertDir = false, "/certs" }, want: "--metrics-cert-dir is set but --metrics-secure is false"},
 		{name: "certificate without key", modify: func(o *Options) { o.AdmissionCertFile = "tls.crt" }, want: "--admission-key-file go together"},
 		{name: "backoff above its maximum", modify: func(o *Options) { o.FailureBackoff = time.Hour }, want: "--runnerset-failure-backoff is 1h0m0s"},
 		{name: "arm64 runners", modify: func(o *Options) { o.DefaultRunnerArch = "arm64" }},
