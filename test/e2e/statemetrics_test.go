@@ -48,6 +48,7 @@ func TestAutoscalingManifestsDryRun(t *testing.T) {
 				"configmap/octorun-adapter-config created",
 				"clusterrole.rbac.authorization.k8s.io/octorun:prometheus-adapter created",
 				"clusterrolebinding.rbac.authorization.k8s.io/octorun:prometheus-adapter created",
+				"clusterrolebinding.rbac.authorization.k8s.io/octorun:prometheus-metrics created",
 			},
 		},
 		{
