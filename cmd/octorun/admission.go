@@ -21,6 +21,7 @@ func startAdmission(ctx context.Context, client kubernetes.Interface, grants adm
 	logger := klog.FromContext(ctx)
 	admitOpts := admission.Options{
 		Grants:             grants,
+		MaxRunners:         int32(o.MaxRunnersPerRunnerSet),
 		OctorunUsernames:   []string{admission.ServiceAccountUsername(o.PodNamespace, o.ServiceAccount)},
 		DefaultRunnerImage: o.DefaultRunnerImage,
 	}

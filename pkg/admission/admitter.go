@@ -58,6 +58,11 @@ type Options struct {
 	// none is granted. Nil checks nothing here; the Runner controller
 	// checks again before it registers.
 	Grants Grants
+
+	// MaxRunners refuses a RunnerSet whose spec.runners is above it (the
+	// controller keeps no more anyway: an autoscaler's writes to the scale
+	// subresource pass no webhook); 0 means no cap.
+	MaxRunners int32
 }
 
 // Grants decide which namespace may register runners in which GitHub scope
@@ -85,6 +90,7 @@ type Admitter struct {
 	octorun         sets.Set[string]
 	defaultImage    string
 	grants          Grants
+	maxRunners      int32
 }
 
 // NewAdmitter returns an Admitter configured by opts.
@@ -94,6 +100,7 @@ func NewAdmitter(opts Options) *Admitter {
 		octorun:      sets.New(opts.OctorunUsernames...),
 		defaultImage: opts.DefaultRunnerImage,
 		grants:       opts.Grants,
+		maxRunners:   opts.MaxRunners,
 	}
 	if a.defaultImage == "" {
 		a.defaultImage = octorunv1alpha1.DefaultRunnerImage

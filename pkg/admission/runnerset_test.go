@@ -8,6 +8,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
 )
@@ -187,5 +188,20 @@ func TestValidateRunnerSetMessage(t *testing.T) {
 	if resp.Result == nil || !strings.Contains(resp.Result.Message, "spec.template.metadata.labels: Invalid value: ") ||
 		!strings.Contains(resp.Result.Message, "`selector` does not match template `labels`") {
 		t.Errorf("message = %+v, want the Deployment-like selector message", resp.Result)
+	}
+}
+
+// TestValidateRunnerSetCap: a RunnerSet asking for more runners than the
+// operator's cap is refused.
+func TestValidateRunnerSetCap(t *testing.T) {
+	a := NewAdmitter(Options{MaxRunners: 100})
+	s := validRunnerSet()
+	s.Spec.Runners = ptr.To[int32](101)
+	if got := causes(t, a.Validate(newReview(t, admissionv1.Create, s, nil, testUser))); len(got) != 1 || got[0] != "spec.runners: FieldValueInvalid" {
+		t.Errorf("causes %v, want spec.runners invalid", got)
+	}
+	s.Spec.Runners = ptr.To[int32](100)
+	if got := causes(t, a.Validate(newReview(t, admissionv1.Create, s, nil, testUser))); len(got) != 0 {
+		t.Errorf("causes %v for a set at the cap, want none", got)
 	}
 }

@@ -37,7 +37,9 @@ func startWorld(ctx context.Context, cfg config, name string, o world.Options) (
 // octorunArgs are the flags Octorun runs with: its Kubernetes client's QPS
 // (and twice as much burst) and the extra ones given to the bench.
 func (c config) octorunClientArgs(qps float64) []string {
-	args := []string{fmt.Sprintf("--kube-api-qps=%g", qps), fmt.Sprintf("--kube-api-burst=%g", 2*qps)}
+	args := []string{fmt.Sprintf("--kube-api-qps=%g", qps), fmt.Sprintf("--kube-api-burst=%g", 2*qps),
+		// The scale runs' sets reach 5,000 runners, over the default cap.
+		"--max-runners-per-runnerset=0"}
 	return append(args, c.octorunArgs...)
 }
 

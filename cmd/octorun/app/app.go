@@ -179,6 +179,7 @@ func NewControllers(ctx context.Context, c Clients, i *Informers, gh GitHub, reg
 	}
 	ctrls.runnerSets, err = runnerset.New(ctx, c.Kube, c.Octorun, i.Octorun.Octorun().V1alpha1().RunnerSets(), runners, runnerset.Options{
 		FailureBackoff: o.FailureBackoff, MaxFailureBackoff: o.MaxFailureBackoff,
+		MaxRunners: int32(o.MaxRunnersPerRunnerSet),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("setting up the RunnerSet controller: %w", err)

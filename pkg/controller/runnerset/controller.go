@@ -50,6 +50,10 @@ type Options struct {
 	// none of whose Runners failed for twice MaxFailureBackoff starts over
 	// from FailureBackoff. Zero means 5s and 5m.
 	FailureBackoff, MaxFailureBackoff time.Duration
+	// MaxRunners caps the Runners of any one set, whatever its spec.runners
+	// or an autoscaler asks, so that no tenant's set takes the GitHub budget
+	// that all share. Zero means no cap.
+	MaxRunners int32
 }
 
 // Controller is the RunnerSet controller.

@@ -39,6 +39,7 @@ type fixture struct {
 	c        *Controller
 	ctx      context.Context
 	created  atomic.Int32
+	opts     Options
 }
 
 func newFixture(t *testing.T) *fixture { return &fixture{t: t} }
@@ -63,7 +64,7 @@ func (f *fixture) build() {
 	_, f.ctx = ktesting.NewTestContext(f.t)
 	i := informers.NewSharedInformerFactory(f.client, 0)
 	c, err := New(f.ctx, k8sfake.NewSimpleClientset(), f.client,
-		i.Octorun().V1alpha1().RunnerSets(), i.Octorun().V1alpha1().Runners(), Options{})
+		i.Octorun().V1alpha1().RunnerSets(), i.Octorun().V1alpha1().Runners(), f.opts)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -145,6 +146,35 @@ func runnerOf(set *octorunv1alpha1.RunnerSet, name string, phase octorunv1alpha1
 	r.Spec.ID = id
 	r.Status.Phase = phase
 	return r
+}
+
+// TestRunnersPerSetAreCapped: a set asking for more Runners than the
+// operator's cap gets the cap, and says so in its Ready condition and an
+// Event.
+func TestRunnersPerSetAreCapped(t *testing.T) {
+	f := newFixture(t)
+	f.opts.MaxRunners = 3
+	set := newSet("set", 10)
+	f.sets = append(f.sets, set)
+	if _, err := f.sync(set); err != nil {
+		t.Fatalf("sync: %v", err)
+	}
+	list, _ := f.client.OctorunV1alpha1().Runners("default").List(context.Background(), metav1.ListOptions{})
+	if len(list.Items) != 3 {
+		t.Errorf("%d Runners created, want the cap of 3", len(list.Items))
+	}
+	got, _ := f.client.OctorunV1alpha1().RunnerSets("default").Get(context.Background(), "set", metav1.GetOptions{})
+	if c := meta.FindStatusCondition(got.Status.Conditions, octorunv1alpha1.RunnerSetConditionReady); c == nil || !strings.Contains(c.Message, "cap of 3") {
+		t.Errorf("Ready condition = %+v, want it to tell of the cap", c)
+	}
+	select {
+	case e := <-f.recorder.Events:
+		if !strings.Contains(e, EventRunnersCapped) {
+			t.Errorf("Event %q, want %s", e, EventRunnersCapped)
+		}
+	default:
+		t.Error("No Event tells of the cap")
+	}
 }
 
 func TestCreatesRunnersInSlowStartBatches(t *testing.T) {
@@ -515,6 +545,7 @@ func TestCalculateStatus(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			tt.out.desired, tt.out.capped = cappedRunners(set, 0)
 			got := calculateStatus(set, tt.runners, selector, tt.out, metav1.NewTime(clock))
 			if got.Runners != tt.want.Runners || got.IdleRunners != tt.want.IdleRunners || got.ActiveRunners != tt.want.ActiveRunners {
 				t.Errorf("counts = %d/%d/%d, want %d/%d/%d", got.Runners, got.IdleRunners, got.ActiveRunners,

@@ -36,7 +36,7 @@ func (c *Controller) manageRunners(ctx context.Context, set *octorunv1alpha1.Run
 	c.failures.observe(key, finished)
 	out.outdated, out.outdatedKnown = c.failures.outdated(key)
 
-	desired := int(desiredRunners(set))
+	desired := int(out.desired)
 	var victims []*octorunv1alpha1.Runner
 	diff := len(alive) - desired
 	if diff > 0 {
@@ -165,7 +165,7 @@ func (c *Controller) createRunners(ctx context.Context, set *octorunv1alpha1.Run
 		c.expectations.creationObserved(key)
 	}
 	if created > 0 {
-		logger.V(2).Info("Created Runners", "count", created, "desired", desiredRunners(set))
+		logger.V(2).Info("Created Runners", "count", created, "desired", out.desired)
 	}
 	if err != nil {
 		out.failureReason = octorunv1alpha1.ReasonFailedCreate

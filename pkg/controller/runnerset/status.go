@@ -24,6 +24,10 @@ type outcome struct {
 	// refused for its version, empty for none.
 	outdatedKnown bool
 	outdated      string
+	// desired is the number of Runners the set is to have: spec.runners,
+	// or the cap when spec.runners is over it (capped).
+	desired int32
+	capped  bool
 }
 
 // calculateStatus is the RunnerSet's status for its Runners (those it owns)
@@ -56,16 +60,20 @@ func calculateStatus(set *octorunv1alpha1.RunnerSet, runners []*octorunv1alpha1.
 			Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: set.Generation, LastTransitionTime: now,
 		})
 	}
-	desired := desiredRunners(set)
+	desired := out.desired
+	var capNote string
+	if out.capped {
+		capNote = fmt.Sprintf(" (spec.runners %d is over Octorun's cap of %d runners per RunnerSet)", desiredRunners(set), desired)
+	}
 	switch {
 	case out.invalidSelector != "":
 		set1(octorunv1alpha1.RunnerSetConditionReady, metav1.ConditionFalse, octorunv1alpha1.ReasonInvalidSelector, out.invalidSelector)
 	case idle+active == desired:
 		set1(octorunv1alpha1.RunnerSetConditionReady, metav1.ConditionTrue, octorunv1alpha1.ReasonRunnersReady,
-			fmt.Sprintf("%d of %d runners are Idle or Active", idle+active, desired))
+			fmt.Sprintf("%d of %d runners are Idle or Active%s", idle+active, desired, capNote))
 	default:
 		set1(octorunv1alpha1.RunnerSetConditionReady, metav1.ConditionFalse, octorunv1alpha1.ReasonRunnersNotReady,
-			fmt.Sprintf("%d of %d runners are Idle or Active", idle+active, desired))
+			fmt.Sprintf("%d of %d runners are Idle or Active%s", idle+active, desired, capNote))
 	}
 	if out.failureReason != "" {
 		set1(octorunv1alpha1.RunnerSetConditionRunnerFailure, metav1.ConditionTrue, out.failureReason, out.failureMessage)
@@ -91,9 +99,20 @@ func calculateStatus(set *octorunv1alpha1.RunnerSet, runners []*octorunv1alpha1.
 	return status
 }
 
+// desiredRunners is the set's spec.runners, 1 when unset.
 func desiredRunners(set *octorunv1alpha1.RunnerSet) int32 {
 	if set.Spec.Runners == nil {
 		return 1
 	}
 	return *set.Spec.Runners
+}
+
+// cappedRunners is the number of Runners the set is to have under a cap of
+// maxRunners (0: none), and whether the cap cut it.
+func cappedRunners(set *octorunv1alpha1.RunnerSet, maxRunners int32) (int32, bool) {
+	desired := desiredRunners(set)
+	if maxRunners > 0 && desired > maxRunners {
+		return maxRunners, true
+	}
+	return desired, false
 }

@@ -23,6 +23,7 @@ const (
 	EventFailedDelete   = "FailedDelete"
 	EventCreated        = "CreatedRunners"
 	EventDeleted        = "DeletedRunners"
+	EventRunnersCapped  = "RunnersCapped"
 	EventRunnersFailing = "RunnersFailing"
 	EventRunnerOutdated = "RunnerOutdated"
 )
@@ -51,6 +52,12 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 	needsSync := c.expectations.satisfied(key.String())
 
 	var out outcome
+	out.desired, out.capped = cappedRunners(set, c.opts.MaxRunners)
+	if out.capped && set.Status.ObservedGeneration != set.Generation {
+		c.recorder.Eventf(set, corev1.EventTypeWarning, EventRunnersCapped,
+			"spec.runners %d is over Octorun's cap of %d runners per RunnerSet (--max-runners-per-runnerset); the set keeps %d",
+			desiredRunners(set), out.desired, out.desired)
+	}
 	selector, err := selectorOf(set)
 	if err != nil {
 		out.invalidSelector = fmt.Sprintf("The selector is invalid: %v", err)

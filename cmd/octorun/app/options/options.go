@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -39,6 +40,9 @@ const WebhookSecretEnv = EnvPrefix + "GITHUB_WEBHOOK_SECRET"
 // HMAC-SHA256 and asks for a random string of high entropy), so that it
 // cannot be guessed offline from one captured signature.
 const MinWebhookSecretBytes = 32
+
+// DefaultMaxRunnersPerRunnerSet is --max-runners-per-runnerset's default.
+const DefaultMaxRunnersPerRunnerSet = 1000
 
 // Options are Octorun's settings.
 type Options struct {
@@ -89,6 +93,9 @@ type Options struct {
 	// Runners failing in a row, doubling with each up to
 	// MaxFailureBackoff.
 	FailureBackoff, MaxFailureBackoff time.Duration
+	// MaxRunnersPerRunnerSet caps the Runners of any one RunnerSet,
+	// whatever its spec.runners or an autoscaler asks; 0 means no cap.
+	MaxRunnersPerRunnerSet int
 
 	// LeaderElect runs the control loops only while holding the Lease
 	// LeaseNamespace/LeaseName.
@@ -137,6 +144,7 @@ func New() *Options {
 		RunnerExitGracePeriod:   10 * time.Second, // runner.DefaultExitGracePeriod
 		FailureBackoff:          5 * time.Second,
 		MaxFailureBackoff:       5 * time.Minute,
+		MaxRunnersPerRunnerSet:  DefaultMaxRunnersPerRunnerSet,
 		LeaderElect:             true,
 		LeaseName:               "octorun",
 		HealthProbeAddr:         ":8081",
@@ -190,6 +198,7 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	str(&o.DefaultRunnerArch, "default-runner-arch", "Architecture label (X64, ARM64, ARM or X86) of runners whose placement does not pin kubernetes.io/arch")
 	dur(&o.RunnerExitGracePeriod, "runner-exit-grace-period", "How long a Runner whose runner exited without GitHub reporting a job waits for a late workflow_job delivery before it is Failed")
 	dur(&o.FailureBackoff, "runnerset-failure-backoff", "How long a RunnerSet waits before replacing the first of Runners that fail in a row; the wait doubles with each")
+	num(&o.MaxRunnersPerRunnerSet, "max-runners-per-runnerset", "The most Runners any one RunnerSet keeps, whatever its spec.runners or an autoscaler asks, so that no tenant's set takes the GitHub budget all share; the admission webhook refuses a higher spec.runners; 0 means no cap")
 	dur(&o.MaxFailureBackoff, "runnerset-max-failure-backoff", "The longest a RunnerSet waits before replacing a failed Runner; after twice as long without a failure, the wait starts again from --runnerset-failure-backoff")
 
 	boolean(&o.LeaderElect, "leader-elect", "Run the control loops only while holding the leader Lease, so replicas can run side by side")
@@ -361,6 +370,9 @@ func (o *Options) Validate() error {
 	if o.FailureBackoff <= 0 || o.MaxFailureBackoff < o.FailureBackoff {
 		bad("--runnerset-failure-backoff is %s and --runnerset-max-failure-backoff %s: both must be above 0, the maximum at least the first",
 			o.FailureBackoff, o.MaxFailureBackoff)
+	}
+	if o.MaxRunnersPerRunnerSet < 0 || o.MaxRunnersPerRunnerSet > math.MaxInt32 {
+		bad("--max-runners-per-runnerset is %d: it must be 0 (no cap) or a positive number of runners", o.MaxRunnersPerRunnerSet)
 	}
 	if o.WebhookWorkers < 1 {
 		bad("--github-webhook-workers is %d: it must be at least 1", o.WebhookWorkers)
