@@ -342,3 +342,32 @@ func TestHPAReadsRunnerSetScale(t *testing.T) {
 		return hpa.Status.DesiredReplicas == 2, nil
 	})
 }
+
+// TestScopeGrantValidation: the CRD refuses a ScopeGrant whose URL is not
+// an https URL of a host, an enterprise, an organization or a repository.
+func TestScopeGrantValidation(t *testing.T) {
+	client := InstallCRDs(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		url   string
+		valid bool
+	}{
+		{"https://github.com", true},
+		{"https://github.com/org", true},
+		{"https://github.com/org/repo", true},
+		{"https://ghe.example.com:8443/enterprises/acme", true},
+		{"http://github.com/org", false},
+		{"https://github.com/org/repo/extra", false},
+		{"github.com/org", false},
+		{"https://github.com/*", false},
+	} {
+		g := &octorunv1alpha1.ScopeGrant{
+			ObjectMeta: metav1.ObjectMeta{GenerateName: "validation-"},
+			Spec:       octorunv1alpha1.ScopeGrantSpec{Scopes: []octorunv1alpha1.GrantedScope{{URL: tc.url}}},
+		}
+		_, err := client.OctorunV1alpha1().ScopeGrants().Create(ctx, g, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if valid := err == nil; valid != tc.valid {
+			t.Errorf("ScopeGrant of %q: error %v, want valid %v", tc.url, err, tc.valid)
+		}
+	}
+}

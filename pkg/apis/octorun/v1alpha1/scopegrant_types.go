@@ -12,7 +12,7 @@ type GrantedScope struct {
 	// An organization's grant covers its repositories too; a host alone
 	// (https://HOST) grants every scope on it.
 	// +required
-	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:Pattern=`^https://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?(/[A-Za-z0-9_.-]+){0,2}$`
 	// +kubebuilder:validation:MaxLength=2048
 	URL string `json:"url"`
 
