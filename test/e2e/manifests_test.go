@@ -89,7 +89,7 @@ func TestOctorunRunsWithShippedRBAC(t *testing.T) {
 	}
 	sim.SetWebhook("http://"+hookAddr+"/github/webhooks", envWebhookSecret)
 	p := startOctorun(t, append(inst.Args,
-		"--github-api-url", srv.URL+"/", "--namespace", ns, "--leader-election-lease", "octorun-"+ns,
+		"--github-api-url", srv.URL+"/", "--namespace", ns,
 		"--metrics-addr", metricsAddr, "--metrics-secure=false", "--health-probe-addr", healthAddr, "--runner-name-prefix", "rbac-",
 		"--github-webhook-addr", hookAddr, "--github-webhook-secret-file", secretFile)...)
 
