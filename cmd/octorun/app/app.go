@@ -159,6 +159,7 @@ func NewControllers(ctx context.Context, c Clients, i *Informers, gh GitHub, reg
 	var err error
 	ctrls.sync, err = githubsync.New(ctx, c.Kube, c.Octorun, gh, runners, githubsync.Options{
 		Period: o.SyncPeriod, RunnerNamePrefix: o.RunnerNamePrefix, GitHubHost: gh.Host(), Registerer: reg,
+		Grants: i.Grants(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("setting up the GitHub sync: %w", err)

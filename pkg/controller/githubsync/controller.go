@@ -76,6 +76,12 @@ type Options struct {
 	GracePeriod time.Duration
 	// Registerer registers the metrics; nil means they are not registered.
 	Registerer prometheus.Registerer
+	// Grants leave out the Runners whose namespace no ScopeGrant lets
+	// use their scope and group, so a tenant's Runner makes Octorun call
+	// GitHub only where the tenant may; nil leaves none out.
+	Grants interface {
+		Check(namespace, url, group string) error
+	}
 }
 
 // Controller is the GitHub sync.

@@ -2,7 +2,9 @@ package githubsync
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -202,6 +204,30 @@ func TestScopes(t *testing.T) {
 	}
 	if len(kube) != 0 {
 		t.Errorf("Kubernetes actions %v, want none", kube)
+	}
+}
+
+// refuse grants every scope but its URLs.
+type refuse map[string]bool
+
+func (g refuse) Check(_, url, _ string) error {
+	if g[url] {
+		return errors.New("not granted")
+	}
+	return nil
+}
+
+// TestScopesNotGranted: a Runner whose namespace may not use its scope
+// makes the sync call GitHub for nothing.
+func TestScopesNotGranted(t *testing.T) {
+	f := newFixture(t, "test-",
+		newRunner("a", org, 1, octorunv1alpha1.RunnerPhaseIdle),
+		newRunner("b", repo, 0, octorunv1alpha1.RunnerPhasePending),
+	)
+	f.c.opts.Grants = refuse{repo: true}
+	f.github.runners[org] = []github.Runner{{ID: 1, Name: "test-default.a"}}
+	if _, gh := f.syncAll(); !slices.Equal(gh, []string{"ListRunners " + org}) {
+		t.Errorf("GitHub calls %v, want the granted scope's list only", gh)
 	}
 }
 

@@ -58,7 +58,8 @@ type scopeGroup struct {
 }
 
 // groupByScope groups the Runners by the scope of their URL, ordered by
-// scope; Runners of invalid URLs or other hosts are left out. A scope
+// scope; Runners of invalid URLs, of other hosts or of scopes not granted to
+// their namespace are left out. A scope
 // spelled in several cases is named as by the first Runner, by namespace and
 // name.
 func (c *Controller) groupByScope(runners []*octorunv1alpha1.Runner) []scopeGroup {
@@ -70,6 +71,9 @@ func (c *Controller) groupByScope(runners []*octorunv1alpha1.Runner) []scopeGrou
 	for _, r := range runners {
 		scope, err := github.ParseScope(r.Spec.URL)
 		if err != nil || !strings.EqualFold(scope.Host, c.opts.GitHubHost) {
+			continue
+		}
+		if c.opts.Grants != nil && c.opts.Grants.Check(r.Namespace, r.Spec.URL, r.Spec.Group) != nil {
 			continue
 		}
 		k := keyOf(scope)
