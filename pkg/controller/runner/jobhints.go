@@ -50,6 +50,7 @@ type JobHintsOptions struct {
 // twice changes nothing, and completed before in_progress leaves the
 // completion in place.
 type JobHints struct {
+	prefix  string
 	client  versioned.Interface
 	indexer cache.Indexer
 	synced  cache.InformerSynced
@@ -76,6 +77,7 @@ func NewJobHints(client versioned.Interface, runnerInformer octoruninformers.Run
 		return nil, fmt.Errorf("indexing Runners by GitHub runner id and name: %w", err)
 	}
 	return &JobHints{
+		prefix:  prefix,
 		client:  client,
 		indexer: informer.GetIndexer(),
 		synced:  informer.HasSynced,
@@ -161,7 +163,12 @@ func (h *JobHints) find(ctx context.Context, org, repo string, runnerID int64, r
 		if err != nil {
 			return nil, err
 		}
-		if r := firstInScope(objs, org, repo, func(*octorunv1alpha1.Runner) bool { return true }); r != nil {
+		// spec.id is written in the tenant's namespace: a Runner found by
+		// id must carry the runner's name too, or a Runner forging another's
+		// id would take (and hide) that runner's jobs.
+		if r := firstInScope(objs, org, repo, func(r *octorunv1alpha1.Runner) bool {
+			return runnerName == "" || octorunv1alpha1.GitHubRunnerName(h.prefix, r) == runnerName
+		}); r != nil {
 			return r, nil
 		}
 	}

@@ -114,6 +114,17 @@ func TestJobHints(t *testing.T) {
 			wantKnown: true, wantPatch: 1, wantHint: &assignment,
 		},
 		{
+			// "a0" sorts before "r1": matched by id alone, it would take
+			// r1's job and hide it from r1.
+			name: "a Runner forging another's id takes none of its jobs",
+			runners: []*octorunv1alpha1.Runner{
+				registered(newRunner("a0"), 7, octorunv1alpha1.RunnerPhaseIdle),
+				registered(newRunner("r1"), 7, octorunv1alpha1.RunnerPhaseIdle),
+			},
+			calls:     []call{started(7, "test-default.r1", 10)},
+			wantKnown: true, wantPatch: 1, wantHint: &assignment,
+		},
+		{
 			name:      "in_progress twice is one write",
 			runners:   []*octorunv1alpha1.Runner{registered(withHint(newRunner("r1"), assignment), 7, octorunv1alpha1.RunnerPhaseActive)},
 			calls:     []call{started(7, "test-default.r1", 10)},
