@@ -244,6 +244,7 @@ func TestMarkBusy(t *testing.T) {
 		{name: "busy Complete runner", runner: newRunner("r", org, 1, octorunv1alpha1.RunnerPhaseComplete), busy: true},
 		{name: "busy Failed runner", runner: newRunner("r", org, 1, octorunv1alpha1.RunnerPhaseFailed), busy: true},
 		{name: "idle runner", runner: newRunner("r", org, 1, octorunv1alpha1.RunnerPhaseIdle)},
+		{name: "a Runner forging the busy runner's id", runner: newRunner("forger", org, 1, octorunv1alpha1.RunnerPhaseIdle), busy: true},
 		{name: "busy runner being deleted (its finalizer handles it)", runner: func() *octorunv1alpha1.Runner {
 			r := newRunner("r", org, 1, octorunv1alpha1.RunnerPhaseIdle)
 			r.DeletionTimestamp = &metav1.Time{Time: testNow}

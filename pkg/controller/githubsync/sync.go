@@ -135,6 +135,9 @@ func (c *Controller) syncScope(ctx context.Context, scope github.Scope, runners 
 		}
 		job, _ := octorunv1alpha1.JobAssignmentOf(r) // a malformed hint is none, as for the Runner controller
 		gr, registered := byID[r.Spec.ID]
+		// spec.id is written in the tenant's namespace: the runner of that
+		// id is the Runner's only if it carries the Runner's name.
+		registered = registered && gr.Name == octorunv1alpha1.GitHubRunnerName(c.opts.RunnerNamePrefix, r)
 		switch {
 		case registered && gr.Busy && job == nil && (r.Status.Phase == octorunv1alpha1.RunnerPhaseIdle || r.Status.Phase == octorunv1alpha1.RunnerPhasePending || r.Status.Phase == ""):
 			errs = append(errs, c.markBusy(ctx, r))
