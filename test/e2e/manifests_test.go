@@ -33,15 +33,20 @@ func ensureNamespace(t *testing.T, name string) {
 }
 
 // TestManifestsAcceptedByAPIServer: every object of manifests/ and its
-// samples is accepted by the real API server.
+// samples is accepted by the real API server, the network policies with
+// them (which the test control plane, without a network plugin, does not
+// enforce).
 func TestManifestsAcceptedByAPIServer(t *testing.T) {
 	InstallCRDs(t)
 	ensureNamespace(t, "octorun-system")
 	ensureNamespace(t, "ci-runners")
-	for _, dir := range []string{"manifests", "manifests/samples"} {
+	for dir, policy := range map[string]string{"manifests": "octorun", "manifests/samples": "runners"} {
 		out := MustKubectl(t, "apply", "--dry-run=server", "-k", RepoPath(t, dir))
 		if !strings.Contains(out, "(server dry run)") {
 			t.Errorf("kubectl apply --dry-run=server -k %s:\n%s", dir, out)
+		}
+		if !strings.Contains(out, "networkpolicy.networking.k8s.io/"+policy+" ") {
+			t.Errorf("kubectl apply -k %s applies no NetworkPolicy %s", dir, policy)
 		}
 		t.Logf("%s:\n%s", dir, out)
 	}
