@@ -4,8 +4,8 @@
 package runner
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
