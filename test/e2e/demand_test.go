@@ -41,6 +41,7 @@ const demandConvergence = 5 * time.Second
 func TestDemandAcrossReplicas(t *testing.T) {
 	client := InstallCRDs(t)
 	ns := NewNamespace(t)
+	grantAll(t, ns)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 

@@ -20,6 +20,7 @@ import (
 func TestLeaderFailover(t *testing.T) {
 	client := InstallCRDs(t)
 	ns := NewNamespace(t)
+	grantAll(t, ns)
 
 	sim := githubsim.New(githubsim.Options{})
 	sim.AddToken(simToken)
