@@ -18,6 +18,7 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -25,6 +26,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
+	"github.com/octorun/octorun/pkg/controller/runner"
 	"github.com/octorun/octorun/pkg/generated/clientset/versioned"
 	"github.com/octorun/octorun/pkg/githubevents/jobstore"
 	"github.com/octorun/octorun/test/framework/access"
@@ -36,27 +38,25 @@ import (
 
 // rbacUnseen are the permissions of manifests/rbac.yaml that
 // TestShippedRBACIsWhatOctorunUses does not see used, each with the code
-// that uses it and why the scenario does not get there. Keep it short: a
-// code path the scenario can reach belongs in the scenario. An entry the
-// scenario does use fails the test, so the list never outlives its reason.
-var rbacUnseen = []struct{ group, resource, verb, why string }{
-	{"", "events", "patch", "client-go's event recorder (pkg/controller/internal/events) patches an Event " +
-		"when the same one (object, reason, message) repeats within ten minutes, and creates it otherwise; " +
-		"no Event of the scenario repeats"},
-}
+// that uses it and why the scenario does not get there: none today. Keep
+// it short: a code path the scenario can reach belongs in the scenario. An
+// entry the scenario does use fails the test, so the list never outlives
+// its reason.
+var rbacUnseen []struct{ group, resource, verb, why string }
 
 // TestShippedRBACIsWhatOctorunUses runs Octorun as its ServiceAccount,
 // bound to the shipped roles, behind a proxy that records every request it
 // makes to the API server, through a scenario taking each code path of
 // Octorun that calls the API server: a first start (Lease, admission
-// certificate, job store created), a Runner whose pod name is taken, a
-// RunnerSet adopting a Runner and creating another, a job (job hints, the
-// job store, the busy label and PodDisruptionBudget), a scrape of its
-// metrics (token and access reviews), a restart onto a
-// certificate Secret to renew, a scale-down and deletions. It then holds
-// the roles to the requests: none was refused, and every verb of every
-// rule of manifests/rbac.yaml, on each of its resources, allowed one of
-// them, but for rbacUnseen.
+// certificate, job store created), a Runner whose pod name is taken, one
+// whose pod the API server refuses (a repeated Event), a RunnerSet
+// adopting a Runner and creating another, a job (job hints, the job store,
+// the busy label and PodDisruptionBudget), a scrape of its metrics (token
+// and access reviews), a restart onto a certificate Secret to renew and
+// without streamed lists, a scale-down and deletions. It then holds the
+// roles to the requests: none was refused, and every verb of every rule of
+// manifests/rbac.yaml, on each of its resources, allowed one of them, but
+// for rbacUnseen.
 func TestShippedRBACIsWhatOctorunUses(t *testing.T) {
 	client := InstallCRDs(t)
 	ns := NewNamespace(t)
@@ -128,6 +128,25 @@ func TestShippedRBACIsWhatOctorunUses(t *testing.T) {
 		}), err
 	})
 
+	// A Runner whose pod the API server refuses, again and again with the
+	// same message: the recorder patches the Event's count.
+	invalid := &octorunv1alpha1.Runner{
+		ObjectMeta: metav1.ObjectMeta{Name: "invalid"},
+		Spec: octorunv1alpha1.RunnerSpec{URL: "https://github.com/octo", Resources: corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")},
+			Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")},
+		}},
+	}
+	if _, err := client.OctorunV1alpha1().Runners(ns).Create(ctx, invalid, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	Eventually(t, "the Event of Runner invalid's refused pod to repeat", func(ctx context.Context) (bool, error) {
+		events, err := Client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=invalid"})
+		return err == nil && slices.ContainsFunc(events.Items, func(e corev1.Event) bool {
+			return e.Reason == runner.EventFailedCreatePod && e.Count > 1
+		}), err
+	})
+
 	// A RunnerSet adopting an orphan it selects.
 	labels := map[string]string{octorunv1alpha1.LabelRunnerSet: "rbac"}
 	e.createRunner(t, "orphan", labels)
@@ -146,7 +165,10 @@ func TestShippedRBACIsWhatOctorunUses(t *testing.T) {
 	if _, err := client.OctorunV1alpha1().RunnerSets(ns).Create(ctx, set, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	e.waitForIdle(t, "rbac", 2) // the orphan adopted, then replaced: its spec is not the template's
+	// Adopted, the orphan is replaced, as it lacks the template's hash;
+	// gone, it takes no job.
+	e.waitForRunnerGone(t, "orphan")
+	e.waitForIdle(t, "rbac", 2)
 
 	// A job: a delivery to the receiver (job hint, job store), the busy
 	// label and the PodDisruptionBudget of busy runners.
@@ -205,8 +227,10 @@ func TestShippedRBACIsWhatOctorunUses(t *testing.T) {
 		pods, err := Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: octorunv1alpha1.LabelRunner})
 		return err == nil && len(pods.Items) == 1, err
 	})
-	if err := client.OctorunV1alpha1().Runners(ns).Delete(ctx, "squatted", metav1.DeleteOptions{}); err != nil {
-		t.Fatal(err)
+	for _, name := range []string{"squatted", "invalid"} {
+		if err := client.OctorunV1alpha1().Runners(ns).Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := client.OctorunV1alpha1().RunnerSets(ns).Delete(ctx, "rbac", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
