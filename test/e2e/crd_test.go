@@ -211,18 +211,19 @@ func TestRunnerSpecImmutable(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		patch   string
-		refused string // the message of the refusal; "" when allowed
+		refused string // the field of the refusal; "" when allowed
+		msg     string // and its message
 	}{
-		{patch: `{"spec":{"url":"https://github.com/victim"}}`, refused: "spec.url is immutable"},
-		{patch: `{"spec":{"workdir":"other"}}`, refused: "spec.workdir is immutable"},
-		{patch: `{"spec":{"workdir":null}}`, refused: "spec.workdir is immutable"},
-		{patch: `{"spec":{"serviceAccountName":"admin"}}`, refused: "spec.serviceAccountName is immutable"},
-		{patch: `{"spec":{"volumes":[{"name":"host","hostPath":{"path":"/"}}]}}`, refused: "spec.volumes is immutable"},
+		{patch: `{"spec":{"url":"https://github.com/victim"}}`, refused: "spec.url: Invalid value", msg: "field is immutable"},
+		{patch: `{"spec":{"workdir":"other"}}`, refused: "spec.workdir: Invalid value", msg: "field is immutable"},
+		{patch: `{"spec":{"workdir":null}}`, refused: "spec.workdir: Invalid value", msg: "field is immutable"},
+		{patch: `{"spec":{"serviceAccountName":"admin"}}`, refused: "spec.serviceAccountName: Invalid value", msg: "field is immutable"},
+		{patch: `{"spec":{"volumes":[{"name":"host","hostPath":{"path":"/"}}]}}`, refused: "spec.volumes: Invalid value", msg: "field is immutable"},
 		{patch: `{"metadata":{"labels":{"team":"a"}}}`},
 		{patch: `{"spec":{"id":42,"os":"Linux"}}`},
-		{patch: `{"spec":{"id":43}}`, refused: "spec.id is set once"},
-		{patch: `{"spec":{"id":null}}`, refused: "spec.id is set once"},
-		{patch: `{"spec":{"os":"Windows"}}`, refused: "spec.os is set once"},
+		{patch: `{"spec":{"id":43}}`, refused: "spec.id: Invalid value", msg: "set once"},
+		{patch: `{"spec":{"id":null}}`, refused: "spec.id: Invalid value", msg: "set once"},
+		{patch: `{"spec":{"os":"Windows"}}`, refused: "spec.os: Invalid value", msg: "set once"},
 	} {
 		err := patch(tc.patch)
 		switch {
@@ -230,8 +231,8 @@ func TestRunnerSpecImmutable(t *testing.T) {
 			t.Errorf("kubectl patch %s: %v, want it allowed", tc.patch, err)
 		case tc.refused != "" && err == nil:
 			t.Errorf("kubectl patch %s was allowed, want it refused with %q", tc.patch, tc.refused)
-		case tc.refused != "" && !strings.Contains(err.Error(), tc.refused):
-			t.Errorf("kubectl patch %s: %v, want %q", tc.patch, err, tc.refused)
+		case tc.refused != "" && (!strings.Contains(err.Error(), tc.refused) || !strings.Contains(err.Error(), tc.msg)):
+			t.Errorf("kubectl patch %s: %v, want %q and %q", tc.patch, err, tc.refused, tc.msg)
 		}
 	}
 	got, err := client.OctorunV1alpha1().Runners(ns).Get(ctx, r.Name, metav1.GetOptions{})

@@ -171,19 +171,19 @@ type Runner struct {
 	// Spec is immutable but for id and os, which Octorun sets once. The API
 	// server enforces it, with or without Octorun's admission webhook.
 	// +required
-	// +kubebuilder:validation:XValidation:rule="self.url == oldSelf.url",message="spec.url is immutable"
-	// +kubebuilder:validation:XValidation:rule="!has(oldSelf.id) || (has(self.id) && self.id == oldSelf.id)",message="spec.id is set once, by Octorun, and never changes"
-	// +kubebuilder:validation:XValidation:rule="!has(oldSelf.os) || (has(self.os) && self.os == oldSelf.os)",message="spec.os is set once, by Octorun, and never changes"
-	// +kubebuilder:validation:XValidation:rule="has(self.group) == has(oldSelf.group) && (!has(self.group) || self.group == oldSelf.group)",message="spec.group is immutable"
-	// +kubebuilder:validation:XValidation:rule="has(self.workdir) == has(oldSelf.workdir) && (!has(self.workdir) || self.workdir == oldSelf.workdir)",message="spec.workdir is immutable"
-	// +kubebuilder:validation:XValidation:rule="has(self.image) == has(oldSelf.image) && (!has(self.image) || self.image == oldSelf.image)",message="spec.image is immutable"
-	// +kubebuilder:validation:XValidation:rule="has(self.placement) == has(oldSelf.placement) && (!has(self.placement) || self.placement == oldSelf.placement)",message="spec.placement is immutable"
-	// +kubebuilder:validation:XValidation:rule="has(self.resources) == has(oldSelf.resources) && (!has(self.resources) || self.resources == oldSelf.resources)",message="spec.resources is immutable"
-	// +kubebuilder:validation:XValidation:rule="has(self.serviceAccountName) == has(oldSelf.serviceAccountName) && (!has(self.serviceAccountName) || self.serviceAccountName == oldSelf.serviceAccountName)",message="spec.serviceAccountName is immutable"
-	// +kubebuilder:validation:XValidation:rule="has(self.securityContext) == has(oldSelf.securityContext) && (!has(self.securityContext) || self.securityContext == oldSelf.securityContext)",message="spec.securityContext is immutable"
-	// +kubebuilder:validation:XValidation:rule="has(self.runtimeClassName) == has(oldSelf.runtimeClassName) && (!has(self.runtimeClassName) || self.runtimeClassName == oldSelf.runtimeClassName)",message="spec.runtimeClassName is immutable"
-	// +kubebuilder:validation:XValidation:rule="has(self.volumes) == has(oldSelf.volumes) && (!has(self.volumes) || self.volumes == oldSelf.volumes)",message="spec.volumes is immutable"
-	// +kubebuilder:validation:XValidation:rule="has(self.volumeMounts) == has(oldSelf.volumeMounts) && (!has(self.volumeMounts) || self.volumeMounts == oldSelf.volumeMounts)",message="spec.volumeMounts is immutable"
+	// +kubebuilder:validation:XValidation:rule="self.url == oldSelf.url",message="field is immutable",fieldPath=".url"
+	// +kubebuilder:validation:XValidation:rule="!has(oldSelf.id) || (has(self.id) && self.id == oldSelf.id)",message="field is set once, by Octorun, and never changes",fieldPath=".id"
+	// +kubebuilder:validation:XValidation:rule="!has(oldSelf.os) || (has(self.os) && self.os == oldSelf.os)",message="field is set once, by Octorun, and never changes",fieldPath=".os"
+	// +kubebuilder:validation:XValidation:rule="has(self.group) == has(oldSelf.group) && (!has(self.group) || self.group == oldSelf.group)",message="field is immutable",fieldPath=".group"
+	// +kubebuilder:validation:XValidation:rule="has(self.workdir) == has(oldSelf.workdir) && (!has(self.workdir) || self.workdir == oldSelf.workdir)",message="field is immutable",fieldPath=".workdir"
+	// +kubebuilder:validation:XValidation:rule="has(self.image) == has(oldSelf.image) && (!has(self.image) || self.image == oldSelf.image)",message="field is immutable",fieldPath=".image"
+	// +kubebuilder:validation:XValidation:rule="has(self.placement) == has(oldSelf.placement) && (!has(self.placement) || self.placement == oldSelf.placement)",message="field is immutable",fieldPath=".placement"
+	// +kubebuilder:validation:XValidation:rule="has(self.resources) == has(oldSelf.resources) && (!has(self.resources) || self.resources == oldSelf.resources)",message="field is immutable",fieldPath=".resources"
+	// +kubebuilder:validation:XValidation:rule="has(self.serviceAccountName) == has(oldSelf.serviceAccountName) && (!has(self.serviceAccountName) || self.serviceAccountName == oldSelf.serviceAccountName)",message="field is immutable",fieldPath=".serviceAccountName"
+	// +kubebuilder:validation:XValidation:rule="has(self.securityContext) == has(oldSelf.securityContext) && (!has(self.securityContext) || self.securityContext == oldSelf.securityContext)",message="field is immutable",fieldPath=".securityContext"
+	// +kubebuilder:validation:XValidation:rule="has(self.runtimeClassName) == has(oldSelf.runtimeClassName) && (!has(self.runtimeClassName) || self.runtimeClassName == oldSelf.runtimeClassName)",message="field is immutable",fieldPath=".runtimeClassName"
+	// +kubebuilder:validation:XValidation:rule="has(self.volumes) == has(oldSelf.volumes) && (!has(self.volumes) || self.volumes == oldSelf.volumes)",message="field is immutable",fieldPath=".volumes"
+	// +kubebuilder:validation:XValidation:rule="has(self.volumeMounts) == has(oldSelf.volumeMounts) && (!has(self.volumeMounts) || self.volumeMounts == oldSelf.volumeMounts)",message="field is immutable",fieldPath=".volumeMounts"
 	Spec RunnerSpec `json:"spec"`
 	// +optional
 	Status RunnerStatus `json:"status,omitempty"`
