@@ -21,12 +21,12 @@ var (
 	crdsErr  error
 )
 
-// InstallCRDs applies manifests/crd with the built kubectl (client-side
+// InstallCRDs applies manifests/crd with the built kubectl (server-side
 // apply, as a user would) once per package, and returns Octorun's clientset.
 func InstallCRDs(t *testing.T) versioned.Interface {
 	t.Helper()
 	crdsOnce.Do(func() {
-		if _, crdsErr = Kubectl("apply", "-f", RepoPath(t, "manifests", "crd")); crdsErr != nil {
+		if _, crdsErr = Kubectl("apply", "--server-side", "-f", RepoPath(t, "manifests", "crd")); crdsErr != nil {
 			return
 		}
 		_, crdsErr = Kubectl("wait", "--for=condition=Established", "--timeout=60s",

@@ -41,7 +41,7 @@ func TestManifestsAcceptedByAPIServer(t *testing.T) {
 	ensureNamespace(t, "octorun-system")
 	ensureNamespace(t, "ci-runners")
 	for dir, policy := range map[string]string{"manifests": "octorun", "manifests/samples": "runners"} {
-		out := MustKubectl(t, "apply", "--dry-run=server", "-k", RepoPath(t, dir))
+		out := MustKubectl(t, "apply", "--server-side", "--dry-run=server", "-k", RepoPath(t, dir))
 		if !strings.Contains(out, "(server dry run)") {
 			t.Errorf("kubectl apply --dry-run=server -k %s:\n%s", dir, out)
 		}

@@ -120,7 +120,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	if o.kubeconfig != "" {
-		out, err := exec.CommandContext(ctx, kubectl, "--kubeconfig", kubeconfig, "apply", "-f", filepath.Join(root, "manifests", "crd")).CombinedOutput()
+		out, err := exec.CommandContext(ctx, kubectl, "--kubeconfig", kubeconfig, "apply", "--server-side", "-f", filepath.Join(root, "manifests", "crd")).CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("applying the CRDs: %v: %s", err, out)
 		}

@@ -362,7 +362,9 @@ func (cp *ControlPlane) applyCRDs(ctx context.Context) error {
 		files = append(files, "--filename="+path)
 	}
 	for _, args := range [][]string{
-		append([]string{"apply"}, files...),
+		// Server-side: the CRDs are too large for the annotation of a
+		// client-side apply (256 KiB).
+		append([]string{"apply", "--server-side"}, files...),
 		append([]string{"wait", "--for=condition=Established", "--timeout=" + cp.opts.StartTimeout.String()}, files...),
 	} {
 		out, err := cp.KubectlCommand(ctx, args...).CombinedOutput()
