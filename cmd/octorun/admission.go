@@ -17,10 +17,11 @@ import (
 // startAdmission serves the admission webhook over TLS: a certificate
 // Octorun manages itself (CA bundle injected into its webhook
 // configurations, renewed without restart), or files given to it.
-func startAdmission(ctx context.Context, client kubernetes.Interface, grants admission.Grants, o *options.Options, errs chan<- error) error {
+func startAdmission(ctx context.Context, client kubernetes.Interface, grants admission.Grants, classes admission.StorageClasses, o *options.Options, errs chan<- error) error {
 	logger := klog.FromContext(ctx)
 	admitOpts := admission.Options{
 		Grants:             grants,
+		StorageClasses:     classes,
 		MaxRunners:         int32(o.MaxRunnersPerRunnerSet),
 		OctorunUsernames:   []string{admission.ServiceAccountUsername(o.PodNamespace, o.ServiceAccount)},
 		DefaultRunnerImage: o.DefaultRunnerImage,

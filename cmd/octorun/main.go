@@ -139,7 +139,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	go serve(ctx, "metrics", o.MetricsAddr, metrics, metricsTLS, serverErrs)
 	if o.AdmissionAddr != "" {
-		if err := startAdmission(ctx, clients.Kube, grants, o, serverErrs); err != nil {
+		if err := startAdmission(ctx, clients.Kube, grants, informers.StorageClasses(), o, serverErrs); err != nil {
 			return err
 		}
 	}

@@ -59,6 +59,11 @@ type Options struct {
 	// checks again before it registers.
 	Grants Grants
 
+	// StorageClasses tell whether the cluster has a default StorageClass,
+	// which a Kubernetes-mode work volume naming none needs; nil checks
+	// nothing.
+	StorageClasses StorageClasses
+
 	// MaxRunners refuses a RunnerSet whose spec.runners is above it (the
 	// controller keeps no more anyway: an autoscaler's writes to the scale
 	// subresource pass no webhook); 0 means no cap.
@@ -91,16 +96,18 @@ type Admitter struct {
 	defaultImage    string
 	grants          Grants
 	maxRunners      int32
+	storageClasses  StorageClasses
 }
 
 // NewAdmitter returns an Admitter configured by opts.
 func NewAdmitter(opts Options) *Admitter {
 	a := &Admitter{
-		hosts:        sets.New(GitHubHost),
-		octorun:      sets.New(opts.OctorunUsernames...),
-		defaultImage: opts.DefaultRunnerImage,
-		grants:       opts.Grants,
-		maxRunners:   opts.MaxRunners,
+		hosts:          sets.New(GitHubHost),
+		octorun:        sets.New(opts.OctorunUsernames...),
+		defaultImage:   opts.DefaultRunnerImage,
+		grants:         opts.Grants,
+		maxRunners:     opts.MaxRunners,
+		storageClasses: opts.StorageClasses,
 	}
 	if a.defaultImage == "" {
 		a.defaultImage = octorunv1alpha1.DefaultRunnerImage

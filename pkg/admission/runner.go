@@ -128,7 +128,8 @@ func (a *Admitter) validateRunnerSpec(spec *octorunv1alpha1.RunnerSpec, fldPath 
 	case !slices.Contains(pullPolicies, p):
 		errs = append(errs, field.NotSupported(imagePath.Child("pullPolicy"), p, pullPolicies))
 	}
-	return append(errs, validateVolumes(spec, fldPath)...)
+	errs = append(errs, validateVolumes(spec, fldPath)...)
+	return append(errs, a.validatePodSettings(spec, fldPath)...)
 }
 
 // validateVolumes checks that volume names are unique and that every
@@ -145,6 +146,10 @@ func validateVolumes(spec *octorunv1alpha1.RunnerSpec, fldPath *field.Path) fiel
 			errs = append(errs, field.Duplicate(namePath, v.Name))
 		}
 		names.Insert(v.Name)
+	}
+	if spec.ContainerMode != nil {
+		// The container modes add the work volume when the spec has none.
+		names.Insert(octorunv1alpha1.WorkVolumeName)
 	}
 	for i, m := range spec.VolumeMounts {
 		namePath := fldPath.Child("volumeMounts").Index(i).Child("name")

@@ -14,8 +14,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	storagelisters "k8s.io/client-go/listers/storage/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
@@ -63,7 +65,8 @@ type Informers struct {
 	Octorun informers.SharedInformerFactory
 	Kube    kubeinformers.SharedInformerFactory
 	// Namespaces caches the cluster's namespaces, whose labels
-	// ScopeGrants select on.
+	// ScopeGrants select on, and its StorageClasses, for the admission of
+	// Kubernetes-mode work volumes.
 	Namespaces kubeinformers.SharedInformerFactory
 }
 
@@ -89,7 +92,36 @@ func NewInformers(c Clients, o *options.Options) *Informers {
 	i.Octorun.Octorun().V1alpha1().ScopeGrants().Informer()
 	i.Kube.Core().V1().Pods().Informer()
 	i.Namespaces.Core().V1().Namespaces().Informer()
+	i.Namespaces.Storage().V1().StorageClasses().Informer()
 	return i
+}
+
+// StorageClasses says from the informers' cache whether the cluster has a
+// default StorageClass.
+func (i *Informers) StorageClasses() DefaultStorageClass {
+	return DefaultStorageClass{lister: i.Namespaces.Storage().V1().StorageClasses().Lister()}
+}
+
+// DefaultStorageClass tells whether a StorageClass is the cluster's
+// default, by the annotation Kubernetes' DefaultStorageClass admission
+// plugin reads (and its beta name).
+type DefaultStorageClass struct {
+	lister storagelisters.StorageClassLister
+}
+
+// HasDefault says whether a StorageClass is marked the default.
+func (d DefaultStorageClass) HasDefault() (bool, error) {
+	classes, err := d.lister.List(labels.Everything())
+	if err != nil {
+		return false, err
+	}
+	for _, c := range classes {
+		if c.Annotations["storageclass.kubernetes.io/is-default-class"] == "true" ||
+			c.Annotations["storageclass.beta.kubernetes.io/is-default-class"] == "true" {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // Grants returns the ScopeGrant checker of the informers' caches.
@@ -117,7 +149,8 @@ func (i *Informers) HasSynced() bool {
 	return i.Octorun.Octorun().V1alpha1().Runners().Informer().HasSynced() &&
 		i.Octorun.Octorun().V1alpha1().RunnerSets().Informer().HasSynced() &&
 		i.Octorun.Octorun().V1alpha1().ScopeGrants().Informer().HasSynced() &&
-		i.Namespaces.Core().V1().Namespaces().Informer().HasSynced()
+		i.Namespaces.Core().V1().Namespaces().Informer().HasSynced() &&
+		i.Namespaces.Storage().V1().StorageClasses().Informer().HasSynced()
 }
 
 // StripManagedFields is the informers' transform: it drops managedFields,

@@ -19,8 +19,8 @@ import (
 
 const (
 	// Annotations that tell node autoscalers whether the pod may be evicted.
-	annotationSafeToEvict  = "cluster-autoscaler.kubernetes.io/safe-to-evict"
-	annotationDoNotDisrupt = "karpenter.sh/do-not-disrupt"
+	annotationSafeToEvict  = octorunv1alpha1.AnnotationSafeToEvict
+	annotationDoNotDisrupt = octorunv1alpha1.AnnotationDoNotDisrupt
 )
 
 // syncPodDisruption keeps a runner that holds a job from being evicted, and

@@ -134,6 +134,9 @@ func (c *Controller) finalize(ctx context.Context, runner *octorunv1alpha1.Runne
 			return 0, fmt.Errorf("deleting pod %s: %w", runner.Name, err)
 		}
 	}
+	if err := c.deleteHookPods(ctx, runner); err != nil {
+		return 0, err
+	}
 	secrets := c.kubeClient.CoreV1().Secrets(runner.Namespace)
 	if secret, err := secrets.Get(ctx, runner.Name, metav1.GetOptions{}); err == nil && metav1.IsControlledBy(secret, runner) {
 		if err := secrets.Delete(ctx, runner.Name, metav1.DeleteOptions{

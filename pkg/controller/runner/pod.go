@@ -112,12 +112,40 @@ func newPod(runner *octorunv1alpha1.Runner, defaultImage string) *corev1.Pod {
 	if securityContext == nil {
 		securityContext = defaultSecurityContext()
 	}
+	env := []corev1.EnvVar{{
+		Name: jitConfigEnv,
+		ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: runner.Name},
+			Key:                  jitConfigKey,
+		}},
+	}, {
+		// Exit 7, not 0, when GitHub refuses the version.
+		Name: octorunv1alpha1.EnvReturnVersionDeprecatedExitCode, Value: "1",
+	}}
+	annotations := copyMap(spec.PodAnnotations)
+	if annotations == nil {
+		annotations = map[string]string{}
+	}
+	for k, v := range evictionAnnotations(octorunv1alpha1.RunnerPhasePending) {
+		annotations[k] = v
+	}
+	runnerC := corev1.Container{
+		Name:            runnerContainer,
+		Image:           image,
+		ImagePullPolicy: pullPolicy,
+		Command:         []string{runnerCommand},
+		Env:             env,
+		EnvFrom:         append([]corev1.EnvFromSource(nil), spec.EnvFrom...),
+		Resources:       *spec.Resources.DeepCopy(),
+		VolumeMounts:    append([]corev1.VolumeMount(nil), spec.VolumeMounts...),
+		SecurityContext: securityContext,
+	}
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:            runner.Name,
 			Namespace:       runner.Namespace,
 			Labels:          childLabels(runner),
-			Annotations:     evictionAnnotations(octorunv1alpha1.RunnerPhasePending),
+			Annotations:     annotations,
 			OwnerReferences: []metav1.OwnerReference{ownerRef(runner)},
 		},
 		Spec: corev1.PodSpec{
@@ -126,34 +154,25 @@ func newPod(runner *octorunv1alpha1.Runner, defaultImage string) *corev1.Pod {
 			ServiceAccountName: spec.ServiceAccountName,
 			// A runner needs no Kubernetes API access unless it is given a
 			// service account for it.
-			AutomountServiceAccountToken: ptr.To(spec.ServiceAccountName != ""),
-			ImagePullSecrets:             append([]corev1.LocalObjectReference(nil), spec.Image.PullSecrets...),
-			NodeSelector:                 copyMap(spec.Placement.NodeSelector),
-			Tolerations:                  append([]corev1.Toleration(nil), spec.Placement.Tolerations...),
-			Affinity:                     spec.Placement.Affinity.DeepCopy(),
-			RuntimeClassName:             spec.RuntimeClassName,
-			Volumes:                      deepCopyVolumes(spec.Volumes),
-			Containers: []corev1.Container{{
-				Name:            runnerContainer,
-				Image:           image,
-				ImagePullPolicy: pullPolicy,
-				Command:         []string{runnerCommand},
-				Env: []corev1.EnvVar{{
-					Name: jitConfigEnv,
-					ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
-						LocalObjectReference: corev1.LocalObjectReference{Name: runner.Name},
-						Key:                  jitConfigKey,
-					}},
-				}, {
-					// Exit 7, not 0, when GitHub refuses the version.
-					Name: octorunv1alpha1.EnvReturnVersionDeprecatedExitCode, Value: "1",
-				}},
-				Resources:       *spec.Resources.DeepCopy(),
-				VolumeMounts:    append([]corev1.VolumeMount(nil), spec.VolumeMounts...),
-				SecurityContext: securityContext,
-			}},
+			AutomountServiceAccountToken:  ptr.To(spec.ServiceAccountName != ""),
+			ImagePullSecrets:              append([]corev1.LocalObjectReference(nil), spec.Image.PullSecrets...),
+			NodeSelector:                  copyMap(spec.Placement.NodeSelector),
+			Tolerations:                   append([]corev1.Toleration(nil), spec.Placement.Tolerations...),
+			Affinity:                      spec.Placement.Affinity.DeepCopy(),
+			RuntimeClassName:              spec.RuntimeClassName,
+			PriorityClassName:             spec.PriorityClassName,
+			TerminationGracePeriodSeconds: spec.TerminationGracePeriodSeconds,
+			TopologySpreadConstraints:     deepCopyAll(spec.TopologySpreadConstraints),
+			DNSConfig:                     spec.DNSConfig.DeepCopy(),
+			Volumes:                       deepCopyVolumes(spec.Volumes),
 		},
 	}
+	// The container mode adds its sidecars, volumes, mounts and variables,
+	// then the Runner's own containers and variables come after.
+	applyContainerMode(pod, &runnerC, runner)
+	runnerC.Env = append(runnerC.Env, deepCopyAll(spec.Env)...)
+	pod.Spec.InitContainers = append(pod.Spec.InitContainers, deepCopyAll(spec.InitContainers)...)
+	pod.Spec.Containers = append([]corev1.Container{runnerC}, deepCopyAll(spec.Containers)...)
 	return pod
 }
 
@@ -190,6 +209,21 @@ func copyMap(m map[string]string) map[string]string {
 	out := make(map[string]string, len(m))
 	for k, v := range m {
 		out[k] = v
+	}
+	return out
+}
+
+// deepCopyAll deep-copies a list of API objects; nil stays nil.
+func deepCopyAll[T any, P interface {
+	*T
+	DeepCopyInto(*T)
+}](in []T) []T {
+	if in == nil {
+		return nil
+	}
+	out := make([]T, len(in))
+	for i := range in {
+		P(&in[i]).DeepCopyInto(&out[i])
 	}
 	return out
 }

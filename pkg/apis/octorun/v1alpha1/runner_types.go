@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -136,6 +137,137 @@ type RunnerSpec struct {
 	// Runner pod volumes to mount into the runner container filesystem.
 	// +optional
 	VolumeMounts []corev1.VolumeMount `json:"volumeMounts,omitempty"`
+
+	// Env are environment variables of the runner container, after those
+	// Octorun sets; they may not set the variables Octorun sets itself
+	// (ACTIONS_RUNNER_INPUT_JITCONFIG, and those of the container mode).
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=256
+	Env []corev1.EnvVar `json:"env,omitempty"`
+
+	// EnvFrom are sources of environment variables of the runner container
+	// (ConfigMaps, Secrets); a variable of Env wins over one of EnvFrom.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=32
+	EnvFrom []corev1.EnvFromSource `json:"envFrom,omitempty"`
+
+	// InitContainers run in the runner pod before the runner, in order. One
+	// with restartPolicy Always is a sidecar: it starts before the runner,
+	// runs beside it and is stopped when the runner ends, so the pod ends
+	// with the runner. None may be named "runner" or take a name the
+	// container mode uses.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
+	InitContainers []corev1.Container `json:"initContainers,omitempty"`
+
+	// Containers run in the runner pod beside the runner for the pod's
+	// whole life: the pod does not end when the runner does, but when the
+	// Runner is deleted. Prefer InitContainers with restartPolicy Always for
+	// sidecars. None may be named "runner" or take a name the container
+	// mode uses.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
+	Containers []corev1.Container `json:"containers,omitempty"`
+
+	// PriorityClassName is the runner pod's priority class.
+	// +optional
+	PriorityClassName string `json:"priorityClassName,omitempty"`
+
+	// TerminationGracePeriodSeconds is the runner pod's grace period when it
+	// is deleted; the pod's default (30s) when unset.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	TerminationGracePeriodSeconds *int64 `json:"terminationGracePeriodSeconds,omitempty"`
+
+	// TopologySpreadConstraints spread the runner pods over topology
+	// domains (zones, nodes).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	TopologySpreadConstraints []corev1.TopologySpreadConstraint `json:"topologySpreadConstraints,omitempty"`
+
+	// DNSConfig adds to the runner pod's DNS settings.
+	// +optional
+	DNSConfig *corev1.PodDNSConfig `json:"dnsConfig,omitempty"`
+
+	// PodAnnotations are added to the runner pod's annotations.
+	// +optional
+	PodAnnotations map[string]string `json:"podAnnotations,omitempty"`
+
+	// ContainerMode lets the runner's jobs run containers (container: jobs,
+	// services:, docker build): a Docker daemon beside the runner (DinD), or
+	// the job's containers as pods of their own (Kubernetes). None when
+	// unset: the runner runs the job's steps in its own container only.
+	// +optional
+	ContainerMode *ContainerMode `json:"containerMode,omitempty"`
+}
+
+// ContainerModeType is how a runner runs its jobs' containers.
+// +kubebuilder:validation:Enum=DinD;Kubernetes
+type ContainerModeType string
+
+const (
+	// ContainerModeDinD runs a Docker daemon in a privileged sidecar of the
+	// runner pod; the runner's docker commands reach it through a shared
+	// socket.
+	ContainerModeDinD ContainerModeType = "DinD"
+	// ContainerModeKubernetes runs the job's containers (container:,
+	// services:) as pods of their own, created by the runner's container
+	// hooks (actions/runner-container-hooks) with a ServiceAccount of the
+	// Runner's; no privilege is needed.
+	ContainerModeKubernetes ContainerModeType = "Kubernetes"
+)
+
+// ContainerMode says how a runner runs its jobs' containers.
+type ContainerMode struct {
+	// Type is DinD or Kubernetes.
+	// +required
+	Type ContainerModeType `json:"type"`
+
+	// DinD tunes DinD mode; defaults when unset.
+	// +optional
+	DinD *DinDMode `json:"dind,omitempty"`
+
+	// Kubernetes tunes Kubernetes mode; defaults when unset.
+	// +optional
+	Kubernetes *KubernetesMode `json:"kubernetes,omitempty"`
+}
+
+// DinDMode tunes the Docker daemon sidecar of DinD mode.
+type DinDMode struct {
+	// Image of the Docker daemon; empty means the default docker:dind image.
+	// +optional
+	Image string `json:"image,omitempty"`
+
+	// Resources of the Docker daemon's container.
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+}
+
+// KubernetesMode tunes Kubernetes mode.
+type KubernetesMode struct {
+	// WorkVolumeStorageClassName is the StorageClass of the runner's work
+	// volume, a generic ephemeral volume the job's pods share with the
+	// runner; empty means the cluster's default StorageClass.
+	// +optional
+	WorkVolumeStorageClassName *string `json:"workVolumeStorageClassName,omitempty"`
+
+	// WorkVolumeSize is the work volume's size; 1Gi when unset.
+	// +optional
+	WorkVolumeSize *resource.Quantity `json:"workVolumeSize,omitempty"`
+
+	// RequireJobContainer refuses jobs without a container: with a clear
+	// message; true when unset, as the container hooks fail such jobs
+	// anyway ("Job Container is required.").
+	// +optional
+	RequireJobContainer *bool `json:"requireJobContainer,omitempty"`
 }
 
 // RunnerStatus defines the observed state of Runner
@@ -184,6 +316,16 @@ type Runner struct {
 	// +kubebuilder:validation:XValidation:rule="has(self.runtimeClassName) == has(oldSelf.runtimeClassName) && (!has(self.runtimeClassName) || self.runtimeClassName == oldSelf.runtimeClassName)",message="field is immutable",fieldPath=".runtimeClassName"
 	// +kubebuilder:validation:XValidation:rule="has(self.volumes) == has(oldSelf.volumes) && (!has(self.volumes) || self.volumes == oldSelf.volumes)",message="field is immutable",fieldPath=".volumes"
 	// +kubebuilder:validation:XValidation:rule="has(self.volumeMounts) == has(oldSelf.volumeMounts) && (!has(self.volumeMounts) || self.volumeMounts == oldSelf.volumeMounts)",message="field is immutable",fieldPath=".volumeMounts"
+	// +kubebuilder:validation:XValidation:rule="has(self.env) == has(oldSelf.env) && (!has(self.env) || self.env == oldSelf.env)",message="field is immutable",fieldPath=".env"
+	// +kubebuilder:validation:XValidation:rule="has(self.envFrom) == has(oldSelf.envFrom) && (!has(self.envFrom) || self.envFrom == oldSelf.envFrom)",message="field is immutable",fieldPath=".envFrom"
+	// +kubebuilder:validation:XValidation:rule="has(self.initContainers) == has(oldSelf.initContainers) && (!has(self.initContainers) || self.initContainers == oldSelf.initContainers)",message="field is immutable",fieldPath=".initContainers"
+	// +kubebuilder:validation:XValidation:rule="has(self.containers) == has(oldSelf.containers) && (!has(self.containers) || self.containers == oldSelf.containers)",message="field is immutable",fieldPath=".containers"
+	// +kubebuilder:validation:XValidation:rule="has(self.priorityClassName) == has(oldSelf.priorityClassName) && (!has(self.priorityClassName) || self.priorityClassName == oldSelf.priorityClassName)",message="field is immutable",fieldPath=".priorityClassName"
+	// +kubebuilder:validation:XValidation:rule="has(self.terminationGracePeriodSeconds) == has(oldSelf.terminationGracePeriodSeconds) && (!has(self.terminationGracePeriodSeconds) || self.terminationGracePeriodSeconds == oldSelf.terminationGracePeriodSeconds)",message="field is immutable",fieldPath=".terminationGracePeriodSeconds"
+	// +kubebuilder:validation:XValidation:rule="has(self.topologySpreadConstraints) == has(oldSelf.topologySpreadConstraints) && (!has(self.topologySpreadConstraints) || self.topologySpreadConstraints == oldSelf.topologySpreadConstraints)",message="field is immutable",fieldPath=".topologySpreadConstraints"
+	// +kubebuilder:validation:XValidation:rule="has(self.dnsConfig) == has(oldSelf.dnsConfig) && (!has(self.dnsConfig) || self.dnsConfig == oldSelf.dnsConfig)",message="field is immutable",fieldPath=".dnsConfig"
+	// +kubebuilder:validation:XValidation:rule="has(self.podAnnotations) == has(oldSelf.podAnnotations) && (!has(self.podAnnotations) || self.podAnnotations == oldSelf.podAnnotations)",message="field is immutable",fieldPath=".podAnnotations"
+	// +kubebuilder:validation:XValidation:rule="has(self.containerMode) == has(oldSelf.containerMode) && (!has(self.containerMode) || self.containerMode == oldSelf.containerMode)",message="field is immutable",fieldPath=".containerMode"
 	Spec RunnerSpec `json:"spec"`
 	// +optional
 	Status RunnerStatus `json:"status,omitempty"`
