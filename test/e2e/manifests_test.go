@@ -40,6 +40,7 @@ func TestManifestsAcceptedByAPIServer(t *testing.T) {
 	InstallCRDs(t)
 	ensureNamespace(t, "octorun-system")
 	ensureNamespace(t, "ci-runners")
+	ensureNamespace(t, "ci-runners-dind")
 	for dir, policy := range map[string]string{"manifests": "octorun", "manifests/samples": "runners"} {
 		out := MustKubectl(t, "apply", "--server-side", "--dry-run=server", "-k", RepoPath(t, dir))
 		if !strings.Contains(out, "(server dry run)") {

@@ -31,6 +31,7 @@ import (
 	"github.com/octorun/octorun/test/framework/controlplane"
 	"github.com/octorun/octorun/test/framework/install"
 	"github.com/octorun/octorun/test/framework/octorunproc"
+	"github.com/octorun/octorun/test/framework/provisioner"
 	"github.com/octorun/octorun/test/framework/runneragent"
 	"github.com/octorun/octorun/test/githubsim"
 )
@@ -80,6 +81,10 @@ type Options struct {
 	// WithWebhooks sends the simulator's workflow_job webhooks to the first
 	// replica's receiver.
 	WithWebhooks bool
+	// StorageClass, when set, is made the cluster's default StorageClass,
+	// served by a test provisioner (the test ground has no storage driver),
+	// for Runners in Kubernetes container mode.
+	StorageClass string
 	// Logf reports progress; nil discards it.
 	Logf func(format string, args ...any)
 }
@@ -175,6 +180,18 @@ func Start(ctx context.Context, o Options) (_ *World, err error) {
 	}
 	if err := install.Grant(ctx, config, "world-"+w.Namespace, w.Namespace); err != nil {
 		return nil, err
+	}
+	if o.StorageClass != "" {
+		if err := provisioner.EnsureStorageClass(ctx, w.Kube, o.StorageClass, true); err != nil {
+			return nil, err
+		}
+		provisionCtx, stopProvisioner := context.WithCancel(context.Background())
+		provisioned := make(chan struct{})
+		go func() {
+			defer close(provisioned)
+			provisioner.Run(provisionCtx, w.Kube, o.StorageClass)
+		}()
+		w.stops = append(w.stops, func() { stopProvisioner(); <-provisioned })
 	}
 
 	// GitHub.
@@ -459,9 +476,14 @@ func (w *World) RunnerSet(name string, runners int) *octorunv1alpha1.RunnerSet {
 	}
 }
 
-// CreateRunnerSet creates a RunnerSet of organization runners.
-func (w *World) CreateRunnerSet(ctx context.Context, name string, runners int) error {
-	_, err := w.Octo.OctorunV1alpha1().RunnerSets(w.Namespace).Create(ctx, w.RunnerSet(name, runners), metav1.CreateOptions{})
+// CreateRunnerSet creates a RunnerSet of organization runners; each
+// mutate changes it first.
+func (w *World) CreateRunnerSet(ctx context.Context, name string, runners int, mutate ...func(*octorunv1alpha1.RunnerSet)) error {
+	set := w.RunnerSet(name, runners)
+	for _, m := range mutate {
+		m(set)
+	}
+	_, err := w.Octo.OctorunV1alpha1().RunnerSets(w.Namespace).Create(ctx, set, metav1.CreateOptions{})
 	if err != nil {
 		return fmt.Errorf("creating RunnerSet %s: %w", name, err)
 	}

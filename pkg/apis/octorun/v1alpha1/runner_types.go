@@ -263,9 +263,10 @@ type KubernetesMode struct {
 	// +optional
 	WorkVolumeSize *resource.Quantity `json:"workVolumeSize,omitempty"`
 
-	// RequireJobContainer refuses jobs without a container: with a clear
-	// message; true when unset, as the container hooks fail such jobs
-	// anyway ("Job Container is required.").
+	// RequireJobContainer refuses jobs without a container:; true when
+	// unset. With false, such a job runs its steps in the runner container
+	// itself, beside the hooks' ServiceAccount token, and one with
+	// services: but no container: fails in the hooks.
 	// +optional
 	RequireJobContainer *bool `json:"requireJobContainer,omitempty"`
 }
