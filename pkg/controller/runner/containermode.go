@@ -206,10 +206,14 @@ func (c *Controller) deleteHookPods(ctx context.Context, runner *octorunv1alpha1
 	for i := range list.Items {
 		p := &list.Items[i]
 		err := pods.Delete(ctx, p.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &p.UID}})
-		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		switch {
+		case apierrors.IsNotFound(err) || apierrors.IsConflict(err):
+			// Gone already, or another pod of that name now.
+		case err != nil:
 			return fmt.Errorf("deleting job pod %s of the runner's container hooks: %w", p.Name, err)
+		default:
+			klog.FromContext(ctx).V(2).Info("Deleted a job pod the runner's container hooks left", "pod", klog.KObj(p))
 		}
-		klog.FromContext(ctx).V(2).Info("Deleted a job pod the runner's container hooks left", "pod", klog.KObj(p))
 	}
 	return nil
 }
