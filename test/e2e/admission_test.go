@@ -59,6 +59,7 @@ func TestAdmissionWebhook(t *testing.T) {
 		admitter: admission.Options{
 			EnterpriseHosts:  []string{"ghe.example.com"},
 			OctorunUsernames: []string{octorunUser},
+			StorageClasses:   noDefaultStorageClass{},
 		},
 		validity: webhookCertValidity,
 		resync:   webhookCertResync,
@@ -176,6 +177,27 @@ func testAdmissionRefusals(t *testing.T, client versioned.Interface, ns string) 
 			manifest: `{"apiVersion":"octorun.github.io/v1alpha1","kind":"Runner","metadata":{"name":"gitlab"},
 				"spec":{"url":"https://gitlab.com/octorun"}}`,
 			want: []string{`spec.url: Invalid value: "https://gitlab.com/octorun"`, `host "gitlab.com" is not allowed`},
+		},
+		{
+			name: "Runner with a sidecar named runner",
+			args: []string{"apply", "-f", "-"},
+			manifest: `{"apiVersion":"octorun.github.io/v1alpha1","kind":"Runner","metadata":{"name":"sidecar"},
+				"spec":{"url":"https://github.com/octorun","initContainers":[{"name":"runner","image":"busybox","restartPolicy":"Always"}]}}`,
+			want: []string{"spec.initContainers[0].name: Forbidden", `container name "runner" is set by Octorun`},
+		},
+		{
+			name: "Runner env overriding the JIT config",
+			args: []string{"apply", "-f", "-"},
+			manifest: `{"apiVersion":"octorun.github.io/v1alpha1","kind":"Runner","metadata":{"name":"jit"},
+				"spec":{"url":"https://github.com/octorun","env":[{"name":"ACTIONS_RUNNER_INPUT_JITCONFIG","value":"x"}]}}`,
+			want: []string{"spec.env[0].name: Forbidden", "ACTIONS_RUNNER_INPUT_JITCONFIG is set by Octorun"},
+		},
+		{
+			name: "Kubernetes mode with no work volume class where none is default",
+			args: []string{"apply", "-f", "-"},
+			manifest: `{"apiVersion":"octorun.github.io/v1alpha1","kind":"Runner","metadata":{"name":"kube"},
+				"spec":{"url":"https://github.com/octorun","serviceAccountName":"hooks","containerMode":{"type":"Kubernetes"}}}`,
+			want: []string{"spec.containerMode.kubernetes.workVolumeStorageClassName: Required value", "no default StorageClass"},
 		},
 		{
 			name: "Runner URL with a query",
@@ -387,3 +409,9 @@ func testAdmissionCertRotation(t *testing.T, client versioned.Interface, wh *adm
 		t.Errorf("the webhook served %d certificates in %v, want at least 3 (renewed every %v)", len(serials), 2*webhookCertValidity, webhookCertValidity*2/3)
 	}
 }
+
+// noDefaultStorageClass is a cluster without a default StorageClass (the
+// test control plane's may have one, made by another test).
+type noDefaultStorageClass struct{}
+
+func (noDefaultStorageClass) HasDefault() (bool, error) { return false, nil }
