@@ -95,6 +95,7 @@ func (s *Server) QueueJob(req JobRequest) Job {
 	s.jobs = append(s.jobs, j)
 	s.logf("githubsim: queued job %d in %s with labels %v", j.ID, r.fullName(), j.Labels)
 	s.emit(j, JobQueued)
+	s.scaleSetAssignQueuedLocked()
 	s.assign()
 	return j.snapshot()
 }
@@ -220,7 +221,7 @@ func (s *Server) assign() {
 			continue
 		}
 		for _, r := range free {
-			if !eligible(r, j) {
+			if !eligible(r, j) || !s.scaleSetEligible(r, j) {
 				continue
 			}
 			r.busy = true
@@ -234,6 +235,7 @@ func (s *Server) assign() {
 			j.StartedAt = s.now().UTC()
 			s.logf("githubsim: job %d assigned to runner %d %q", j.ID, r.id, r.name)
 			s.emit(j, JobInProgress)
+			s.scaleSetStartedLocked(j)
 			if j.Duration > 0 && !s.closed {
 				id := j.ID
 				j.timer = time.AfterFunc(j.Duration, func() { s.timedOut(id) })
@@ -279,6 +281,7 @@ func (s *Server) finishLocked(j *job, conclusion string, byRunner bool) {
 	}
 	s.logf("githubsim: job %d completed: %s", j.ID, conclusion)
 	s.emit(j, JobCompleted)
+	s.scaleSetCompletedLocked(j)
 	s.assign()
 }
 

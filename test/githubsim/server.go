@@ -119,6 +119,7 @@ type Server struct {
 
 	api     *http.ServeMux // REST API, without the /api/v3 prefix
 	control *http.ServeMux // /_sim/
+	actions *http.ServeMux // the Actions service of runner scale sets, /_actions/
 	hooks   *webhookSender
 
 	mu sync.Mutex
@@ -151,6 +152,7 @@ type Server struct {
 	calls         map[string]int
 	callsByStatus map[int]int
 	connections   ConnectionCounts
+	scaleSets     scaleSetState
 	closed        bool
 	// Sequences.
 	nextOrgID, nextRepoID, nextGroupID, nextRunnerID int64
@@ -224,6 +226,8 @@ func New(opts Options) *Server {
 	s.hooks = newWebhookSender(opts, s.logf)
 	s.api = s.apiMux()
 	s.control = s.controlMux()
+	s.actions = s.actionsMux()
+	s.scaleSets.init()
 	return s
 }
 
@@ -324,6 +328,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch p := r.URL.Path; {
 	case strings.HasPrefix(p, "/_sim/"):
 		s.control.ServeHTTP(w, r)
+	case strings.HasPrefix(p, actionsPrefix):
+		s.actions.ServeHTTP(w, r)
 	case p == enterprisePrefix || strings.HasPrefix(p, enterprisePrefix+"/"):
 		r2 := r.Clone(context.WithValue(r.Context(), prefixKey{}, enterprisePrefix))
 		r2.URL.Path = strings.TrimPrefix(p, enterprisePrefix)
@@ -384,6 +390,12 @@ func (s *Server) apiMux() *http.ServeMux {
 	route("GET /repos/{owner}/{repo}/installation", authJWT, s.getRepoInstallation)
 	route("GET /enterprises/{enterprise}/installation", authJWT, s.getEnterpriseInstallation)
 	route("GET /rate_limit", authRateLimit, s.rateLimit)
+	// Runner scale sets: the registration token and its exchange for the
+	// Actions service (scaleset_service.go).
+	route("POST /orgs/{org}/actions/runners/registration-token", authToken, s.createRegistrationToken)
+	route("POST /repos/{owner}/{repo}/actions/runners/registration-token", authToken, s.createRegistrationToken)
+	route("POST /enterprises/{enterprise}/actions/runners/registration-token", authToken, s.createRegistrationToken)
+	mux.HandleFunc("POST /actions/runner-registration", s.serveRunnerRegistration)
 	route("/", authOptional, func(c *call) { c.notFound() })
 	return mux
 }

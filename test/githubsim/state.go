@@ -63,6 +63,8 @@ type runner struct {
 	groupID      int64
 	jitConfig    string
 	jobID        int64 // the job it runs, 0 when idle
+	// scaleSetID is the runner scale set that registered it, 0 for none.
+	scaleSetID int64
 	// version is the runner application's version, reported when its
 	// process connects ("" until then).
 	version string
