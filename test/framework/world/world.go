@@ -295,22 +295,22 @@ func (w *World) StartReplica(ctx context.Context) (*Replica, error) {
 }
 
 func (w *World) startReplica(ctx context.Context, metrics, health, hooks string) (*Replica, error) {
-	var err error
-	for _, addr := range []*string{&metrics, &health} {
+	// The addresses not given, all different: two picked one after the
+	// other may be the same port.
+	free, err := octorunproc.FreeAddrs(3)
+	if err != nil {
+		return nil, err
+	}
+	for i, addr := range []*string{&metrics, &health, &hooks} {
 		if *addr == "" {
-			if *addr, err = octorunproc.FreeAddr(); err != nil {
-				return nil, err
-			}
+			*addr = free[i]
 		}
 	}
 	args := append([]string{"--metrics-addr", metrics, "--metrics-secure=false", "--health-probe-addr", health}, w.args...)
 	if w.opts.WithWebhooks {
-		if hooks == "" {
-			if hooks, err = octorunproc.FreeAddr(); err != nil {
-				return nil, err
-			}
-		}
 		args = append(args, "--github-webhook-addr", hooks)
+	} else {
+		hooks = ""
 	}
 	w.mu.Lock()
 	w.starts++
