@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,6 +17,7 @@ import (
 
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
 	"github.com/octorun/octorun/test/framework/install"
+	"github.com/octorun/octorun/test/framework/octorunproc"
 	"github.com/octorun/octorun/test/framework/runneragent"
 	"github.com/octorun/octorun/test/githubsim"
 )
@@ -191,10 +191,9 @@ func TestOctorunRunsWithShippedRBAC(t *testing.T) {
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := octorunproc.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }

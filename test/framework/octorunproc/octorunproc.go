@@ -197,18 +197,33 @@ func FreeAddr() (string, error) {
 	return addrs[0], nil
 }
 
-// FreeAddrs returns n loopback addresses with ports free right now, all
-// different: each is held until all are found, as the kernel may give a
-// port just closed again.
+// handedOut are the addresses FreeAddrs gave in this process: the kernel
+// may give a port just closed again, and two servers told the same port
+// fail to start.
+var handedOut = struct {
+	sync.Mutex
+	addrs map[string]bool
+}{addrs: map[string]bool{}}
+
+// FreeAddrs returns n loopback addresses with ports free right now, each
+// different from every other it returned in this process.
 func FreeAddrs(n int) ([]string, error) {
+	handedOut.Lock()
+	defer handedOut.Unlock()
 	addrs := make([]string, 0, n)
-	for range n {
+	for len(addrs) < n {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, err
 		}
+		// Held open until all are found, so none comes twice here.
 		defer ln.Close()
-		addrs = append(addrs, ln.Addr().String())
+		addr := ln.Addr().String()
+		if handedOut.addrs[addr] {
+			continue
+		}
+		handedOut.addrs[addr] = true
+		addrs = append(addrs, addr)
 	}
 	return addrs, nil
 }
