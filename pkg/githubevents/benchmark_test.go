@@ -1,6 +1,7 @@
 package githubevents
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -98,14 +99,26 @@ func benchReceiver(b *testing.B, workers int) (r *Receiver, body []byte, signatu
 	return r, body, Sign(testSecret, body)
 }
 
-// benchDelivery is the n-th delivery of body, signed beforehand: signing is
-// GitHub's work, checking the signature the receiver's.
-func benchDelivery(body []byte, signature string, n int64) delivery {
+// benchHeadSHA is the head_sha of gitHubPayload, which benchDelivery makes
+// differ per delivery.
+const benchHeadSHA = "9f2c5e4d8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e"
+
+// benchDelivery is the n-th delivery of body. Each has a body of its own
+// (its head_sha holds n), as GitHub's deliveries do, or the receiver would
+// drop it as a replay of the first; so each is signed here, an HMAC-SHA256
+// of the body counted in the iteration, as the receiver's check of it is.
+func benchDelivery(body []byte, _ string, n int64) delivery {
+	at := bytes.Index(body, []byte(benchHeadSHA))
+	if at < 0 {
+		panic("benchDelivery: not the benchmark's payload")
+	}
+	own := bytes.Clone(body)
+	copy(own[at:at+len(benchHeadSHA)], fmt.Sprintf("%040x", n))
 	return delivery{
 		event:     "workflow_job",
 		id:        fmt.Sprintf("72d3162e-cc78-11e3-81ab-%012d", n),
-		body:      body,
-		signature: signature,
+		body:      own,
+		signature: Sign(testSecret, own),
 	}
 }
 
@@ -140,7 +153,7 @@ func (j job) gitHubPayload() []byte {
 
 	wj["node_id"] = "CR_kwDOKQ8nZ88AAAAC" + fmt.Sprint(j.id)
 	wj["head_branch"] = "main"
-	wj["head_sha"] = "9f2c5e4d8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e"
+	wj["head_sha"] = benchHeadSHA
 	wj["run_attempt"] = 1
 	wj["run_url"] = fmt.Sprintf("%s/actions/runs/%d", repoAPI, j.runID)
 	wj["url"] = fmt.Sprintf("%s/actions/jobs/%d", repoAPI, j.id)
