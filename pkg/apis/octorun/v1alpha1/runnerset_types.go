@@ -16,7 +16,66 @@ type RunnerTemplateSpec struct {
 	Spec RunnerSpec `json:"spec"`
 }
 
+// RunnerScaleSetSpec makes a RunnerSet a GitHub runner scale set: Octorun
+// registers the set on GitHub's Actions service, holds a message session
+// with it, and sets spec.runners from GitHub's count of the jobs assigned to
+// the set, so no inbound webhook and no metrics pipeline are needed.
+type RunnerScaleSetSpec struct {
+	// Name of the scale set on GitHub: the label workflows target with
+	// runs-on. Defaults to the RunnerSet's name.
+	// +kubebuilder:validation:MaxLength=100
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9._-]+$`
+	// +optional
+	Name string `json:"name,omitempty"`
+
+	// Labels are further labels of the scale set, beside its name; a job
+	// goes to the set when the set has all of its runs-on labels.
+	// +kubebuilder:validation:MaxItems=99
+	// +kubebuilder:validation:items:MaxLength=256
+	// +listType=set
+	// +optional
+	Labels []string `json:"labels,omitempty"`
+
+	// RunnerGroup is the runner group of the scale set, which must be the
+	// template's spec.group when both are set. Defaults to the template's
+	// group.
+	// +kubebuilder:validation:MaxLength=256
+	// +optional
+	RunnerGroup string `json:"runnerGroup,omitempty"`
+
+	// MinRunners is how many runners the set keeps when no job is assigned
+	// to it. Defaults to 0.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	MinRunners *int32 `json:"minRunners,omitempty"`
+
+	// MaxRunners is the most runners the set runs, and the capacity it
+	// tells GitHub it has. Unset means no bound beside Octorun's
+	// --max-runners-per-runnerset.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	MaxRunners *int32 `json:"maxRunners,omitempty"`
+}
+
+// RunnerScaleSetStatus is the observed state of a RunnerSet's scale set.
+type RunnerScaleSetStatus struct {
+	// ID of the scale set on GitHub; 0 until it is created or adopted.
+	// +optional
+	ID int64 `json:"id,omitempty"`
+
+	// AssignedJobs is the number of jobs GitHub has assigned to the scale
+	// set, waiting or running, as its last message said.
+	// +optional
+	AssignedJobs int32 `json:"assignedJobs"`
+
+	// RunningJobs is the number of the set's jobs running, as its last
+	// message said.
+	// +optional
+	RunningJobs int32 `json:"runningJobs"`
+}
+
 // RunnerSetSpec defines the desired state of RunnerSet
+// +kubebuilder:validation:XValidation:rule="has(self.scaleSet) == has(oldSelf.scaleSet)",message="a RunnerSet cannot become or stop being a scale set: create another RunnerSet",fieldPath=".scaleSet"
 type RunnerSetSpec struct {
 	// Runners is the number of desired runners.
 	// This is a pointer to distinguish between explicit zero and unspecified.
@@ -37,6 +96,14 @@ type RunnerSetSpec struct {
 	// insufficient replicas are detected.
 	// +required
 	Template RunnerTemplateSpec `json:"template"`
+
+	// ScaleSet, when set, makes the RunnerSet a GitHub runner scale set
+	// whose runners follow the jobs GitHub assigns to it: Octorun then sets
+	// spec.runners, between the scale set's minRunners and maxRunners, and
+	// refuses other writes of the scale subresource. It cannot be added or
+	// removed after creation.
+	// +optional
+	ScaleSet *RunnerScaleSetSpec `json:"scaleSet,omitempty"`
 }
 
 // RunnerSetStatus defines the observed state of RunnerSet
@@ -71,6 +138,11 @@ type RunnerSetStatus struct {
 	// by the controller.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// ScaleSet is the state of the set's GitHub runner scale set, when it
+	// is one.
+	// +optional
+	ScaleSet *RunnerScaleSetStatus `json:"scaleSet,omitempty"`
 }
 
 // +genclient

@@ -36,6 +36,10 @@ const (
 	// from GitHub, so no registration outlives its Runner. While the GitHub
 	// runner holds a job the Runner is not released.
 	RunnerFinalizer = LabelPrefix + "deregister-runner"
+
+	// ScaleSetFinalizer keeps a scale-set RunnerSet until its Runners are
+	// gone and its runner scale set has been deleted from GitHub.
+	ScaleSetFinalizer = LabelPrefix + "delete-scale-set"
 )
 
 // Defaults of a RunnerSpec, applied by the admission webhook (and, for the
@@ -98,6 +102,12 @@ const (
 	// Runner was refused by GitHub for an outdated runner version; the
 	// template's image must be updated.
 	RunnerSetConditionRunnerOutdated = "RunnerOutdated"
+
+	// RunnerSetConditionScaleSetReady is True when a scale-set RunnerSet's
+	// runner scale set exists on GitHub with its spec's settings and
+	// Octorun holds its message session, so the set follows GitHub's
+	// demand.
+	RunnerSetConditionScaleSetReady = "ScaleSetReady"
 )
 
 // Condition reasons.
@@ -189,6 +199,16 @@ const (
 	// ReasonScopeNotGranted: no ScopeGrant lets the Runner's namespace
 	// register runners in its scope and runner group.
 	ReasonScopeNotGranted = "ScopeNotGranted"
+	// ReasonListening: Octorun holds the scale set's message session.
+	ReasonListening = "Listening"
+	// ReasonScaleSetFailed: the scale set could not be created, updated or
+	// read on GitHub.
+	ReasonScaleSetFailed = "ScaleSetFailed"
+	// ReasonSessionFailed: the scale set's message session could not be
+	// opened or was lost; Octorun retries it.
+	ReasonSessionFailed = "SessionFailed"
+	// ReasonScaleSetPending: the scale set is being created.
+	ReasonScaleSetPending = "ScaleSetPending"
 )
 
 // Runner process settings Octorun gives every runner container.
