@@ -36,6 +36,9 @@ type scaleSetState struct {
 	// pollTimeout is how long GET …/messages waits for a message before it
 	// answers 202.
 	pollTimeout time.Duration
+	// sessionIdleTTL is how long a session neither polled nor refreshed
+	// keeps its scale set from another listener.
+	sessionIdleTTL time.Duration
 }
 
 // serviceGrant is what a registration or admin token allows: one scope
@@ -75,6 +78,12 @@ type scaleSetSession struct {
 	notify chan struct{}
 	// maxCapacity is the X-ScaleSetMaxCapacity of the last poll.
 	maxCapacity int
+	// lastSeen is when the listener last showed it is alive: the session's
+	// creation, the start or end of a poll, a refresh. polls counts the
+	// polls waiting now; a session with one is alive however long it
+	// waits.
+	lastSeen time.Time
+	polls    int
 }
 
 type scaleSetMessage struct {
@@ -103,6 +112,16 @@ const (
 	// scaleSetMessageType is the only message type the client parses
 	// (actions/scaleset client.go parseRunnerScaleSetMessageResponse).
 	scaleSetMessageType = "RunnerScaleSetJobMessages"
+	// DefaultScaleSetSessionIdleTTL is how long a session neither polled
+	// nor refreshed keeps another listener out: after it, a new session
+	// replaces it. The service's timeout is not documented; what is known is
+	// that a listener whose predecessor died without deleting its session
+	// gets one in the end: ARC's listener retries a 409 on session creation
+	// every 30 seconds, 10 attempts in all, about 4.5 minutes
+	// (actions/actions-runner-controller cmd/ghalistener/listener/
+	// listener.go createSession, sessionCreationMaxRetries). Two minutes,
+	// assumed, falls inside that window.
+	DefaultScaleSetSessionIdleTTL = 2 * time.Minute
 	// serviceTokenTTL is the life of registration tokens ("expires after one
 	// hour", REST docs "Create a registration token for an organization"),
 	// and, assumed, of admin and message queue tokens.
@@ -123,6 +142,14 @@ func (st *scaleSetState) init() {
 	if st.pollTimeout <= 0 {
 		st.pollTimeout = DefaultScaleSetPollTimeout
 	}
+}
+
+// idleTTL is sessionIdleTTL, or its default when unset.
+func (st *scaleSetState) idleTTL() time.Duration {
+	if st.sessionIdleTTL <= 0 {
+		return DefaultScaleSetSessionIdleTTL
+	}
+	return st.sessionIdleTTL
 }
 
 // ScaleSet is a snapshot of a runner scale set.
@@ -148,6 +175,8 @@ type ScaleSetSession struct {
 	Pending []int64
 	// MaxCapacity is the X-ScaleSetMaxCapacity of the last poll.
 	MaxCapacity int
+	// Polling says a poll is waiting for a message now.
+	Polling bool
 }
 
 // SetScaleSetPollTimeout changes how long a message poll waits before it
@@ -160,6 +189,19 @@ func (s *Server) SetScaleSetPollTimeout(d time.Duration) {
 		d = DefaultScaleSetPollTimeout
 	}
 	s.scaleSets.pollTimeout = d
+}
+
+// SetScaleSetSessionIdleTTL changes how long a session neither polled nor
+// refreshed keeps another listener from opening one; 0 means
+// DefaultScaleSetSessionIdleTTL.
+func (s *Server) SetScaleSetSessionIdleTTL(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.scaleSets.init()
+	if d < 0 {
+		d = 0
+	}
+	s.scaleSets.sessionIdleTTL = d
 }
 
 // ScaleSets returns every runner scale set, by id.
@@ -196,7 +238,10 @@ func (s *Server) Sessions() []ScaleSetSession {
 		if set.session == nil {
 			continue
 		}
-		snap := ScaleSetSession{ID: set.session.id, ScaleSetID: set.id, Owner: set.session.owner, MaxCapacity: set.session.maxCapacity}
+		snap := ScaleSetSession{
+			ID: set.session.id, ScaleSetID: set.id, Owner: set.session.owner,
+			MaxCapacity: set.session.maxCapacity, Polling: set.session.polls > 0,
+		}
 		for _, m := range set.session.messages {
 			snap.Pending = append(snap.Pending, m.id)
 		}

@@ -498,3 +498,104 @@ func TestScaleSetListener(t *testing.T) {
 		t.Errorf("Close: %v", err)
 	}
 }
+
+// TestScaleSetSessionIdleTTL: a listener that dies without deleting its
+// session holds the scale set only until the session has been idle for the
+// TTL; a listener that polls holds it for good.
+func TestScaleSetSessionIdleTTL(t *testing.T) {
+	clock := newFakeClock()
+	sim, ts := newSim(t, Options{Now: clock.Now})
+	sim.SetScaleSetPollTimeout(100 * time.Millisecond)
+	const ttl = time.Minute
+	sim.SetScaleSetSessionIdleTTL(ttl)
+	ctx := context.Background()
+	c := newScaleSetClient(t, ts.URL)
+	set := createTestScaleSet(t, ctx, c)
+	conflicts := func(what string) {
+		t.Helper()
+		if _, err := c.MessageSessionClient(ctx, set.ID, "third"); err == nil || !strings.Contains(err.Error(), excSessionConflict) {
+			t.Fatalf("%s: new session err = %v, want %s", what, err, excSessionConflict)
+		}
+	}
+
+	// A listener hears of a job, then is killed: it neither deletes the
+	// message nor closes the session. A second job's event waits unread.
+	killed, err := c.MessageSessionClient(ctx, set.ID, "killed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j1 := sim.QueueScaleSetJob(testOrg, testRepo, testScaleSet, 0)
+	msg, err := killed.GetMessage(ctx, 0, 10)
+	if err != nil || msg == nil || len(msg.JobAssignedMessages) != 1 || msg.JobAssignedMessages[0].RunnerRequestID != j1.ID {
+		t.Fatalf("GetMessage = %+v, %v; want JobAssigned %d", msg, err, j1.ID)
+	}
+	sim.QueueScaleSetJob(testOrg, testRepo, testScaleSet, 0)
+	if ss := sim.Sessions(); len(ss) != 1 || ss[0].Owner != "killed" || len(ss[0].Pending) != 2 || ss[0].Polling {
+		t.Fatalf("sessions = %+v, want killed's with two messages, no poll", ss)
+	}
+
+	conflicts("right after the kill")
+	clock.Step(ttl - time.Second)
+	conflicts("within the TTL")
+	clock.Step(time.Second)
+	next, err := c.MessageSessionClient(ctx, set.ID, "next")
+	if err != nil {
+		t.Fatalf("session after the TTL: %v", err)
+	}
+	defer next.Close(ctx)
+	// The old session's messages went with it; the new session's
+	// statistics count both jobs.
+	if s := next.Session(); s.Statistics == nil || s.Statistics.TotalAssignedJobs != 2 {
+		t.Errorf("new session statistics = %+v, want 2 assigned", s.Statistics)
+	}
+	if ss := sim.Sessions(); len(ss) != 1 || ss[0].Owner != "next" || len(ss[0].Pending) != 0 {
+		t.Errorf("sessions = %+v, want next's with nothing pending", ss)
+	}
+	if msg, err := killed.GetMessage(ctx, msg.MessageID, 10); err == nil {
+		t.Errorf("the dropped session's poll = %+v, want an error", msg)
+	}
+	j3 := sim.QueueScaleSetJob(testOrg, testRepo, testScaleSet, 0)
+	var ev jobEvents
+	last := readUntil(t, ctx, next, 0, &ev, func() bool { return len(ev.assigned) > 0 })
+	if diff := cmp.Diff([]int64{j3.ID}, ev.assigned); diff != "" {
+		t.Errorf("JobAssigned on the new session (-want +got):\n%s", diff)
+	}
+	if ev.last.TotalAssignedJobs != 3 {
+		t.Errorf("statistics = %+v, want 3 assigned", ev.last)
+	}
+
+	// A listener that polls within the TTL keeps its session.
+	for range 3 {
+		if msg, err := next.GetMessage(ctx, last, 10); msg != nil || err != nil {
+			t.Fatalf("GetMessage = %+v, %v; want nil, nil", msg, err)
+		}
+		clock.Step(ttl - time.Second)
+		conflicts("polled within the TTL")
+	}
+
+	// A waiting poll keeps the session however long it waits.
+	sim.SetScaleSetPollTimeout(10 * time.Second)
+	type result struct {
+		msg *scaleset.RunnerScaleSetMessage
+		err error
+	}
+	polled := make(chan result, 1)
+	go func() {
+		msg, err := next.GetMessage(ctx, last, 10)
+		polled <- result{msg, err}
+	}()
+	eventually(t, "the poll to wait", func() bool {
+		ss := sim.Sessions()
+		return len(ss) == 1 && ss[0].Polling
+	})
+	clock.Step(2 * ttl)
+	conflicts("with a poll waiting")
+	j4 := sim.QueueScaleSetJob(testOrg, testRepo, testScaleSet, 0)
+	r := <-polled
+	if r.err != nil || r.msg == nil || len(r.msg.JobAssignedMessages) != 1 || r.msg.JobAssignedMessages[0].RunnerRequestID != j4.ID {
+		t.Fatalf("waiting poll = %+v, %v; want JobAssigned %d", r.msg, r.err, j4.ID)
+	}
+	if ss := sim.Sessions(); len(ss) != 1 || ss[0].Owner != "next" {
+		t.Errorf("sessions = %+v, want next's", ss)
+	}
+}

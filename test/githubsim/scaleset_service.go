@@ -634,7 +634,13 @@ func (s *Server) sessionJSONLocked(c *actionsCall, set *scaleSet) sessionJSON {
 // statistics the listener starts from: listener/listener.go Run). A scale
 // set has one session: a second is 409 TaskAgentSessionConflictException,
 // as for a runner's session (actions/runner src/Runner.Listener/
-// MessageListener.cs retries it), until the first is deleted.
+// MessageListener.cs retries it), until the first is deleted or idle for
+// the session idle TTL. A listener killed without deleting its session
+// does not hold the set forever: ARC's listener retries the 409 for about
+// 4.5 minutes and then fails (actions/actions-runner-controller
+// cmd/ghalistener/listener/listener.go createSession), which only makes
+// sense if the service lets a dead listener's session go; the idle TTL
+// models that, its length assumed (DefaultScaleSetSessionIdleTTL).
 func (s *Server) createSession(c *actionsCall) {
 	var req struct {
 		OwnerName string `json:"ownerName"`
@@ -648,6 +654,9 @@ func (s *Server) createSession(c *actionsCall) {
 	if !ok {
 		return
 	}
+	if set.session != nil && s.sessionIdleLocked(set.session) {
+		s.dropSessionLocked(set)
+	}
 	if set.session != nil {
 		c.exception(http.StatusConflict, excSessionConflict,
 			"The runner scale set %s already has an active session for owner %s.", set.name, set.session.owner)
@@ -656,9 +665,31 @@ func (s *Server) createSession(c *actionsCall) {
 	set.session = &scaleSetSession{
 		id: newUUID(), owner: req.OwnerName, token: randomAlnum(40),
 		tokenExpires: s.now().Add(serviceTokenTTL), notify: make(chan struct{}),
+		lastSeen: s.now(),
 	}
 	s.logf("githubsim: scale set %d %q: session %s for %q", set.id, set.name, set.session.id, req.OwnerName)
 	c.json(http.StatusOK, s.sessionJSONLocked(c, set))
+}
+
+// sessionIdleLocked says whether a session's listener has shown no sign of
+// life (no poll waiting, none started or ended, no refresh) for the idle
+// TTL.
+func (s *Server) sessionIdleLocked(sess *scaleSetSession) bool {
+	return sess.polls == 0 && !s.now().Before(sess.lastSeen.Add(s.scaleSets.idleTTL()))
+}
+
+// dropSessionLocked ends an idle session. Its messages, delivered or not,
+// go with it, as when it is deleted: the next listener starts from the
+// statistics of its new session, which count the set's assigned and
+// running jobs (actions/scaleset listener/listener.go Run scales from
+// them first), and the JobStarted and JobCompleted events the dead
+// listener never read are not sent again (assumed).
+func (s *Server) dropSessionLocked(set *scaleSet) {
+	sess := set.session
+	s.logf("githubsim: scale set %d %q: session %s of %q idle since %s, dropped with %d message(s)",
+		set.id, set.name, sess.id, sess.owner, sess.lastSeen.UTC().Format(time.RFC3339), len(sess.messages))
+	close(sess.notify)
+	set.session = nil
 }
 
 // sessionLocked resolves {session} of the scale set, answering 404 when it
@@ -687,6 +718,7 @@ func (s *Server) refreshSession(c *actionsCall) {
 	}
 	sess.token = randomAlnum(40)
 	sess.tokenExpires = s.now().Add(serviceTokenTTL)
+	sess.lastSeen = s.now()
 	c.json(http.StatusOK, s.sessionJSONLocked(c, set))
 }
 
@@ -723,7 +755,9 @@ type messageJSON struct {
 // undeleted message after lastMessageId, with the set's statistics as they
 // are now; 202 with no body when none comes within the poll timeout; 401
 // for an expired queue token. The client sends X-ScaleSetMaxCapacity; the
-// simulator records it but does not limit assignments by it.
+// simulator records it but does not limit assignments by it. A waiting poll
+// keeps the session alive; its start and end count as the listener's last
+// sign of life (sessionIdleLocked).
 func (s *Server) getMessage(c *actionsCall) {
 	last := int64(0)
 	if v := c.r.URL.Query().Get("lastMessageId"); v != "" {
@@ -748,6 +782,15 @@ func (s *Server) getMessage(c *actionsCall) {
 	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(c.r.Context(), timeout)
 	defer cancel()
+	var polling *scaleSetSession
+	defer func() {
+		if polling != nil {
+			s.mu.Lock()
+			polling.polls--
+			polling.lastSeen = s.now()
+			s.mu.Unlock()
+		}
+	}()
 	for {
 		s.mu.Lock()
 		set := s.scaleSetInPathLocked(c.r)
@@ -757,6 +800,11 @@ func (s *Server) getMessage(c *actionsCall) {
 			return
 		}
 		sess := set.session
+		if polling == nil {
+			polling = sess
+			sess.polls++
+			sess.lastSeen = s.now()
+		}
 		if capacity >= 0 {
 			sess.maxCapacity = capacity
 		}
