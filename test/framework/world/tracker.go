@@ -136,6 +136,19 @@ func (t *Tracker) CountPhase(phase octorunv1alpha1.RunnerPhase) int {
 	return n
 }
 
+// Live counts the Runners that exist now, in any phase.
+func (t *Tracker) Live() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, rt := range t.runners {
+		if !rt.gone {
+			n++
+		}
+	}
+	return n
+}
+
 // ActiveAt is when the tracker first saw the Runner registered as GitHub
 // runner id Active.
 func (t *Tracker) ActiveAt(id int64) (time.Time, bool) {
