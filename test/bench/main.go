@@ -53,6 +53,8 @@ type config struct {
 	churnRunners    int
 	churnJobs       int
 	churnRate       float64
+	scaleSetJobs    int
+	scaleSetRunners int
 	jobMin, jobMax  time.Duration
 	steadyRunners   int
 	steadyDuration  time.Duration
@@ -64,16 +66,16 @@ type config struct {
 
 var sizes = map[string]config{
 	"full": {
-		scaleRuns: []scaleRun{{1000, 200}, {1000, 500}, {5000, 500}}, churnRunners: 200, churnJobs: 2000, churnRate: 10, jobMin: time.Second, jobMax: 10 * time.Second,
+		scaleRuns: []scaleRun{{1000, 200}, {1000, 500}, {5000, 500}}, churnRunners: 200, churnJobs: 2000, churnRate: 10, scaleSetJobs: 2000, scaleSetRunners: 200, jobMin: time.Second, jobMax: 10 * time.Second,
 		steadyRunners: 500, steadyDuration: 10 * time.Minute, syncPeriod: 5 * time.Minute, jitDuration: 3 * time.Minute, goBenchTime: "3s",
 	},
 	"small": {
-		scaleRuns: []scaleRun{{100, 200}}, churnRunners: 20, churnJobs: 100, churnRate: 5, jobMin: time.Second, jobMax: 3 * time.Second,
+		scaleRuns: []scaleRun{{100, 200}}, churnRunners: 20, churnJobs: 100, churnRate: 5, scaleSetJobs: 50, scaleSetRunners: 20, jobMin: time.Second, jobMax: 3 * time.Second,
 		steadyRunners: 50, steadyDuration: 30 * time.Second, syncPeriod: 10 * time.Second, jitDuration: 20 * time.Second, goBenchTime: "1x",
 	},
 }
 
-const allScenarios = "scale,churn,steady,jit,go"
+const allScenarios = "scale,churn,scaleset,steady,jit,go"
 
 // subScenarios name parts of a scenario that may be run alone.
 var subScenarios = map[string]string{"churn-burst": "churn", "churn-paced": "churn"}
@@ -87,6 +89,8 @@ func main() {
 	flag.IntVar(&cfg.churnRunners, "churn-runners", 0, "RunnerSet size of the churn scenario (default: the preset's)")
 	flag.IntVar(&cfg.churnJobs, "churn-jobs", 0, "Jobs of the churn scenario (default: the preset's)")
 	flag.Float64Var(&cfg.churnRate, "churn-rate", 0, "Jobs a second arriving in the paced churn (default: the preset's)")
+	flag.IntVar(&cfg.scaleSetJobs, "scaleset-jobs", 0, "Jobs of the scale-set scenario (default: the preset's)")
+	flag.IntVar(&cfg.scaleSetRunners, "scaleset-max-runners", 0, "maxRunners of the scale-set scenario's RunnerSet (default: the preset's)")
 	flag.IntVar(&cfg.steadyRunners, "steady-runners", 0, "Idle runners of the steady-state scenario (default: the preset's)")
 	flag.DurationVar(&cfg.steadyDuration, "steady-duration", 0, "Length of the steady-state window (default: the preset's)")
 	flag.DurationVar(&cfg.jitDuration, "jit-duration", 0, "Length of the registration-rate window (default: the preset's)")
@@ -164,6 +168,7 @@ func run(ctx context.Context, cfg config, scenarios, scale string) error {
 	steps = append(steps,
 		step{"churn-burst", func() (*section, error) { return churn(ctx, cfg, 0) }},
 		step{"churn-paced", func() (*section, error) { return churn(ctx, cfg, cfg.churnRate) }},
+		step{"scaleset", func() (*section, error) { return scaleSetBurst(ctx, cfg) }},
 		step{"steady", func() (*section, error) { return steady(ctx, cfg) }},
 		step{"jit", func() (*section, error) { return jitRate(ctx, cfg) }},
 		step{"go", func() (*section, error) { return goBenchmarks(ctx, cfg) }},
@@ -184,6 +189,7 @@ func run(ctx context.Context, cfg config, scenarios, scale string) error {
 			continue
 		}
 		s.Seconds = time.Since(began).Seconds()
+		s.Key = st.key
 		logf("%s: done in %.0fs", s.Name, s.Seconds)
 		rep.Sections = append(rep.Sections, s)
 	}
@@ -246,6 +252,8 @@ func (c *config) fill(p config, scenarios, scale string) error {
 	if c.churnRate <= 0 {
 		c.churnRate = p.churnRate
 	}
+	setInt(&c.scaleSetJobs, p.scaleSetJobs)
+	setInt(&c.scaleSetRunners, p.scaleSetRunners)
 	setInt(&c.steadyRunners, p.steadyRunners)
 	setDuration(&c.steadyDuration, p.steadyDuration)
 	setDuration(&c.jitDuration, p.jitDuration)

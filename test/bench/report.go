@@ -26,6 +26,8 @@ type report struct {
 
 // section is one scenario's figures.
 type section struct {
+	// Key is the scenario's name in -scenarios (churn-burst, not churn).
+	Key     string         `json:"key"`
 	Name    string         `json:"name"`
 	Bound   string         `json:"boundBy"`
 	Seconds float64        `json:"seconds"`
@@ -74,9 +76,56 @@ func (r *report) markdown() string {
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", scenario, f.Name, value, f.Goal, met)
 		}
 	}
+	for _, c := range comparisons {
+		b.WriteString(r.beside(c))
+	}
 	b.WriteString("\nWhat bounds each scenario:\n\n")
 	for _, s := range r.Sections {
 		fmt.Fprintf(&b, "- %s (%.0f s): %s\n", s.Name, s.Seconds, s.Bound)
+	}
+	return b.String()
+}
+
+// comparison prints two scenarios' figures of the same name side by side.
+type comparison struct {
+	title, left, right string // scenario keys
+}
+
+var comparisons = []comparison{
+	{"Webhook mode beside scale-set mode, jobs queued at once", "churn-burst", "scaleset"},
+}
+
+// beside renders a comparison when the run has both scenarios: every
+// figure of the right one that the left one also has, in the right one's
+// order.
+func (r *report) beside(c comparison) string {
+	var left, right *section
+	for _, s := range r.Sections {
+		switch s.Key {
+		case c.left:
+			left = s
+		case c.right:
+			right = s
+		}
+	}
+	if left == nil || right == nil {
+		return ""
+	}
+	format := func(f figure) string {
+		if f.Value == nil {
+			return "n/a"
+		}
+		return formatValue(*f.Value) + " " + f.Unit
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n%s:\n\n| Figure | %s | %s |\n|---|---:|---:|\n", c.title, left.Name, right.Name)
+	for _, rf := range right.Figures {
+		for _, lf := range left.Figures {
+			if lf.Name == rf.Name {
+				fmt.Fprintf(&b, "| %s | %s | %s |\n", rf.Name, format(lf), format(rf))
+				break
+			}
+		}
 	}
 	return b.String()
 }

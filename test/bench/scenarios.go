@@ -210,12 +210,13 @@ func churn(ctx context.Context, cfg config, rate float64) (*section, error) {
 		}
 	}
 	var killed, unseen int
-	var startToActive, deliveryToActive, completions []float64
+	var startToActive, deliveryToActive, completions, queueToStart []float64
 	var completedAt []time.Time
 	for _, j := range done {
 		if j.Conclusion != githubsim.ConclusionSuccess {
 			killed++
 		}
+		queueToStart = append(queueToStart, math.Max(0, j.StartedAt.Sub(j.CreatedAt).Seconds()))
 		completedAt = append(completedAt, j.CompletedAt)
 		at, ok := e.Tracker.ActiveAt(j.RunnerID)
 		if !ok {
@@ -244,6 +245,9 @@ func churn(ctx context.Context, cfg config, rate float64) (*section, error) {
 	s.add("time to complete every job", wall.Seconds(), "s", "", nil)
 	s.add("jobs per second", float64(jobs)/wall.Seconds(), "jobs/s", "", nil)
 	s.add("GitHub calls per job", calls/float64(jobs), "calls", "≤ 1.0", ptrBool(calls/float64(jobs) <= 1.0))
+	s.add("Octorun's API requests per job", (after.OctorunKube-before.OctorunKube)/float64(jobs), "requests", "", nil)
+	s.add("job queued → started, p50", percentile(queueToStart, 50), "s", "", nil)
+	s.add("job queued → started, p99", percentile(queueToStart, 99), "s", "", nil)
 	// Against a backlog the latencies measure the queue, so the goals are
 	// held against the paced arrivals.
 	goal := func(g string, met bool) (string, *bool) {
