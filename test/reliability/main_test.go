@@ -57,6 +57,10 @@ type size struct {
 	hugeWindow time.Duration
 	// Outdated runners: how long the set of outdated runners is watched.
 	outdatedWindow time.Duration
+	// Scale set: the jobs of each half (leader killed, GitHub faults), the
+	// set's bounds, and the window of faults.
+	scaleSetJobs, scaleSetMin, scaleSetMax int
+	scaleSetWindow                         time.Duration
 	// syncPeriod is Octorun's --sync-period.
 	syncPeriod time.Duration
 }
@@ -72,6 +76,7 @@ var sizes = map[string]size{
 		hugeSet:         100000, hugeWindow: 2 * time.Minute,
 		outdatedWindow: 5 * time.Minute,
 		syncPeriod:     time.Minute,
+		scaleSetJobs:   120, scaleSetMin: 2, scaleSetMax: 40, scaleSetWindow: time.Minute,
 	},
 	"small": {
 		killRunners: 60, killJobs: 30, kills: 4,
@@ -83,6 +88,7 @@ var sizes = map[string]size{
 		hugeSet:         100000, hugeWindow: 20 * time.Second,
 		outdatedWindow: time.Minute,
 		syncPeriod:     20 * time.Second,
+		scaleSetJobs:   16, scaleSetMin: 1, scaleSetMax: 8, scaleSetWindow: 12 * time.Second,
 	},
 }
 
