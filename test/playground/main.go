@@ -2,7 +2,9 @@
 // builds (once) and starts a real control plane with kwok nodes, a GitHub
 // simulator and Octorun as a process, applies the CRDs and a sample
 // RunnerSet, feeds simulated jobs, and shows live what happens. Ctrl-C
-// tears everything down.
+// tears everything down. With --scale-set the sample RunnerSet is a runner
+// scale set, whose jobs name it in runs-on, and Octorun runs without the
+// GitHub webhook receiver.
 //
 //	go run ./test/playground [flags]
 package main
@@ -23,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -46,16 +49,18 @@ type options struct {
 	jobLength  time.Duration
 	duration   time.Duration
 	plain      bool
+	scaleSet   bool
 }
 
 func main() {
 	var o options
 	flag.StringVar(&o.kubeconfig, "kubeconfig", "", "Use this cluster instead of starting a local control plane; its nodes must be kwok's, as the simulated GitHub's runner configs work with no real runner")
-	flag.IntVar(&o.runners, "runners", 3, "Runners of the sample RunnerSet")
+	flag.IntVar(&o.runners, "runners", 3, "Runners of the sample RunnerSet (with --scale-set, its maxRunners)")
 	flag.DurationVar(&o.jobEvery, "job-every", 2*time.Second, "How often a simulated job is queued (0: none)")
 	flag.DurationVar(&o.jobLength, "job-length", 5*time.Second, "Longest duration of a simulated job")
 	flag.DurationVar(&o.duration, "duration", 0, "Stop after this long (0: run until Ctrl-C)")
 	flag.BoolVar(&o.plain, "plain", false, "Print status lines instead of refreshing one line")
+	flag.BoolVar(&o.scaleSet, "scale-set", false, "Make the sample RunnerSet a runner scale set (minRunners 0, maxRunners --runners) fed by jobs with runs-on: its name, and run Octorun without the GitHub webhook receiver")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -179,27 +184,23 @@ func run(ctx context.Context, o options) error {
 		}
 		logf("Created ScopeGrant octorun-playground: namespace default may register runners anywhere on GitHub")
 	}
-	// GitHub's webhooks go to Octorun's receiver on a free loopback port.
-	hookAddr, err := octorunproc.FreeAddr()
-	if err != nil {
-		return err
-	}
-	// A random secret of 32 bytes, as GitHub recommends and Octorun
-	// requires.
-	secretBytes := make([]byte, 32)
-	_, _ = crand.Read(secretBytes)
-	secret := hex.EncodeToString(secretBytes)
-	secretFile := filepath.Join(logDir, "webhook-secret")
-	if err := os.WriteFile(secretFile, []byte(secret), 0o600); err != nil {
-		return err
-	}
-	sim.SetWebhook("http://"+hookAddr+"/github/webhooks", secret)
 	logPath := filepath.Join(logDir, "octorun.log")
+	args = append(args, "--github-api-url", simURL, "--runner-name-prefix", "playground-", "--namespace", "default",
+		"--metrics-addr", "127.0.0.1:0", "--metrics-secure=false", "--health-probe-addr", "127.0.0.1:0",
+		"--sync-period", "30s", "-v", "2")
+	if !o.scaleSet {
+		// GitHub's webhooks go to Octorun's receiver on a free loopback
+		// port. A scale set needs none: its demand and its jobs' events
+		// come over the message session Octorun opens.
+		hookArgs, err := wireWebhooks(sim, logDir)
+		if err != nil {
+			return err
+		}
+		args = append(args, hookArgs...)
+	}
 	proc, err := octorunproc.Start(octorunproc.Options{
-		Binary: octorunBin,
-		Args: append(args, "--github-api-url", simURL, "--runner-name-prefix", "playground-", "--namespace", "default",
-			"--metrics-addr", "127.0.0.1:0", "--metrics-secure=false", "--health-probe-addr", "127.0.0.1:0", "--github-webhook-addr", hookAddr, "--github-webhook-secret-file", secretFile,
-			"--sync-period", "30s", "-v", "2"),
+		Binary:  octorunBin,
+		Args:    args,
 		Env:     []string{"GITHUB_TOKEN=" + token},
 		LogPath: logPath,
 	})
@@ -226,30 +227,25 @@ func run(ctx context.Context, o options) error {
 	defer stopAgent()
 	agent := &runneragent.Agent{Client: kube, Sim: sim, Namespace: "default", Interval: 200 * time.Millisecond}
 	go agent.Run(agentCtx)
-	labels := map[string]string{octorunv1alpha1.LabelRunnerSet: "playground"}
-	set := &octorunv1alpha1.RunnerSet{
-		ObjectMeta: metav1.ObjectMeta{Name: "playground"},
-		Spec: octorunv1alpha1.RunnerSetSpec{
-			Runners:  ptr.To(int32(o.runners)),
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: octorunv1alpha1.RunnerTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       octorunv1alpha1.RunnerSpec{URL: "https://github.com/octo"},
-			},
-		},
-	}
+	set := sampleRunnerSet(o)
 	if _, err := octorun.OctorunV1alpha1().RunnerSets("default").Create(ctx, set, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("creating the sample RunnerSet: %w", err)
 	}
-	logf("Created RunnerSet default/playground with %d runners", o.runners)
-	fmt.Fprintf(os.Stderr, "\n  Use kubectl alongside:  export KUBECONFIG=%s\n  e.g. kubectl get runnersets,runners -o wide; kubectl scale runnerset/playground --replicas=5\n  Ctrl-C stops everything.\n\n", kubeconfig)
+	if o.scaleSet {
+		logf("Created RunnerSet default/%s, the runner scale set %q of organization octo: 0 to %d runners, one per job GitHub assigns to it", sampleName, set.ScaleSetName(), o.runners)
+		fmt.Fprintf(os.Stderr, "\n  Use kubectl alongside:  export KUBECONFIG=%s\n  e.g. kubectl get runnersets,runners -o wide; kubectl get runnerset/%s -o jsonpath='{.status.scaleSet}'\n"+
+			"  Queue a job yourself:   curl -d '{\"owner\":\"octo\",\"repo\":\"hello\",\"labels\":[\"%s\"]}' %s_sim/jobs\n  Ctrl-C stops everything.\n\n",
+			kubeconfig, sampleName, set.ScaleSetName(), simURL)
+	} else {
+		logf("Created RunnerSet default/%s with %d runners", sampleName, o.runners)
+		fmt.Fprintf(os.Stderr, "\n  Use kubectl alongside:  export KUBECONFIG=%s\n  e.g. kubectl get runnersets,runners -o wide; kubectl scale runnerset/%s --replicas=5\n  Ctrl-C stops everything.\n\n", kubeconfig, sampleName)
+	}
 
 	// Jobs, and what happens.
 	feed := time.NewTicker(max(o.jobEvery, time.Second))
 	defer feed.Stop()
-	status := time.NewTicker(time.Second)
-	defer status.Stop()
-	done := 0
+	show := time.NewTicker(time.Second)
+	defer show.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -263,10 +259,14 @@ func run(ctx context.Context, o options) error {
 		case <-feed.C:
 			if o.jobEvery > 0 {
 				d := time.Duration(rand.Int64N(int64(max(o.jobLength, time.Second))))
-				sim.QueueJob(githubsim.JobRequest{Owner: "octo", Repo: "hello", Duration: d})
+				if o.scaleSet {
+					sim.QueueScaleSetJob("octo", "hello", set.ScaleSetName(), d)
+				} else {
+					sim.QueueJob(githubsim.JobRequest{Owner: "octo", Repo: "hello", Duration: d})
+				}
 			}
-		case <-status.C:
-			line := statusLine(ctx, octorun, sim, &done)
+		case <-show.C:
+			line := statusLine(ctx, octorun, sim)
 			if o.plain {
 				fmt.Println(line)
 			} else {
@@ -304,9 +304,70 @@ func waitForAdmission(ctx context.Context, octorun versioned.Interface, proc *oc
 	}
 }
 
+// sampleName is the name of the sample RunnerSet, and of its scale set.
+const sampleName = "playground"
+
+// sampleRunnerSet returns the sample RunnerSet: o.runners runners of
+// organization octo, or with o.scaleSet the runner scale set of that
+// organization that keeps 0 to o.runners runners, one for each job GitHub
+// assigns to it. A scale set's spec.runners is Octorun's to set.
+func sampleRunnerSet(o options) *octorunv1alpha1.RunnerSet {
+	labels := map[string]string{octorunv1alpha1.LabelRunnerSet: sampleName}
+	set := &octorunv1alpha1.RunnerSet{
+		ObjectMeta: metav1.ObjectMeta{Name: sampleName},
+		Spec: octorunv1alpha1.RunnerSetSpec{
+			Runners:  ptr.To(int32(o.runners)),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: octorunv1alpha1.RunnerTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       octorunv1alpha1.RunnerSpec{URL: "https://github.com/octo"},
+			},
+		},
+	}
+	if o.scaleSet {
+		set.Spec.Runners = nil
+		set.Spec.ScaleSet = &octorunv1alpha1.RunnerScaleSetSpec{
+			Name:       sampleName,
+			MinRunners: ptr.To[int32](0),
+			MaxRunners: ptr.To(int32(o.runners)),
+		}
+	}
+	return set
+}
+
+// wireWebhooks points the simulator's webhooks at a receiver on a free
+// loopback port, with a random secret of 32 bytes (as GitHub recommends and
+// Octorun requires) in a file of dir, and returns Octorun's flags for that
+// receiver.
+func wireWebhooks(sim *githubsim.Server, dir string) ([]string, error) {
+	hookAddr, err := octorunproc.FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	secretBytes := make([]byte, 32)
+	_, _ = crand.Read(secretBytes)
+	secret := hex.EncodeToString(secretBytes)
+	secretFile := filepath.Join(dir, "webhook-secret")
+	if err := os.WriteFile(secretFile, []byte(secret), 0o600); err != nil {
+		return nil, err
+	}
+	sim.SetWebhook("http://"+hookAddr+"/github/webhooks", secret)
+	return []string{"--github-webhook-addr", hookAddr, "--github-webhook-secret-file", secretFile}, nil
+}
+
+// status is what a status line shows.
+type status struct {
+	now    time.Time
+	phases map[octorunv1alpha1.RunnerPhase]int
+	jobs   map[string]int // by the simulator's job status
+	calls  int
+	// set is the sample RunnerSet; nil when it could not be read.
+	set *octorunv1alpha1.RunnerSet
+}
+
 // statusLine summarises the runners, the jobs and GitHub's load.
-func statusLine(ctx context.Context, octorun versioned.Interface, sim *githubsim.Server, done *int) string {
-	phases := map[octorunv1alpha1.RunnerPhase]int{}
+func statusLine(ctx context.Context, octorun versioned.Interface, sim *githubsim.Server) string {
+	st := status{now: time.Now(), phases: map[octorunv1alpha1.RunnerPhase]int{}, jobs: map[string]int{}}
 	list, err := octorun.OctorunV1alpha1().Runners("default").List(ctx, metav1.ListOptions{})
 	if err == nil {
 		for _, r := range list.Items {
@@ -314,30 +375,51 @@ func statusLine(ctx context.Context, octorun versioned.Interface, sim *githubsim
 			if p == "" {
 				p = octorunv1alpha1.RunnerPhasePending
 			}
-			phases[p]++
+			st.phases[p]++
 		}
 	}
-	jobs := map[string]int{}
 	for _, j := range sim.Jobs() {
-		jobs[j.Status]++
+		st.jobs[j.Status]++
 	}
-	calls := 0
 	for _, n := range sim.Calls() {
-		calls += n
+		st.calls += n
 	}
-	return fmt.Sprintf("%s runners: %d Pending, %d Idle, %d Active, %d Complete, %d Failed | jobs: %d queued, %d running, %d done | GitHub API calls: %d",
-		time.Now().Format("15:04:05"), phases[octorunv1alpha1.RunnerPhasePending], phases[octorunv1alpha1.RunnerPhaseIdle],
-		phases[octorunv1alpha1.RunnerPhaseActive], phases[octorunv1alpha1.RunnerPhaseComplete], phases[octorunv1alpha1.RunnerPhaseFailed],
-		jobs[githubsim.JobQueued], jobs[githubsim.JobInProgress], jobs[githubsim.JobCompleted], calls)
+	if set, err := octorun.OctorunV1alpha1().RunnerSets("default").Get(ctx, sampleName, metav1.GetOptions{}); err == nil {
+		st.set = set
+	}
+	return st.String()
 }
 
-// cleanUp deletes the sample RunnerSet, so the runners are removed from the
-// (simulated) GitHub while Octorun still runs. Jobs still running are
-// finished, as their runners would only go after them.
+// String formats the status as one line; a scale set's part says its id
+// on GitHub, the jobs its last message counted and the runners it wants.
+func (st status) String() string {
+	line := fmt.Sprintf("%s runners: %d Pending, %d Idle, %d Active, %d Complete, %d Failed | jobs: %d queued, %d running, %d done | GitHub API calls: %d",
+		st.now.Format("15:04:05"), st.phases[octorunv1alpha1.RunnerPhasePending], st.phases[octorunv1alpha1.RunnerPhaseIdle],
+		st.phases[octorunv1alpha1.RunnerPhaseActive], st.phases[octorunv1alpha1.RunnerPhaseComplete], st.phases[octorunv1alpha1.RunnerPhaseFailed],
+		st.jobs[githubsim.JobQueued], st.jobs[githubsim.JobInProgress], st.jobs[githubsim.JobCompleted], st.calls)
+	if st.set == nil || st.set.Spec.ScaleSet == nil {
+		return line
+	}
+	ss := st.set.Status.ScaleSet
+	if ss == nil || ss.ID == 0 {
+		return line + " | scale set: not created yet"
+	}
+	desired := "-"
+	if r := st.set.Spec.Runners; r != nil {
+		desired = fmt.Sprint(*r)
+	}
+	return line + fmt.Sprintf(" | scale set %d: %d assigned, %d running, %s desired", ss.ID, ss.AssignedJobs, ss.RunningJobs, desired)
+}
+
+// cleanUp deletes the sample RunnerSet, so the runners (and a scale set) are
+// removed from the (simulated) GitHub while Octorun still runs. Jobs still
+// running are finished, as their runners would only go after them; a scale
+// set's RunnerSet goes once its runners are gone and its scale set is
+// deleted on GitHub.
 func cleanUp(octorun versioned.Interface, sim *githubsim.Server) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := octorun.OctorunV1alpha1().RunnerSets("default").Delete(ctx, "playground", metav1.DeleteOptions{}); err != nil {
+	if err := octorun.OctorunV1alpha1().RunnerSets("default").Delete(ctx, sampleName, metav1.DeleteOptions{}); err != nil {
 		return nil // the cluster is going anyway
 	}
 	for ctx.Err() == nil {
@@ -347,7 +429,11 @@ func cleanUp(octorun versioned.Interface, sim *githubsim.Server) error {
 			}
 		}
 		list, err := octorun.OctorunV1alpha1().Runners("default").List(ctx, metav1.ListOptions{})
-		if err != nil || len(list.Items) == 0 {
+		if err != nil {
+			return nil
+		}
+		_, err = octorun.OctorunV1alpha1().RunnerSets("default").Get(ctx, sampleName, metav1.GetOptions{})
+		if len(list.Items) == 0 && apierrors.IsNotFound(err) {
 			return nil
 		}
 		time.Sleep(200 * time.Millisecond)
