@@ -304,7 +304,10 @@ func (f *serviceFaults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "GitHub is not up yet", http.StatusServiceUnavailable)
 		return
 	}
-	service := strings.HasPrefix(r.URL.Path, "/_actions/") || r.URL.Path == "/actions/runner-registration"
+	// The client takes the simulator for a GitHub Enterprise Server: its
+	// REST calls go under /api/v3.
+	path := strings.TrimPrefix(r.URL.Path, "/api/v3")
+	service := strings.HasPrefix(path, "/_actions/") || path == "/actions/runner-registration"
 	if !service {
 		sim.ServeHTTP(w, r)
 		return
@@ -332,7 +335,7 @@ func (f *serviceFaults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serviceEndpoint names a call's endpoint, METHOD and path with the
 // tenant, ids and session ids left out.
 func serviceEndpoint(r *http.Request) string {
-	path := r.URL.Path
+	path := strings.TrimPrefix(r.URL.Path, "/api/v3")
 	if _, rest, ok := strings.Cut(path, "/_apis/"); ok {
 		path = rest
 	}
