@@ -64,10 +64,33 @@ type Options struct {
 	// nothing.
 	StorageClasses StorageClasses
 
-	// MaxRunners refuses a RunnerSet whose spec.runners is above it (the
-	// controller keeps no more anyway: an autoscaler's writes to the scale
-	// subresource pass no webhook); 0 means no cap.
+	// MaxRunners refuses a RunnerSet whose spec.runners, or whose scale
+	// set's minRunners or maxRunners, is above it (the controller keeps no
+	// more anyway, whatever an autoscaler writes to the scale
+	// subresource); 0 means no cap.
 	MaxRunners int32
+
+	// RunnerSets finds the RunnerSet of a write to the scale subresource,
+	// whose review carries a Scale, to refuse it for a scale-set RunnerSet;
+	// nil checks nothing there.
+	RunnerSets RunnerSets
+}
+
+// RunnerSets finds RunnerSets, e.g. in an informer's cache.
+type RunnerSets interface {
+	// Get returns the RunnerSet namespace/name, or an error for which
+	// apierrors.IsNotFound holds when there is none. The RunnerSet may be
+	// shared and must not be changed.
+	Get(namespace, name string) (*octorunv1alpha1.RunnerSet, error)
+}
+
+// RunnerSetsFunc adapts a function to RunnerSets, e.g. a lister's
+// lister.RunnerSets(namespace).Get(name).
+type RunnerSetsFunc func(namespace, name string) (*octorunv1alpha1.RunnerSet, error)
+
+// Get calls f.
+func (f RunnerSetsFunc) Get(namespace, name string) (*octorunv1alpha1.RunnerSet, error) {
+	return f(namespace, name)
 }
 
 // Grants decide which namespace may register runners in which GitHub scope
@@ -97,6 +120,7 @@ type Admitter struct {
 	grants          Grants
 	maxRunners      int32
 	storageClasses  StorageClasses
+	runnerSets      RunnerSets
 }
 
 // NewAdmitter returns an Admitter configured by opts.
@@ -108,6 +132,7 @@ func NewAdmitter(opts Options) *Admitter {
 		grants:         opts.Grants,
 		maxRunners:     opts.MaxRunners,
 		storageClasses: opts.StorageClasses,
+		runnerSets:     opts.RunnerSets,
 	}
 	if a.defaultImage == "" {
 		a.defaultImage = octorunv1alpha1.DefaultRunnerImage
@@ -174,9 +199,11 @@ func (a *Admitter) Mutate(review *admissionv1.AdmissionReview) *admissionv1.Admi
 	return resp
 }
 
-// Validate checks the Runner or RunnerSet of a CREATE or UPDATE review;
-// other operations are allowed. A refusal is an Invalid status listing every
-// field error, as the API server's own validation gives.
+// Validate checks the Runner or RunnerSet of a CREATE or UPDATE review, and
+// an UPDATE of a RunnerSet's scale subresource; other operations are
+// allowed. A refusal of an object is an Invalid status listing every field
+// error, as the API server's own validation gives; warnings come with the
+// answer either way.
 func (a *Admitter) Validate(review *admissionv1.AdmissionReview) *admissionv1.AdmissionResponse {
 	req, resp := reviewRequest(review)
 	if resp != nil {
@@ -190,7 +217,11 @@ func (a *Admitter) Validate(review *admissionv1.AdmissionReview) *admissionv1.Ad
 	default:
 		return allow(req.UID)
 	}
+	if req.SubResource != "" {
+		return a.validateSubresource(req)
+	}
 	var errs field.ErrorList
+	var warnings []string
 	var name string
 	switch kind := gvk(req.Kind); kind {
 	case runnerKind:
@@ -201,7 +232,7 @@ func (a *Admitter) Validate(review *admissionv1.AdmissionReview) *admissionv1.Ad
 		name = objectName(&r.ObjectMeta, req)
 		if !update {
 			errs = a.validateRunner(&r, req.UserInfo.Username)
-			errs = append(errs, a.validateGrant(req.Namespace, &r.Spec, field.NewPath("spec"))...)
+			errs = append(errs, a.validateGrant(req.Namespace, r.Spec.URL, r.Spec.Group, field.NewPath("spec", "url"))...)
 			break
 		}
 		if err := decode(req.OldObject.Raw, &old); err != nil {
@@ -222,17 +253,20 @@ func (a *Admitter) Validate(review *admissionv1.AdmissionReview) *admissionv1.Ad
 			}
 		}
 		errs = a.validateRunnerSet(&s, old)
-		if old == nil || old.Spec.Template.Spec.URL != s.Spec.Template.Spec.URL || old.Spec.Template.Spec.Group != s.Spec.Template.Spec.Group {
-			errs = append(errs, a.validateGrant(req.Namespace, &s.Spec.Template.Spec, field.NewPath("spec", "template", "spec"))...)
+		if old == nil || old.Spec.Template.Spec.URL != s.Spec.Template.Spec.URL || grantGroup(old) != grantGroup(&s) {
+			errs = append(errs, a.validateGrant(req.Namespace, s.Spec.Template.Spec.URL, grantGroup(&s), field.NewPath("spec", "template", "spec", "url"))...)
 		}
+		warnings = a.scaleSetRunnersWarnings(&s, old, req.UserInfo.Username)
 	default:
 		return unexpectedKind(req.UID, kind)
 	}
 	if len(errs) == 0 {
-		return allow(req.UID)
+		resp := allow(req.UID)
+		resp.Warnings = warnings
+		return resp
 	}
 	status := apierrors.NewInvalid(schema.GroupKind{Group: req.Kind.Group, Kind: req.Kind.Kind}, name, errs).ErrStatus
-	return &admissionv1.AdmissionResponse{UID: req.UID, Allowed: false, Result: &status}
+	return &admissionv1.AdmissionResponse{UID: req.UID, Allowed: false, Result: &status, Warnings: warnings}
 }
 
 // reviewRequest returns the request of review, or the response to give
@@ -293,6 +327,8 @@ func reasonForCode(code int32) metav1.StatusReason {
 		return metav1.StatusReasonBadRequest
 	case http.StatusUnsupportedMediaType:
 		return metav1.StatusReasonUnsupportedMediaType
+	case http.StatusForbidden:
+		return metav1.StatusReasonForbidden
 	case http.StatusMethodNotAllowed:
 		return metav1.StatusReasonMethodNotAllowed
 	case http.StatusRequestEntityTooLarge:
@@ -307,19 +343,19 @@ func reasonForCode(code int32) metav1.StatusReason {
 // webhook configuration is wrong, and allowing it would hide that.
 func unexpectedKind(uid types.UID, kind schema.GroupVersionKind) *admissionv1.AdmissionResponse {
 	return deny(uid, http.StatusBadRequest, fmt.Sprintf(
-		"Octorun's admission webhook reviews only %s and %s, not %q: check the webhook configuration's rules",
+		"Octorun's admission webhook reviews only %s and %s, and writes of the scale subresource of RunnerSets, not %q: check the webhook configuration's rules",
 		runnerKind, runnerSetKind, kind.String()))
 }
 
-// validateGrant refuses a runner spec of a namespace no ScopeGrant lets
-// register runners of its URL and group. A URL that is invalid is refused
-// by the URL's own check already.
-func (a *Admitter) validateGrant(namespace string, spec *octorunv1alpha1.RunnerSpec, fldPath *field.Path) field.ErrorList {
-	if a.grants == nil || spec.URL == "" {
+// validateGrant refuses runners of url in group, the URL at fldPath, in a
+// namespace no ScopeGrant lets register them. A URL that is invalid is
+// refused by the URL's own check already.
+func (a *Admitter) validateGrant(namespace, url, group string, fldPath *field.Path) field.ErrorList {
+	if a.grants == nil || url == "" {
 		return nil
 	}
-	if err := a.grants.Check(namespace, spec.URL, spec.Group); err != nil {
-		return field.ErrorList{field.Forbidden(fldPath.Child("url"), err.Error())}
+	if err := a.grants.Check(namespace, url, group); err != nil {
+		return field.ErrorList{field.Forbidden(fldPath, err.Error())}
 	}
 	return nil
 }

@@ -346,6 +346,34 @@ func TestMutateRunnerSet(t *testing.T) {
 			},
 		},
 		{
+			name: "gives a template without a group its scale set's runner group",
+			in: func(s *octorunv1alpha1.RunnerSet) {
+				s.Spec.ScaleSet = &octorunv1alpha1.RunnerScaleSetSpec{RunnerGroup: "Builders"}
+				s.Spec.Template.Spec.Group = ""
+			},
+			want: func(s *octorunv1alpha1.RunnerSet) {
+				s.Spec.ScaleSet = &octorunv1alpha1.RunnerScaleSetSpec{RunnerGroup: "Builders"}
+				s.Spec.Template.Spec.Group = "Builders"
+			},
+		},
+		{
+			name: "keeps a template's group other than its scale set's, for the validating webhook to refuse",
+			in: func(s *octorunv1alpha1.RunnerSet) {
+				s.Spec.ScaleSet = &octorunv1alpha1.RunnerScaleSetSpec{RunnerGroup: "Builders"}
+			},
+			want: func(s *octorunv1alpha1.RunnerSet) {
+				s.Spec.ScaleSet = &octorunv1alpha1.RunnerScaleSetSpec{RunnerGroup: "Builders"}
+			},
+		},
+		{
+			name: "defaults the template's group of a scale set naming none",
+			in: func(s *octorunv1alpha1.RunnerSet) {
+				s.Spec.ScaleSet = &octorunv1alpha1.RunnerScaleSetSpec{}
+				s.Spec.Template.Spec.Group = ""
+			},
+			want: func(s *octorunv1alpha1.RunnerSet) { s.Spec.ScaleSet = &octorunv1alpha1.RunnerScaleSetSpec{} },
+		},
+		{
 			name: "leaves an already defaulted RunnerSet alone",
 			in:   func(*octorunv1alpha1.RunnerSet) {},
 		},
@@ -467,7 +495,7 @@ func TestAdmitOtherRequests(t *testing.T) {
 				return r
 			},
 			wantCode:    400,
-			wantMessage: `reviews only octorun.github.io/v1alpha1, Kind=Runner and octorun.github.io/v1alpha1, Kind=RunnerSet, not "/v1, Kind=Pod"`,
+			wantMessage: `reviews only octorun.github.io/v1alpha1, Kind=Runner and octorun.github.io/v1alpha1, Kind=RunnerSet, and writes of the scale subresource of RunnerSets, not "/v1, Kind=Pod"`,
 		},
 		{
 			name: "no object",

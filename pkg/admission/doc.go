@@ -15,7 +15,8 @@
 // created with generateName has none yet); on a RunnerSet it sets the template
 // label octorun.github.io/runnerset=<name>, the selector from the template's
 // labels when the selector is empty, and the Runner defaults on the template's
-// spec. Its JSON patch is the diff of the object as received and the defaulted
+// spec, whose group is first taken from spec.scaleSet.runnerGroup when the
+// template names none. Its JSON patch is the diff of the object as received and the defaulted
 // object, so a second pass gives none.
 //
 // Validate refuses a URL that is not https://<host>/<organization> or
@@ -26,9 +27,26 @@
 // that is empty, does not match the template's labels or changes; a negative
 // spec.runners; a volumeMount naming no volume of the spec; and an empty
 // image name, group, workdir or pull policy (the mutating webhook sets them,
-// so they can only be empty when it did not run). On an update only what
-// changed is checked, so objects stored before a rule existed stay
-// updatable (e.g. to remove a finalizer).
+// so they can only be empty when it did not run). For a scale-set RunnerSet
+// (spec.scaleSet) it refuses a runnerGroup other than the template's group
+// when both are set, a minRunners above maxRunners, either of them or
+// spec.runners above Options.MaxRunners, and labels that are empty, padded,
+// longer than 256 characters, the same as another or as the scale set's
+// name (without regard to case, as GitHub matches runs-on labels), or more
+// than 99 (with the name, GitHub's 100). A ScopeGrant must allow the
+// RunnerSet's URL in the scale set's runner group (ScaleSetRunnerGroup), where
+// its runners register. When a user other than Octorun sets spec.runners of a
+// scale-set RunnerSet, the answer warns that the scale set's demand sets it.
+// On an update only what changed is checked, so objects stored before a rule
+// existed stay updatable (e.g. to remove a finalizer).
+//
+// Validate also reviews writes of the scale subresource of RunnerSets
+// (kubectl scale, a HorizontalPodAutoscaler): the review carries a Scale, so
+// the RunnerSet is looked up in Options.RunnerSets, and a write to a
+// scale-set RunnerSet by anyone but Octorun is refused (403), as the jobs
+// GitHub assigns to the scale set set its spec.runners. A RunnerSet not
+// found there is allowed: it is not Octorun's, or so new that the cache has
+// not seen it yet.
 //
 // # Webhook configurations
 //
@@ -50,11 +68,19 @@
 //	  resources: ["runners", "runnersets"]
 //	  operations: ["CREATE", "UPDATE"]
 //	  scope: Namespaced
+//	# validating only:
+//	- apiGroups: ["octorun.github.io"]
+//	  apiVersions: ["v1alpha1"]
+//	  resources: ["runnersets/scale"]
+//	  operations: ["UPDATE"]
+//	  scope: Namespaced
 //
-// The rules name the main resources only: status writes (runners/status,
-// runnersets/status) and scaling (runnersets/scale) are not reviewed; the
-// CRD schema bounds spec.runners for the scale subresource. The mutating
-// webhook may set reinvocationPolicy: IfNeeded; its patches are idempotent.
+// Status writes (runners/status, runnersets/status) are not reviewed. The
+// scale subresource is reviewed by the validating webhook only, for
+// scale-set RunnerSets; the CRD schema bounds spec.runners of the others,
+// and the controller keeps no more than --max-runners-per-runnerset. The
+// mutating webhook may set reinvocationPolicy: IfNeeded; its patches are
+// idempotent.
 //
 // Octorun's service account needs get, create and update on its Secret
 // (create cannot be restricted by name) and get and update on the two

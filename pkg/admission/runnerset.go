@@ -1,7 +1,6 @@
 package admission
 
 import (
-	"fmt"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -40,10 +39,10 @@ func (a *Admitter) validateRunnerSet(s, old *octorunv1alpha1.RunnerSet) field.Er
 	if spec.Runners != nil && changed(runners) {
 		errs = append(errs, apivalidation.ValidateNonnegativeField(int64(*spec.Runners), specPath.Child("runners"))...)
 		if a.maxRunners > 0 && *spec.Runners > a.maxRunners {
-			errs = append(errs, field.Invalid(specPath.Child("runners"), *spec.Runners,
-				fmt.Sprintf("Octorun keeps at most %d runners per RunnerSet (--max-runners-per-runnerset)", a.maxRunners)))
+			errs = append(errs, field.Invalid(specPath.Child("runners"), *spec.Runners, maxRunnersDetail(a.maxRunners)))
 		}
 	}
+	errs = append(errs, a.validateScaleSet(spec, s.Name, changed)...)
 	if oldSpec != nil {
 		errs = append(errs, apivalidation.ValidateImmutableField(spec.Selector, oldSpec.Selector, specPath.Child("selector"))...)
 	}
