@@ -99,6 +99,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 
+	scaleSets, err := app.NewScaleSetClients(gh, creds, o)
+	if err != nil {
+		return err
+	}
 	informers := app.NewInformers(clients, o)
 	var receiver *githubevents.Receiver
 	if o.WebhookAddr != "" {
@@ -166,7 +170,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		// in a new process: fresh work queues and expectations, and event
 		// handlers removed from the shared informers when the term ends.
 		done <- runLeaderElected(ctx, clients.Kube, o, func(ctx context.Context) error {
-			controllers, err := app.NewControllers(ctx, clients, informers, gh, registry, o)
+			controllers, err := app.NewControllers(ctx, clients, informers, gh, scaleSets, registry, o)
 			if err != nil {
 				return err
 			}

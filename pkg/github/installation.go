@@ -80,6 +80,35 @@ func (c *Client) credentialFor(ctx context.Context, scope Scope) (*credential, e
 	if c.fixed != nil {
 		return c.fixed, nil
 	}
+	id, err := c.lookupInstallation(ctx, scope)
+	if err != nil {
+		return nil, err
+	}
+	return c.installation(id)
+}
+
+// InstallationID returns the id of the GitHub App installation Octorun
+// uses for scope: the fixed Credentials.InstallationID, or the App's
+// installation on the scope, found as for the client's own requests (and
+// remembered with them). It is 0 for a personal access token.
+func (c *Client) InstallationID(ctx context.Context, scope Scope) (int64, error) {
+	creds := c.opts.Credentials
+	switch {
+	case !creds.IsApp():
+		return 0, nil
+	case creds.InstallationID != 0:
+		return creds.InstallationID, nil
+	case scope.IsEnterprise():
+		_, err := c.credentialFor(ctx, scope)
+		return 0, err
+	}
+	return c.lookupInstallation(ctx, scope)
+}
+
+// lookupInstallation returns the App's installation on scope, found with
+// the App's JWT and remembered for installationTTL. A scope the App is not
+// installed on fails with ErrNotInstalled.
+func (c *Client) lookupInstallation(ctx context.Context, scope Scope) (int64, error) {
 	key := scopeKey(scope)
 	known, ok := c.knownInstallation(key)
 	if !ok {
@@ -96,7 +125,7 @@ func (c *Client) credentialFor(ctx context.Context, scope Scope) (*credential, e
 		case errors.Is(err, ErrNotInstalled):
 			known = scopeInstallation{err: err, expires: now.Add(notInstalledTTL)}
 		case err != nil:
-			return nil, err
+			return 0, err
 		default:
 			known = scopeInstallation{id: id, expires: now.Add(installationTTL)}
 		}
@@ -105,9 +134,9 @@ func (c *Client) credentialFor(ctx context.Context, scope Scope) (*credential, e
 		c.instMu.Unlock()
 	}
 	if known.err != nil {
-		return nil, known.err
+		return 0, known.err
 	}
-	return c.installation(known.id)
+	return known.id, nil
 }
 
 // knownInstallation returns what the client knows of the installation on

@@ -152,7 +152,12 @@ func startEnv(t *testing.T, eo envOptions) *runnerEnv {
 		sim.SetWebhook(env.hookURL, envWebhookSecret)
 		go receiver.Run(ctx)
 	}
-	controllers, err := app.NewControllers(ctx, clients, informers, gh, registry, o)
+	o.GitHubAPIURL = srv.URL + "/"
+	scaleSets, err := app.NewScaleSetClients(gh, creds, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	controllers, err := app.NewControllers(ctx, clients, informers, gh, scaleSets, registry, o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,8 +9,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
+	actionsscaleset "github.com/actions/scaleset"
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -26,10 +28,13 @@ import (
 	"github.com/octorun/octorun/pkg/controller/githubsync"
 	"github.com/octorun/octorun/pkg/controller/runner"
 	"github.com/octorun/octorun/pkg/controller/runnerset"
+	"github.com/octorun/octorun/pkg/controller/scaleset"
 	"github.com/octorun/octorun/pkg/generated/clientset/versioned"
 	informers "github.com/octorun/octorun/pkg/generated/informers/externalversions"
 	"github.com/octorun/octorun/pkg/githubevents"
+	"github.com/octorun/octorun/pkg/github"
 	"github.com/octorun/octorun/pkg/githubevents/jobstore"
+	"github.com/octorun/octorun/pkg/runnerscaleset"
 	"github.com/octorun/octorun/pkg/scopegrant"
 )
 
@@ -68,6 +73,12 @@ type Informers struct {
 	// ScopeGrants select on, and its StorageClasses, for the admission of
 	// Kubernetes-mode work volumes.
 	Namespaces kubeinformers.SharedInformerFactory
+
+	// hints write the jobs GitHub reports (workflow_job deliveries, scale
+	// set messages) on the Runners; made with the informers, so that its
+	// indexes are there before they start.
+	hints    *runner.JobHints
+	hintsErr error
 }
 
 // NewInformers returns the informers of the options' namespace (all when
@@ -93,6 +104,8 @@ func NewInformers(c Clients, o *options.Options) *Informers {
 	i.Kube.Core().V1().Pods().Informer()
 	i.Namespaces.Core().V1().Namespaces().Informer()
 	i.Namespaces.Storage().V1().StorageClasses().Informer()
+	i.hints, i.hintsErr = runner.NewJobHints(c.Octorun, i.Octorun.Octorun().V1alpha1().Runners(),
+		runner.JobHintsOptions{RunnerNamePrefix: o.RunnerNamePrefix})
 	return i
 }
 
@@ -172,22 +185,37 @@ type GitHub interface {
 	Host() string
 }
 
-// Controllers are one term's control loops: the Runner and RunnerSet
-// controllers and the GitHub sync.
+// Controllers are one term's control loops: the Runner, RunnerSet and
+// scale-set controllers and the GitHub sync.
 type Controllers struct {
 	runners    *runner.Controller
 	runnerSets *runnerset.Controller
+	scaleSets  *scaleset.Controller
 	sync       *githubsync.Controller
 	o          *options.Options
 }
 
+// NewScaleSetClients returns the runner scale set clients of Octorun's
+// credentials, which find a GitHub App's installations with gh.
+func NewScaleSetClients(gh runnerscaleset.Installations, creds github.Credentials, o *options.Options) (*runnerscaleset.Clients, error) {
+	return runnerscaleset.NewClients(runnerscaleset.Options{
+		APIURL: o.GitHubAPIURL, Credentials: creds, Installations: gh,
+		System: actionsscaleset.SystemInfo{System: "octorun", Subsystem: "controller"},
+	})
+}
+
 // NewControllers builds a term's control loops on the shared informers,
-// with the options' settings; reg receives the GitHub sync's metrics. The
+// with the options' settings; reg receives the GitHub sync's metrics, and
+// scaleSets serve the scale-set RunnerSets (see NewScaleSetClients). The
 // controllers' event handlers are added now and removed when Run returns.
 // Adding a handler fails only on informers that stopped, when the process
 // ends anyway.
-func NewControllers(ctx context.Context, c Clients, i *Informers, gh GitHub, reg prometheus.Registerer, o *options.Options) (*Controllers, error) {
+func NewControllers(ctx context.Context, c Clients, i *Informers, gh GitHub, scaleSets *runnerscaleset.Clients, reg prometheus.Registerer, o *options.Options) (*Controllers, error) {
+	if i.hintsErr != nil {
+		return nil, i.hintsErr
+	}
 	runners := i.Octorun.Octorun().V1alpha1().Runners()
+	sets := i.Octorun.Octorun().V1alpha1().RunnerSets()
 	ctrls := &Controllers{o: o}
 	var err error
 	ctrls.sync, err = githubsync.New(ctx, c.Kube, c.Octorun, gh, runners, githubsync.Options{
@@ -206,17 +234,24 @@ func NewControllers(ctx context.Context, c Clients, i *Informers, gh GitHub, reg
 	ctrls.runners, err = runner.New(ctx, c.Kube, c.Octorun, gh, runners, i.Kube.Core().V1().Pods(), runner.Options{
 		RunnerNamePrefix: o.RunnerNamePrefix, GitHubHost: gh.Host(), RetryPeriod: o.RegistrationRetryPeriod,
 		DefaultImage: o.DefaultRunnerImage, DefaultArch: o.DefaultRunnerArch, ExitGracePeriod: exitGrace,
-		Grants: i.Grants(),
+		Grants: i.Grants(), ScaleSets: runnerscaleset.NewRunners(sets.Lister(), scaleSets),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("setting up the Runner controller: %w", err)
 	}
-	ctrls.runnerSets, err = runnerset.New(ctx, c.Kube, c.Octorun, i.Octorun.Octorun().V1alpha1().RunnerSets(), runners, runnerset.Options{
+	ctrls.runnerSets, err = runnerset.New(ctx, c.Kube, c.Octorun, sets, runners, runnerset.Options{
 		FailureBackoff: o.FailureBackoff, MaxFailureBackoff: o.MaxFailureBackoff,
 		MaxRunners: int32(o.MaxRunnersPerRunnerSet),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("setting up the RunnerSet controller: %w", err)
+	}
+	owner, _ := os.Hostname()
+	ctrls.scaleSets, err = scaleset.New(ctx, c.Kube, c.Octorun, scaleSets, i.hints, sets, runners, scaleset.Options{
+		Grants: i.Grants(), Owner: owner, MaxRunners: int32(o.MaxRunnersPerRunnerSet), RetryPeriod: o.RegistrationRetryPeriod,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("setting up the scale-set controller: %w", err)
 	}
 	return ctrls, nil
 }
@@ -230,6 +265,7 @@ func (c *Controllers) Run(ctx context.Context) error {
 	loops := []func(context.Context) error{
 		func(ctx context.Context) error { return c.runners.Run(ctx, c.o.RunnerWorkers) },
 		func(ctx context.Context) error { return c.runnerSets.Run(ctx, c.o.RunnerSetWorkers) },
+		func(ctx context.Context) error { return c.scaleSets.Run(ctx, c.o.RunnerSetWorkers) },
 		c.sync.Run,
 	}
 	errs := make(chan error, len(loops))
@@ -252,17 +288,15 @@ func (c *Controllers) Run(ctx context.Context) error {
 // replicas, see pkg/githubevents/jobstore), and serves under the options'
 // path. Its Run runs the job store too.
 func NewReceiver(c Clients, i *Informers, secret []byte, reg prometheus.Registerer, o *options.Options) (*githubevents.Receiver, error) {
-	hints, err := runner.NewJobHints(c.Octorun, i.Octorun.Octorun().V1alpha1().Runners(),
-		runner.JobHintsOptions{RunnerNamePrefix: o.RunnerNamePrefix})
-	if err != nil {
-		return nil, err
+	if i.hintsErr != nil {
+		return nil, i.hintsErr
 	}
 	jobs, err := jobstore.New(c.Kube, jobstore.Options{Namespace: o.PodNamespace, Registerer: reg})
 	if err != nil {
 		return nil, fmt.Errorf("setting up the job store: %w", err)
 	}
 	return githubevents.NewReceiver(githubevents.Options{
-		Secret: secret, Sink: hints, Jobs: jobs, Path: o.WebhookPath, Registerer: reg, Workers: o.WebhookWorkers,
+		Secret: secret, Sink: i.hints, Jobs: jobs, Path: o.WebhookPath, Registerer: reg, Workers: o.WebhookWorkers,
 	})
 }
 

@@ -55,8 +55,22 @@ type Grants interface {
 	Check(namespace, url, group string) error
 }
 
+// ScaleSets register the Runners of scale-set RunnerSets with their runner
+// scale set (pkg/runnerscaleset's Runners).
+type ScaleSets interface {
+	// ScaleSetOf returns the id of the scale set the Runner registers
+	// with, 0 when it belongs to none; runnerscaleset.ErrNotReady while
+	// the set has no scale set on GitHub yet.
+	ScaleSetOf(runner *octorunv1alpha1.Runner) (int64, error)
+	// GenerateJITConfig registers a just-in-time runner in the scale set.
+	GenerateJITConfig(ctx context.Context, scope github.Scope, scaleSetID int64, name, workFolder string) (*github.JITConfig, error)
+}
+
 // Options tune the controller.
 type Options struct {
+	// ScaleSets register the Runners of scale-set RunnerSets; nil means
+	// every Runner registers through GitHub's REST API.
+	ScaleSets ScaleSets
 	// Grants decide where a namespace's Runners may register; required.
 	// A Runner not granted its scope makes no GitHub call.
 	Grants Grants

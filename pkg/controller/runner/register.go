@@ -18,8 +18,22 @@ import (
 
 	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
 	"github.com/octorun/octorun/pkg/github"
+	"github.com/octorun/octorun/pkg/runnerscaleset"
 	"github.com/octorun/octorun/pkg/scopegrant"
 )
+
+// scaleSetWait is how long a Runner of a scale-set RunnerSet waits before
+// it looks again for its set's scale set on GitHub.
+const scaleSetWait = 2 * time.Second
+
+// scaleSetOf returns the id of the runner scale set the Runner registers
+// with, 0 when none.
+func (c *Controller) scaleSetOf(runner *octorunv1alpha1.Runner) (int64, error) {
+	if c.opts.ScaleSets == nil {
+		return 0, nil
+	}
+	return c.opts.ScaleSets.ScaleSetOf(runner)
+}
 
 const (
 	// Annotations of the runner's Secret.
@@ -151,18 +165,37 @@ func (c *Controller) adopt(ctx context.Context, runner *octorunv1alpha1.Runner, 
 // registration yet, and keeps its JIT config in a Secret.
 func (c *Controller) registerOnGitHub(ctx context.Context, runner *octorunv1alpha1.Runner, scope github.Scope, labels []string) (attempt, error) {
 	logger := klog.FromContext(ctx)
-	groupID, err := c.github.RunnerGroupID(ctx, scope, runner.Spec.Group)
-	if err != nil {
-		return c.registrationFailure(ctx, runner, err)
-	}
 	name := octorunv1alpha1.GitHubRunnerName(c.opts.RunnerNamePrefix, runner)
 	workdir := runner.Spec.Workdir
 	if workdir == "" {
 		workdir = octorunv1alpha1.DefaultWorkdir
 	}
-	jit, err := c.github.GenerateJITConfig(ctx, scope, github.JITConfigRequest{
-		Name: name, RunnerGroupID: groupID, Labels: labels, WorkFolder: workdir,
-	})
+	var jit *github.JITConfig
+	setID, err := c.scaleSetOf(runner)
+	switch {
+	case errors.Is(err, runnerscaleset.ErrNotReady):
+		return attempt{runner: runner, requeue: scaleSetWait, registration: registration{
+			reason: octorunv1alpha1.ReasonRegistering, message: "Waiting for the RunnerSet's runner scale set to be created on GitHub",
+		}}, nil
+	case err != nil:
+		var mismatch *runnerscaleset.MismatchError
+		if errors.As(err, &mismatch) {
+			return attempt{runner: runner, registration: registration{reason: octorunv1alpha1.ReasonRegistrationFailed, message: err.Error(), permanent: true}}, nil
+		}
+		return attempt{runner: runner}, err
+	case setID != 0:
+		// A scale set's runners take its labels and group: GitHub gives
+		// the set's jobs to them only.
+		jit, err = c.opts.ScaleSets.GenerateJITConfig(ctx, scope, setID, name, workdir)
+	default:
+		var groupID int64
+		if groupID, err = c.github.RunnerGroupID(ctx, scope, runner.Spec.Group); err != nil {
+			return c.registrationFailure(ctx, runner, err)
+		}
+		jit, err = c.github.GenerateJITConfig(ctx, scope, github.JITConfigRequest{
+			Name: name, RunnerGroupID: groupID, Labels: labels, WorkFolder: workdir,
+		})
+	}
 	if errors.Is(err, github.ErrRunnerNameTaken) {
 		return c.handleNameTaken(ctx, runner, scope, name)
 	}

@@ -121,6 +121,19 @@ func (c *Controller) updateStatus(ctx context.Context, set *octorunv1alpha1.Runn
 		}
 		// The generation may have moved on: the status says what it saw.
 		status.ObservedGeneration = min(status.ObservedGeneration, live.Generation)
+		// The scale-set controller's part of the status is its own.
+		keepScaleSetStatus(&status, live.Status)
 		set = live
+	}
+}
+
+// keepScaleSetStatus sets status.scaleSet and the ScaleSetReady condition,
+// which the scale-set controller writes, to what from has.
+func keepScaleSetStatus(status *octorunv1alpha1.RunnerSetStatus, from octorunv1alpha1.RunnerSetStatus) {
+	status.ScaleSet = from.ScaleSet.DeepCopy()
+	if cond := meta.FindStatusCondition(from.Conditions, octorunv1alpha1.RunnerSetConditionScaleSetReady); cond != nil {
+		meta.SetStatusCondition(&status.Conditions, *cond)
+	} else {
+		meta.RemoveStatusCondition(&status.Conditions, octorunv1alpha1.RunnerSetConditionScaleSetReady)
 	}
 }
