@@ -32,8 +32,9 @@ func everything(t testing.TB) *Collector {
 			s.Labels = map[string]string{"team": "ci"}
 			s.Status.Conditions = []metav1.Condition{condition(octorunv1alpha1.RunnerSetConditionRunnerFailure, metav1.ConditionFalse)}
 		}),
+		testRunnerSet("scale", busySet, listeningScaleSet),
 	}
-	return newCollector(t, runners, sets, Options{QueuedJobs: queuedJobs{"ns/set": 3}})
+	return newCollector(t, runners, sets, Options{QueuedJobs: queuedJobs{"ns/set": 3, "ns/scale": 0}})
 }
 
 func TestLint(t *testing.T) {
@@ -64,7 +65,8 @@ func TestEveryFamily(t *testing.T) {
 		"octorun_runner_created", "octorun_runner_info", "octorun_runner_labels",
 		"octorun_runner_status_condition", "octorun_runner_status_phase",
 		"octorun_runnerset_created", "octorun_runnerset_labels", "octorun_runnerset_metadata_generation",
-		"octorun_runnerset_queued_jobs", "octorun_runnerset_spec_runners", "octorun_runnerset_status_active_runners",
+		"octorun_runnerset_queued_jobs", "octorun_runnerset_scaleset_assigned_jobs", "octorun_runnerset_scaleset_info",
+		"octorun_runnerset_scaleset_running_jobs", "octorun_runnerset_spec_runners", "octorun_runnerset_status_active_runners",
 		"octorun_runnerset_status_condition", "octorun_runnerset_status_idle_runners",
 		"octorun_runnerset_status_observed_generation", "octorun_runnerset_status_runners",
 	}

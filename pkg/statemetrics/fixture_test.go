@@ -61,6 +61,12 @@ var help = map[string]string{
 	"octorun_runnerset_queued_jobs": "Number of GitHub jobs waiting for a runner of a RunnerSet, as known from GitHub's webhook events. " +
 		"No series while that number is not known.",
 	"octorun_runnerset_labels": "The Kubernetes labels of a RunnerSet, as Prometheus labels label_<sanitized key>. Always 1.",
+	"octorun_runnerset_scaleset_info": "Information about the GitHub runner scale set of a scale-set RunnerSet: its name, " +
+		"GitHub scale set ID (empty until created) and runner group. Always 1. No series for other RunnerSets.",
+	"octorun_runnerset_scaleset_assigned_jobs": "Number of jobs GitHub has assigned to the runner scale set of a RunnerSet, waiting or running, " +
+		"as its last message said (status.scaleSet.assignedJobs). No series while status.scaleSet is not set.",
+	"octorun_runnerset_scaleset_running_jobs": "Number of jobs of the runner scale set of a RunnerSet that run, " +
+		"as its last message said (status.scaleSet.runningJobs). No series while status.scaleSet is not set.",
 }
 
 // golden returns the text exposition of the gauge metric with the given

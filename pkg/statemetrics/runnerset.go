@@ -2,6 +2,7 @@ package statemetrics
 
 import (
 	"fmt"
+	"strconv"
 
 	"k8s.io/apimachinery/pkg/labels"
 
@@ -41,6 +42,18 @@ var (
 	runnerSetLabels = newFamily("octorun_runnerset_labels",
 		"The Kubernetes labels of a RunnerSet, as Prometheus labels label_<sanitized key>. Always 1.",
 		"namespace", "runnerset")
+	runnerSetScaleSetInfo = newFamily("octorun_runnerset_scaleset_info",
+		"Information about the GitHub runner scale set of a scale-set RunnerSet: its name, "+
+			"GitHub scale set ID (empty until created) and runner group. Always 1. No series for other RunnerSets.",
+		"namespace", "runnerset", "scale_set_name", "scale_set_id", "runner_group")
+	runnerSetScaleSetAssignedJobs = newFamily("octorun_runnerset_scaleset_assigned_jobs",
+		"Number of jobs GitHub has assigned to the runner scale set of a RunnerSet, waiting or running, "+
+			"as its last message said (status.scaleSet.assignedJobs). No series while status.scaleSet is not set.",
+		"namespace", "runnerset")
+	runnerSetScaleSetRunningJobs = newFamily("octorun_runnerset_scaleset_running_jobs",
+		"Number of jobs of the runner scale set of a RunnerSet that run, "+
+			"as its last message said (status.scaleSet.runningJobs). No series while status.scaleSet is not set.",
+		"namespace", "runnerset")
 )
 
 func (c *Collector) generateRunnerSets(g *generator) error {
@@ -72,4 +85,23 @@ func (c *Collector) generateRunnerSet(g *generator, s *octorunv1alpha1.RunnerSet
 		}
 	}
 	emitLabels(g, runnerSetLabels, &s.ObjectMeta)
+	generateScaleSet(g, s)
+}
+
+// generateScaleSet emits the series of the scale set of a scale-set
+// RunnerSet, and none for another.
+func generateScaleSet(g *generator, s *octorunv1alpha1.RunnerSet) {
+	if s.Spec.ScaleSet == nil {
+		return
+	}
+	ns, name := s.Namespace, s.Name
+	var id string
+	if s.Status.ScaleSet != nil && s.Status.ScaleSet.ID != 0 {
+		id = strconv.FormatInt(s.Status.ScaleSet.ID, 10)
+	}
+	g.gauge(runnerSetScaleSetInfo, 1, nil, ns, name, s.ScaleSetName(), id, s.ScaleSetRunnerGroup())
+	if st := s.Status.ScaleSet; st != nil {
+		g.gauge(runnerSetScaleSetAssignedJobs, float64(st.AssignedJobs), nil, ns, name)
+		g.gauge(runnerSetScaleSetRunningJobs, float64(st.RunningJobs), nil, ns, name)
+	}
 }

@@ -227,3 +227,76 @@ func TestRunnerSetLabels(t *testing.T) {
 		})
 	}
 }
+
+// listeningScaleSet makes a RunnerSet the scale set "big-runners" of GitHub
+// id 42 in runner group Builders, with 4 jobs assigned and 3 running.
+func listeningScaleSet(s *octorunv1alpha1.RunnerSet) {
+	s.Spec.ScaleSet = &octorunv1alpha1.RunnerScaleSetSpec{Name: "big-runners", RunnerGroup: "Builders", Labels: []string{"gpu"}}
+	s.Status.ScaleSet = &octorunv1alpha1.RunnerScaleSetStatus{ID: 42, AssignedJobs: 4, RunningJobs: 3}
+}
+
+func TestRunnerSetScaleSet(t *testing.T) {
+	type want struct {
+		info, assigned, running []string
+	}
+	for _, tc := range []struct {
+		name string
+		sets []*octorunv1alpha1.RunnerSet
+		want want
+	}{
+		{
+			name: "listening scale set",
+			sets: []*octorunv1alpha1.RunnerSet{testRunnerSet("scale", listeningScaleSet)},
+			want: want{
+				info:     []string{`octorun_runnerset_scaleset_info{namespace="ns",runner_group="Builders",runnerset="scale",scale_set_id="42",scale_set_name="big-runners"} 1`},
+				assigned: []string{`octorun_runnerset_scaleset_assigned_jobs{namespace="ns",runnerset="scale"} 4`},
+				running:  []string{`octorun_runnerset_scaleset_running_jobs{namespace="ns",runnerset="scale"} 3`},
+			},
+		},
+		{
+			name: "scale set not created yet: defaults, no id, no jobs",
+			sets: []*octorunv1alpha1.RunnerSet{testRunnerSet("scale", func(s *octorunv1alpha1.RunnerSet) {
+				s.Spec.ScaleSet = &octorunv1alpha1.RunnerScaleSetSpec{}
+			})},
+			want: want{
+				info: []string{`octorun_runnerset_scaleset_info{namespace="ns",runner_group="Default",runnerset="scale",scale_set_id="",scale_set_name="scale"} 1`},
+			},
+		},
+		{
+			name: "scale set created, no message yet: the template's group, jobs 0",
+			sets: []*octorunv1alpha1.RunnerSet{testRunnerSet("scale", func(s *octorunv1alpha1.RunnerSet) {
+				s.Spec.Template.Spec.Group = "Templated"
+				s.Spec.ScaleSet = &octorunv1alpha1.RunnerScaleSetSpec{}
+				s.Status.ScaleSet = &octorunv1alpha1.RunnerScaleSetStatus{ID: 7}
+			})},
+			want: want{
+				info:     []string{`octorun_runnerset_scaleset_info{namespace="ns",runner_group="Templated",runnerset="scale",scale_set_id="7",scale_set_name="scale"} 1`},
+				assigned: []string{`octorun_runnerset_scaleset_assigned_jobs{namespace="ns",runnerset="scale"} 0`},
+				running:  []string{`octorun_runnerset_scaleset_running_jobs{namespace="ns",runnerset="scale"} 0`},
+			},
+		},
+		{
+			name: "not a scale set",
+			sets: []*octorunv1alpha1.RunnerSet{testRunnerSet("busy", busySet)},
+		},
+		{
+			name: "a scale set beside another RunnerSet",
+			sets: []*octorunv1alpha1.RunnerSet{
+				testRunnerSet("busy", busySet),
+				testRunnerSet("scale", listeningScaleSet, func(s *octorunv1alpha1.RunnerSet) { s.Namespace = "other" }),
+			},
+			want: want{
+				info:     []string{`octorun_runnerset_scaleset_info{namespace="other",runner_group="Builders",runnerset="scale",scale_set_id="42",scale_set_name="big-runners"} 1`},
+				assigned: []string{`octorun_runnerset_scaleset_assigned_jobs{namespace="other",runnerset="scale"} 4`},
+				running:  []string{`octorun_runnerset_scaleset_running_jobs{namespace="other",runnerset="scale"} 3`},
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCollector(t, nil, tc.sets, Options{})
+			compare(t, c, "octorun_runnerset_scaleset_info", tc.want.info...)
+			compare(t, c, "octorun_runnerset_scaleset_assigned_jobs", tc.want.assigned...)
+			compare(t, c, "octorun_runnerset_scaleset_running_jobs", tc.want.running...)
+		})
+	}
+}

@@ -57,7 +57,10 @@ func TestHandlerMatchesCollector(t *testing.T) {
 						r.CreationTimestamp = metav1.Time{}
 					})
 				set := testRunnerSet("new", func(s *octorunv1alpha1.RunnerSet) { s.Generation = 0 })
-				return newCollector(t, []*octorunv1alpha1.Runner{r, testRunner("plain")}, []*octorunv1alpha1.RunnerSet{set},
+				scaleSet := testRunnerSet("scale", func(s *octorunv1alpha1.RunnerSet) {
+					s.Spec.ScaleSet = &octorunv1alpha1.RunnerScaleSetSpec{Name: "big\\runners", RunnerGroup: "a \"quoted\\group\"\n\xff"}
+				})
+				return newCollector(t, []*octorunv1alpha1.Runner{r, testRunner("plain")}, []*octorunv1alpha1.RunnerSet{set, scaleSet},
 					Options{QueuedJobs: queuedJobs{}})
 			},
 		},
