@@ -18,6 +18,7 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -213,6 +214,40 @@ func TestShippedRBACIsWhatOctorunUses(t *testing.T) {
 		return err == nil && len(s.Data[corev1.TLSCertKey]) > 0, err
 	})
 	waitForAdmission(t, client, ns, p)
+
+	// A scale-set RunnerSet: its finalizer, spec.runners following a job,
+	// its status, and its deletion.
+	scaleSet := &octorunv1alpha1.RunnerSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "rbac-scale"},
+		Spec: octorunv1alpha1.RunnerSetSpec{
+			Runners:  ptr.To[int32](0),
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"set": "rbac-scale"}},
+			Template: octorunv1alpha1.RunnerTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"set": "rbac-scale"}},
+				Spec:       octorunv1alpha1.RunnerSpec{URL: "https://github.com/octo"},
+			},
+			ScaleSet: &octorunv1alpha1.RunnerScaleSetSpec{MaxRunners: ptr.To[int32](2)},
+		},
+	}
+	if _, err := client.OctorunV1alpha1().RunnerSets(ns).Create(ctx, scaleSet, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	Eventually(t, "the scale set to listen", func(ctx context.Context) (bool, error) {
+		s, err := client.OctorunV1alpha1().RunnerSets(ns).Get(ctx, "rbac-scale", metav1.GetOptions{})
+		return err == nil && meta.IsStatusConditionTrue(s.Status.Conditions, octorunv1alpha1.RunnerSetConditionScaleSetReady), err
+	})
+	scaleJob := sim.QueueScaleSetJob("octo", "hello", "rbac-scale", 0)
+	Eventually(t, "the scale set's job to complete", func(ctx context.Context) (bool, error) {
+		j, ok := sim.Job(scaleJob.ID)
+		return ok && j.Status == githubsim.JobCompleted, nil
+	})
+	if err := client.OctorunV1alpha1().RunnerSets(ns).Delete(ctx, "rbac-scale", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	Eventually(t, "the scale-set RunnerSet and its scale set to go", func(ctx context.Context) (bool, error) {
+		_, err := client.OctorunV1alpha1().RunnerSets(ns).Get(ctx, "rbac-scale", metav1.GetOptions{})
+		return apierrors.IsNotFound(err) && len(sim.ScaleSets()) == 0, nil
+	})
 
 	// A scale-down, then the rest deleted.
 	scale := []byte(`{"spec":{"runners":1}}`)
