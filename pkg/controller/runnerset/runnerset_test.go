@@ -588,3 +588,57 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// TestScaleSetWaitsForItsScaleSet: a scale-set RunnerSet makes no Runner
+// before its scale set exists on GitHub, whose Runners could not register,
+// and then as many as spec.runners says.
+func TestScaleSetWaitsForItsScaleSet(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status *octorunv1alpha1.RunnerScaleSetStatus
+		want   int
+	}{
+		{name: "no scale set yet", want: 0},
+		{name: "scale set without id", status: &octorunv1alpha1.RunnerScaleSetStatus{}, want: 0},
+		{name: "scale set created", status: &octorunv1alpha1.RunnerScaleSetStatus{ID: 7}, want: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			set := newSet("set", 2)
+			set.Spec.ScaleSet = &octorunv1alpha1.RunnerScaleSetSpec{}
+			set.Status.ScaleSet = tc.status
+			f.sets = append(f.sets, set)
+			if _, err := f.sync(set); err != nil {
+				t.Fatalf("sync: %v", err)
+			}
+			list, _ := f.client.OctorunV1alpha1().Runners("default").List(context.Background(), metav1.ListOptions{})
+			if len(list.Items) != tc.want {
+				t.Errorf("%d Runners created, want %d", len(list.Items), tc.want)
+			}
+		})
+	}
+}
+
+// TestStatusKeepsTheScaleSetPart: on a conflict the status goes onto a
+// fresh read with the scale-set controller's part of it as read.
+func TestStatusKeepsTheScaleSetPart(t *testing.T) {
+	ready := metav1.Condition{Type: octorunv1alpha1.RunnerSetConditionScaleSetReady, Status: metav1.ConditionTrue, Reason: octorunv1alpha1.ReasonListening}
+	stale := octorunv1alpha1.RunnerSetStatus{Runners: 3, Conditions: []metav1.Condition{
+		{Type: octorunv1alpha1.RunnerSetConditionReady, Status: metav1.ConditionTrue, Reason: octorunv1alpha1.ReasonRunnersReady},
+	}}
+	live := octorunv1alpha1.RunnerSetStatus{
+		ScaleSet:   &octorunv1alpha1.RunnerScaleSetStatus{ID: 7, AssignedJobs: 4},
+		Conditions: []metav1.Condition{ready},
+	}
+	keepScaleSetStatus(&stale, live)
+	if stale.ScaleSet == nil || stale.ScaleSet.AssignedJobs != 4 || !meta.IsStatusConditionTrue(stale.Conditions, octorunv1alpha1.RunnerSetConditionScaleSetReady) {
+		t.Errorf("status = %+v, want the live scale set part", stale)
+	}
+	if stale.Runners != 3 || !meta.IsStatusConditionTrue(stale.Conditions, octorunv1alpha1.RunnerSetConditionReady) {
+		t.Errorf("status = %+v, want its own part kept", stale)
+	}
+	keepScaleSetStatus(&stale, octorunv1alpha1.RunnerSetStatus{})
+	if stale.ScaleSet != nil || meta.FindStatusCondition(stale.Conditions, octorunv1alpha1.RunnerSetConditionScaleSetReady) != nil {
+		t.Errorf("status = %+v, want no scale set part", stale)
+	}
+}

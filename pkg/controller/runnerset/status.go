@@ -99,8 +99,14 @@ func calculateStatus(set *octorunv1alpha1.RunnerSet, runners []*octorunv1alpha1.
 	return status
 }
 
-// desiredRunners is the set's spec.runners, 1 when unset.
+// desiredRunners is the set's spec.runners, 1 when unset. A scale-set
+// RunnerSet wants none before its scale set exists on GitHub: its Runners
+// could not register, and the scale-set controller sets spec.runners from
+// the scale set's jobs once it does.
 func desiredRunners(set *octorunv1alpha1.RunnerSet) int32 {
+	if set.Spec.ScaleSet != nil && (set.Status.ScaleSet == nil || set.Status.ScaleSet.ID == 0) {
+		return 0
+	}
 	if set.Spec.Runners == nil {
 		return 1
 	}
