@@ -107,6 +107,7 @@ func (g *fakeGitHub) DeleteRunner(_ context.Context, _ github.Scope, id int64) e
 // indexers seeded directly, and the actions the sync is expected to take.
 type fixture struct {
 	grants     fakeGrants
+	scaleSets  ScaleSets
 	t          *testing.T
 	client     *fake.Clientset
 	kubeClient *k8sfake.Clientset
@@ -159,7 +160,7 @@ func (f *fixture) newController(ctx context.Context) *Controller {
 
 	c, err := New(ctx, f.kubeClient, f.client, f.github,
 		i.Octorun().V1alpha1().Runners(), k.Core().V1().Pods(),
-		Options{RunnerNamePrefix: "test-", RetryPeriod: time.Minute, Grants: f.grants})
+		Options{RunnerNamePrefix: "test-", RetryPeriod: time.Minute, Grants: f.grants, ScaleSets: f.scaleSets})
 	if err != nil {
 		f.t.Fatalf("New: %v", err)
 	}
