@@ -357,12 +357,25 @@ func TestMutateRunnerSet(t *testing.T) {
 			},
 		},
 		{
-			name: "keeps a template's group other than its scale set's, for the validating webhook to refuse",
+			name: "gives a template of the CRD's default group its scale set's runner group",
 			in: func(s *octorunv1alpha1.RunnerSet) {
 				s.Spec.ScaleSet = &octorunv1alpha1.RunnerScaleSetSpec{RunnerGroup: "Builders"}
+				s.Spec.Template.Spec.Group = octorunv1alpha1.DefaultRunnerGroup
 			},
 			want: func(s *octorunv1alpha1.RunnerSet) {
 				s.Spec.ScaleSet = &octorunv1alpha1.RunnerScaleSetSpec{RunnerGroup: "Builders"}
+				s.Spec.Template.Spec.Group = "Builders"
+			},
+		},
+		{
+			name: "keeps a template's group other than its scale set's, for the validating webhook to refuse",
+			in: func(s *octorunv1alpha1.RunnerSet) {
+				s.Spec.ScaleSet = &octorunv1alpha1.RunnerScaleSetSpec{RunnerGroup: "Builders"}
+				s.Spec.Template.Spec.Group = "Linux"
+			},
+			want: func(s *octorunv1alpha1.RunnerSet) {
+				s.Spec.ScaleSet = &octorunv1alpha1.RunnerScaleSetSpec{RunnerGroup: "Builders"}
+				s.Spec.Template.Spec.Group = "Linux"
 			},
 		},
 		{

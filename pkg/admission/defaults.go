@@ -42,9 +42,11 @@ func defaultRunnerLabels(r *octorunv1alpha1.Runner, name string) {
 
 // defaultRunnerSet sets the defaults of s, whose name is name ("" when it
 // is not known yet). The selector is taken from the template's labels, the
-// runnerset label included, only when it selects nothing at all. A
-// template without a group takes its scale set's runner group, as the two
-// must be the same.
+// runnerset label included, only when it selects nothing at all. A scale
+// set's runner group is given to the template, as the two must be the
+// same, when the template names no group or Default: the CRD defaults the
+// template's group to Default before the webhooks see it, so a Default
+// there may be the schema's rather than the user's.
 func defaultRunnerSet(s *octorunv1alpha1.RunnerSet, name, image string) {
 	template := &s.Spec.Template
 	if name != "" {
@@ -53,7 +55,8 @@ func defaultRunnerSet(s *octorunv1alpha1.RunnerSet, name, image string) {
 	if selectorIsEmpty(s.Spec.Selector) && len(template.Labels) > 0 {
 		s.Spec.Selector = &metav1.LabelSelector{MatchLabels: maps.Clone(template.Labels)}
 	}
-	if ss := s.Spec.ScaleSet; ss != nil && ss.RunnerGroup != "" && template.Spec.Group == "" {
+	if ss := s.Spec.ScaleSet; ss != nil && ss.RunnerGroup != "" &&
+		(template.Spec.Group == "" || template.Spec.Group == octorunv1alpha1.DefaultRunnerGroup) {
 		template.Spec.Group = ss.RunnerGroup
 	}
 	defaultRunnerSpec(&template.Spec, image)

@@ -16,7 +16,8 @@
 // label octorun.github.io/runnerset=<name>, the selector from the template's
 // labels when the selector is empty, and the Runner defaults on the template's
 // spec, whose group is first taken from spec.scaleSet.runnerGroup when the
-// template names none. Its JSON patch is the diff of the object as received and the defaulted
+// template names none or Default (the CRD's default, which the API server
+// sets before the webhooks run). Its JSON patch is the diff of the object as received and the defaulted
 // object, so a second pass gives none.
 //
 // Validate refuses a URL that is not https://<host>/<organization> or
