@@ -236,7 +236,7 @@ func TestShippedRBACIsWhatOctorunUses(t *testing.T) {
 		s, err := client.OctorunV1alpha1().RunnerSets(ns).Get(ctx, "rbac-scale", metav1.GetOptions{})
 		return err == nil && meta.IsStatusConditionTrue(s.Status.Conditions, octorunv1alpha1.RunnerSetConditionScaleSetReady), err
 	})
-	scaleJob := sim.QueueScaleSetJob("octo", "hello", "rbac-scale", 0)
+	scaleJob := sim.QueueScaleSetJob("octo", "hello", "rbac-scale", 200*time.Millisecond)
 	Eventually(t, "the scale set's job to complete", func(ctx context.Context) (bool, error) {
 		j, ok := sim.Job(scaleJob.ID)
 		return ok && j.Status == githubsim.JobCompleted, nil
