@@ -12,16 +12,22 @@ import (
 
 	"github.com/octorun/octorun/cmd/octorun/app/options"
 	"github.com/octorun/octorun/pkg/admission"
+	octorunv1alpha1 "github.com/octorun/octorun/pkg/apis/octorun/v1alpha1"
+	listers "github.com/octorun/octorun/pkg/generated/listers/octorun/v1alpha1"
 )
 
 // startAdmission serves the admission webhook over TLS: a certificate
 // Octorun manages itself (CA bundle injected into its webhook
 // configurations, renewed without restart), or files given to it.
-func startAdmission(ctx context.Context, client kubernetes.Interface, grants admission.Grants, classes admission.StorageClasses, o *options.Options, errs chan<- error) error {
+func startAdmission(ctx context.Context, client kubernetes.Interface, grants admission.Grants, classes admission.StorageClasses,
+	runnerSets listers.RunnerSetLister, o *options.Options, errs chan<- error) error {
 	logger := klog.FromContext(ctx)
 	admitOpts := admission.Options{
-		Grants:             grants,
-		StorageClasses:     classes,
+		Grants:         grants,
+		StorageClasses: classes,
+		RunnerSets: admission.RunnerSetsFunc(func(namespace, name string) (*octorunv1alpha1.RunnerSet, error) {
+			return runnerSets.RunnerSets(namespace).Get(name)
+		}),
 		MaxRunners:         int32(o.MaxRunnersPerRunnerSet),
 		OctorunUsernames:   []string{admission.ServiceAccountUsername(o.PodNamespace, o.ServiceAccount)},
 		DefaultRunnerImage: o.DefaultRunnerImage,

@@ -143,7 +143,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	go serve(ctx, "metrics", o.MetricsAddr, metrics, metricsTLS, serverErrs)
 	if o.AdmissionAddr != "" {
-		if err := startAdmission(ctx, clients.Kube, grants, informers.StorageClasses(), o, serverErrs); err != nil {
+		if err := startAdmission(ctx, clients.Kube, grants, informers.StorageClasses(),
+			informers.Octorun.Octorun().V1alpha1().RunnerSets().Lister(), o, serverErrs); err != nil {
 			return err
 		}
 	}
