@@ -83,4 +83,3 @@ func TestScaleSetRunnersRegisterWithTheirScaleSet(t *testing.T) {
 		})
 	}
 }
-
