@@ -455,7 +455,11 @@ func TestScaleSetFailover(t *testing.T) {
 	e := startScaleSetEnv(t)
 	const name = "e2e-failover"
 	const minRunners, before, after = 1, 3, 3
-	e.sim.SetScaleSetSessionIdleTTL(3 * time.Second)
+	// Longer than the takeover of the lease (about 9 s here), so that the
+	// new leader meets the dead session and opens its own only after it
+	// expired, retrying.
+	const sessionTTL = 12 * time.Second
+	e.sim.SetScaleSetSessionIdleTTL(sessionTTL)
 	replicas := map[string]*octorunproc.Process{
 		"octorun-a": e.startReplica(t, "octorun-a"),
 		"octorun-b": e.startReplica(t, "octorun-b"),
@@ -508,13 +512,32 @@ func TestScaleSetFailover(t *testing.T) {
 	Eventually(t, follower+" to lead", func(context.Context) (bool, error) {
 		return replicas[follower].LogContains("Leading: starting"), nil
 	})
+	// While the dead session holds the scale set, the new leader says so.
 	var second githubsim.ScaleSetSession
-	Eventually(t, "a new session of the scale set", func(context.Context) (bool, error) {
+	var refused *metav1.Condition
+	Eventually(t, "a new session of the scale set", func(ctx context.Context) (bool, error) {
+		rs, err := e.client.OctorunV1alpha1().RunnerSets(e.ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		if c := meta.FindStatusCondition(rs.Status.Conditions, octorunv1alpha1.RunnerSetConditionScaleSetReady); c != nil && c.Status == metav1.ConditionFalse && refused == nil {
+			refused = c.DeepCopy()
+		}
 		var ok bool
 		_, second, ok = e.scaleSet(name)
 		return ok && second.ID != first.ID, nil
 	})
 	listening := time.Now()
+	const createSession = "POST /_actions/{tenant}/_apis/runtime/runnerscalesets/{id}/sessions"
+	t.Logf("%d session creations in all, %d calls answered 409", e.sim.Calls()[createSession], e.sim.CallsByStatus()[409])
+	if took := listening.Sub(killed); took < sessionTTL {
+		t.Errorf("A new session %s after the kill, before the dead one expired (%s)", took, sessionTTL)
+	}
+	if refused == nil || refused.Reason != octorunv1alpha1.ReasonSessionFailed {
+		t.Errorf("While the dead session held the scale set, ScaleSetReady was %+v, want False SessionFailed", refused)
+	} else {
+		t.Logf("While the dead session held the scale set: ScaleSetReady=False %s: %s", refused.Reason, refused.Message)
+	}
 	// The owner is the process's host name, the pod's name in a cluster:
 	// both replicas share one here, so the session's id tells them apart.
 	t.Logf("%s leads, and holds session %s of %q %s after the kill", follower, second.ID, second.Owner, time.Since(killed).Round(100*time.Millisecond))
