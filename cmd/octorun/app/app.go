@@ -233,7 +233,7 @@ func NewControllers(ctx context.Context, c Clients, i *Informers, gh GitHub, sca
 	}
 	ctrls.runners, err = runner.New(ctx, c.Kube, c.Octorun, gh, runners, i.Kube.Core().V1().Pods(), runner.Options{
 		RunnerNamePrefix: o.RunnerNamePrefix, GitHubHost: gh.Host(), RetryPeriod: o.RegistrationRetryPeriod,
-		DefaultImage: o.DefaultRunnerImage, DefaultArch: o.DefaultRunnerArch, ExitGracePeriod: exitGrace,
+		DefaultImage: o.DefaultRunnerImage, DefaultArch: o.DefaultRunnerArch, ExitGracePeriod: exitGrace, ScaleSetExitGracePeriod: o.RunnerExitGracePeriod,
 		Grants: i.Grants(), ScaleSets: runnerscaleset.NewRunners(sets.Lister(), scaleSets),
 	})
 	if err != nil {

@@ -94,6 +94,10 @@ type Options struct {
 	// job seen waits for a late workflow_job delivery before it is Failed
 	// with RunnerExited. Zero means DefaultExitGracePeriod.
 	ExitGracePeriod time.Duration
+	// ScaleSetExitGracePeriod is ExitGracePeriod for the Runners of scale
+	// sets, whose jobs GitHub reports in the scale set's messages whether
+	// or not a webhook receiver runs. Zero means DefaultExitGracePeriod.
+	ScaleSetExitGracePeriod time.Duration
 }
 
 // DefaultExitGracePeriod is Options.ExitGracePeriod's default: GitHub
@@ -170,6 +174,9 @@ func New(
 	}
 	if opts.ExitGracePeriod <= 0 {
 		opts.ExitGracePeriod = DefaultExitGracePeriod
+	}
+	if opts.ScaleSetExitGracePeriod <= 0 {
+		opts.ScaleSetExitGracePeriod = DefaultExitGracePeriod
 	}
 
 	broadcaster := events.NewBroadcaster(ctx)

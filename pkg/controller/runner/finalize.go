@@ -28,7 +28,7 @@ func (c *Controller) finalize(ctx context.Context, runner *octorunv1alpha1.Runne
 		// A cache behind the release may still show the finalizer.
 		return 0, nil
 	}
-	obs := observation{job: job, exitGrace: c.opts.ExitGracePeriod}
+	obs := observation{job: job, exitGrace: c.exitGrace(runner)}
 	pod, err := c.podLister.Pods(runner.Namespace).Get(runner.Name)
 	switch {
 	case err == nil && metav1.IsControlledBy(pod, runner):
@@ -48,7 +48,7 @@ func (c *Controller) finalize(ctx context.Context, runner *octorunv1alpha1.Runne
 		return 0, err
 	}
 
-	due := completionDue(status.Phase, job, obs.pod, c.opts.ExitGracePeriod, now)
+	due := completionDue(status.Phase, job, obs.pod, obs.exitGrace, now)
 	switch {
 	case status.Phase == octorunv1alpha1.RunnerPhaseActive:
 		logger.V(2).Info("Waiting for the runner's job to end before deleting it")

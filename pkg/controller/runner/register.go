@@ -26,6 +26,16 @@ import (
 // it looks again for its set's scale set on GitHub.
 const scaleSetWait = 2 * time.Second
 
+// exitGrace is how long the Runner waits, after its runner exited with no
+// job seen, for word of one: from a scale set's messages for a Runner of a
+// scale set, else as the options say.
+func (c *Controller) exitGrace(runner *octorunv1alpha1.Runner) time.Duration {
+	if id, err := c.scaleSetOf(runner); err == nil && id != 0 {
+		return c.opts.ScaleSetExitGracePeriod
+	}
+	return c.opts.ExitGracePeriod
+}
+
 // scaleSetOf returns the id of the runner scale set the Runner registers
 // with, 0 when none.
 func (c *Controller) scaleSetOf(runner *octorunv1alpha1.Runner) (int64, error) {

@@ -83,3 +83,22 @@ func TestScaleSetRunnersRegisterWithTheirScaleSet(t *testing.T) {
 		})
 	}
 }
+
+// TestScaleSetRunnersWaitForTheirMessages: a scale set's messages report
+// its jobs whether or not a webhook receiver runs, so its Runners wait for
+// them after an exit with no job seen, even when other Runners need not.
+func TestScaleSetRunnersWaitForTheirMessages(t *testing.T) {
+	c := &Controller{opts: Options{ExitGracePeriod: time.Nanosecond, ScaleSetExitGracePeriod: 10 * time.Second}}
+	r := newRunner("r1")
+	if got := c.exitGrace(r); got != time.Nanosecond {
+		t.Errorf("exit grace without scale sets = %v, want the options'", got)
+	}
+	c.opts.ScaleSets = &fakeScaleSets{}
+	if got := c.exitGrace(r); got != time.Nanosecond {
+		t.Errorf("exit grace of a Runner of no scale set = %v, want the options'", got)
+	}
+	c.opts.ScaleSets = &fakeScaleSets{id: 7}
+	if got := c.exitGrace(r); got != 10*time.Second {
+		t.Errorf("exit grace of a scale set's Runner = %v, want 10s", got)
+	}
+}

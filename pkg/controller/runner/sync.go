@@ -55,7 +55,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 		return c.finalize(ctx, runner, scope, scopeErr, job)
 	}
 
-	obs := observation{job: job, exitGrace: c.opts.ExitGracePeriod}
+	obs := observation{job: job, exitGrace: c.exitGrace(runner)}
 	var requeue time.Duration
 	var manageErr error
 	if runner.Spec.ID == 0 && !terminal(runner.Status.Phase) {
