@@ -433,11 +433,11 @@ func cleanUp(octorun versioned.Interface, sim *githubsim.Server) error {
 			return nil
 		}
 		_, err = octorun.OctorunV1alpha1().RunnerSets("default").Get(ctx, sampleName, metav1.GetOptions{})
-		if len(list.Items) == 0 && apierrors.IsNotFound(err) {
+		if len(list.Items) == 0 && apierrors.IsNotFound(err) && len(sim.ScaleSets()) == 0 {
 			return nil
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	logf("Some runners were still being removed when the playground stopped")
+	logf("Some runners, or the scale set, were still being removed when the playground stopped")
 	return nil
 }
