@@ -75,6 +75,9 @@ type Controller struct {
 	recorder     record.EventRecorder
 	loop         worker.Loop
 	now          func() time.Time
+	// excess is since when each scale set has had more Runners than
+	// spec.runners.
+	excess excessSince
 	// failures holds back creations while a set's Runners fail in a row.
 	failures *failures
 }

@@ -642,3 +642,63 @@ func TestStatusKeepsTheScaleSetPart(t *testing.T) {
 		t.Errorf("status = %+v, want no scale set part", stale)
 	}
 }
+
+// TestScaleSetCountsJobsOnce: the end of a scale set's job takes one
+// runner off the count once, whichever of the Runner's end and the scale
+// set's report comes first.
+func TestScaleSetCountsJobsOnce(t *testing.T) {
+	set := newSet("set", 1)
+	now := clock
+	completed := func(r *octorunv1alpha1.Runner) *octorunv1alpha1.Runner {
+		r.Annotations = map[string]string{octorunv1alpha1.AnnotationJobAssignment: `{"jobID":1,"runID":1,"assignedAt":"2027-01-15T08:00:00Z","completedAt":"2027-01-15T08:00:05Z"}`}
+		return r
+	}
+	exited := func(r *octorunv1alpha1.Runner, ago time.Duration) *octorunv1alpha1.Runner {
+		r.Status.Conditions = []metav1.Condition{{Type: octorunv1alpha1.RunnerConditionExited, Status: metav1.ConditionTrue, LastTransitionTime: metav1.NewTime(now.Add(-ago))}}
+		return r
+	}
+	for _, tc := range []struct {
+		name                  string
+		runner                *octorunv1alpha1.Runner
+		wantAlive, wantFinish int
+		wantWait              time.Duration
+	}{
+		{name: "idle counts", runner: runnerOf(set, "r", octorunv1alpha1.RunnerPhaseIdle, 1, time.Minute), wantAlive: 1},
+		{name: "active counts", runner: runnerOf(set, "r", octorunv1alpha1.RunnerPhaseActive, 1, time.Minute), wantAlive: 1},
+		{name: "active with its end reported counts no more", runner: completed(runnerOf(set, "r", octorunv1alpha1.RunnerPhaseActive, 1, time.Minute))},
+		{name: "complete and reported goes", runner: completed(runnerOf(set, "r", octorunv1alpha1.RunnerPhaseComplete, 1, time.Minute)), wantFinish: 1},
+		{
+			name:      "complete, not reported yet, still counts",
+			runner:    exited(runnerOf(set, "r", octorunv1alpha1.RunnerPhaseComplete, 1, time.Minute), 10*time.Second),
+			wantAlive: 1, wantWait: scaleSetReportWait - 10*time.Second,
+		},
+		{name: "complete, never reported, goes", runner: exited(runnerOf(set, "r", octorunv1alpha1.RunnerPhaseComplete, 1, time.Minute), time.Minute), wantFinish: 1},
+		{name: "failed goes", runner: runnerOf(set, "r", octorunv1alpha1.RunnerPhaseFailed, 1, time.Minute), wantFinish: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			alive, finished, wait := classifyScaleSet([]*octorunv1alpha1.Runner{tc.runner}, now)
+			if len(alive) != tc.wantAlive || len(finished) != tc.wantFinish || wait != tc.wantWait {
+				t.Errorf("alive, finished, wait = %d, %d, %v; want %d, %d, %v", len(alive), len(finished), wait, tc.wantAlive, tc.wantFinish, tc.wantWait)
+			}
+		})
+	}
+}
+
+// TestScaleSetExcessWaits: a scale set's Runners beyond spec.runners go
+// only once the excess lasted scaleSetScaleDownDelay.
+func TestScaleSetExcessWaits(t *testing.T) {
+	var e excessSince
+	if got := e.wait("k", true, clock); got != scaleSetScaleDownDelay {
+		t.Errorf("first excess waits %v, want %v", got, scaleSetScaleDownDelay)
+	}
+	if got := e.wait("k", true, clock.Add(2*time.Second)); got != scaleSetScaleDownDelay-2*time.Second {
+		t.Errorf("later excess waits %v, want the rest", got)
+	}
+	if got := e.wait("k", true, clock.Add(scaleSetScaleDownDelay)); got != 0 {
+		t.Errorf("lasting excess waits %v, want none", got)
+	}
+	e.wait("k", false, clock.Add(scaleSetScaleDownDelay))
+	if got := e.wait("k", true, clock.Add(time.Hour)); got != scaleSetScaleDownDelay {
+		t.Errorf("new excess waits %v, want it afresh", got)
+	}
+}

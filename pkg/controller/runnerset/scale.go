@@ -24,13 +24,18 @@ func (c *Controller) manageRunners(ctx context.Context, set *octorunv1alpha1.Run
 	hash := templateHash(&set.Spec.Template)
 
 	var finished, alive []*octorunv1alpha1.Runner
-	for _, r := range runners {
-		switch {
-		case r.DeletionTimestamp != nil:
-		case r.Status.Phase == octorunv1alpha1.RunnerPhaseComplete || r.Status.Phase == octorunv1alpha1.RunnerPhaseFailed:
-			finished = append(finished, r)
-		default:
-			alive = append(alive, r)
+	var requeue time.Duration
+	if set.Spec.ScaleSet != nil {
+		alive, finished, requeue = classifyScaleSet(runners, c.now())
+	} else {
+		for _, r := range runners {
+			switch {
+			case r.DeletionTimestamp != nil:
+			case r.Status.Phase == octorunv1alpha1.RunnerPhaseComplete || r.Status.Phase == octorunv1alpha1.RunnerPhaseFailed:
+				finished = append(finished, r)
+			default:
+				alive = append(alive, r)
+			}
 		}
 	}
 	c.failures.observe(key, finished)
@@ -39,6 +44,11 @@ func (c *Controller) manageRunners(ctx context.Context, set *octorunv1alpha1.Run
 	desired := int(out.desired)
 	var victims []*octorunv1alpha1.Runner
 	diff := len(alive) - desired
+	if set.Spec.ScaleSet != nil {
+		if wait := c.excess.wait(key, diff > 0, c.now()); wait > 0 {
+			diff, requeue = 0, shorter(requeue, wait)
+		}
+	}
 	if diff > 0 {
 		candidates := removable(alive)
 		n := min(diff, len(candidates))
@@ -56,12 +66,11 @@ func (c *Controller) manageRunners(ctx context.Context, set *octorunv1alpha1.Run
 		toDelete = toDelete[:c.opts.BurstRunners]
 	}
 	toCreate := max(-diff, 0)
-	var requeue time.Duration
 	if toCreate > 0 {
 		if failed, wait := c.failures.wait(key); wait > 0 {
 			out.failureReason = octorunv1alpha1.ReasonRunnersFailing
 			out.failureMessage = fmt.Sprintf("%d runners failed in a row; the next one is created in %s", failed, wait.Round(time.Second))
-			toCreate, requeue = 0, wait
+			toCreate, requeue = 0, shorter(requeue, wait)
 		}
 	}
 	toCreate = min(toCreate, c.opts.BurstRunners, max(c.opts.MaxUnregistered-unregistered(alive), 0))
@@ -241,4 +250,12 @@ func (c *Controller) deleteRunners(ctx context.Context, set *octorunv1alpha1.Run
 		return fmt.Errorf("deleting runners: %w", err)
 	}
 	return nil
+}
+
+// shorter returns the shorter of two waits, zero meaning none.
+func shorter(a, b time.Duration) time.Duration {
+	if a == 0 || (b > 0 && b < a) {
+		return b
+	}
+	return a
 }

@@ -267,15 +267,34 @@ type scaler struct {
 	c      *Controller
 	st     *setState
 	logger klog.Logger
+	// completed are the job ends of the message being handled, recorded
+	// on their Runners after spec.runners follows the message.
+	completed []*gha.JobCompleted
 }
 
 // HandleDesiredRunnerCount is called after each message with its
 // statistics.totalAssignedJobs, and with 0 after an empty poll; the
-// statistics themselves were recorded by polls, so the sync works from
+// statistics themselves were recorded by polls, so the count is taken from
 // them (an empty poll leaves them as they were, as ARC's listener worker
 // keeps its last count on an empty batch: actions-runner-controller
 // cmd/ghalistener/worker/worker.go setDesiredWorkerState).
-func (s *scaler) HandleDesiredRunnerCount(_ context.Context, count int) (int, error) {
+//
+// spec.runners is lowered for the jobs that ended before their Runners
+// are told: the RunnerSet controller stops counting a Runner once its job
+// hint says the job ended, and must by then see the lower spec.runners,
+// or it would replace the Runner.
+func (s *scaler) HandleDesiredRunnerCount(ctx context.Context, count int) (int, error) {
+	if len(s.completed) > 0 {
+		if err := s.c.scaleFromSession(ctx, s.st); err != nil {
+			s.logger.Error(err, "Scaling to the jobs assigned")
+		}
+		for _, job := range s.completed {
+			found, err := s.c.sink.JobCompleted(ctx, job.OwnerName, job.RepositoryName, int64(job.RunnerID), job.RunnerName,
+				job.RunnerRequestID, job.WorkflowRunID, job.RunnerAssignTime, job.FinishTime)
+			s.logResult(err, found, "JobCompleted", job.RunnerName, job.RunnerRequestID)
+		}
+		s.completed = s.completed[:0]
+	}
 	s.c.queue.Add(s.st.key)
 	return count, nil
 }
@@ -293,15 +312,14 @@ func (s *scaler) HandleJobStarted(ctx context.Context, job *gha.JobStarted) erro
 	return nil
 }
 
-// HandleJobCompleted records the end of the job on its runner's Runner. A
-// job canceled before a runner took it names none.
-func (s *scaler) HandleJobCompleted(ctx context.Context, job *gha.JobCompleted) error {
+// HandleJobCompleted keeps the end of the job for HandleDesiredRunnerCount,
+// which the listener calls after the message's job messages. A job
+// canceled before a runner took it names none.
+func (s *scaler) HandleJobCompleted(_ context.Context, job *gha.JobCompleted) error {
 	if job.RunnerName == "" && job.RunnerID == 0 {
 		return nil
 	}
-	found, err := s.c.sink.JobCompleted(ctx, job.OwnerName, job.RepositoryName, int64(job.RunnerID), job.RunnerName,
-		job.RunnerRequestID, job.WorkflowRunID, job.RunnerAssignTime, job.FinishTime)
-	s.logResult(err, found, "JobCompleted", job.RunnerName, job.RunnerRequestID)
+	s.completed = append(s.completed, job)
 	return nil
 }
 

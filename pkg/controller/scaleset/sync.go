@@ -120,6 +120,19 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 	})
 }
 
+// scaleFromSession sets spec.runners from the session's statistics, from
+// the listener: it works from the cached set, whose spec the patch does
+// not depend on.
+func (c *Controller) scaleFromSession(ctx context.Context, st *setState) error {
+	set, err := c.sets.RunnerSets(st.key.Namespace).Get(st.key.Name)
+	if err != nil || set.UID != st.uid || set.Spec.ScaleSet == nil || set.DeletionTimestamp != nil {
+		return err
+	}
+	stats, _, _, _ := st.snapshot()
+	_, err = c.scale(ctx, set, stats.TotalAssignedJobs)
+	return err
+}
+
 // capacity is the most runners the set may run: its maxRunners within
 // Octorun's cap.
 func (c *Controller) capacity(set *octorunv1alpha1.RunnerSet) int32 {
