@@ -82,6 +82,10 @@ type ConfigJSON struct {
 	// NeverConnectedTTL is how long an ephemeral runner may stay offline
 	// before it is removed: seconds or a duration string ("30s").
 	NeverConnectedTTL *controlDuration `json:"never_connected_ttl,omitempty"`
+	// ScaleSetSessionIdleTTL is how long a scale set's message session,
+	// neither polled nor refreshed, keeps another listener from opening
+	// one: seconds or a duration string ("3s"); 0 means the default.
+	ScaleSetSessionIdleTTL *controlDuration `json:"scale_set_session_idle_ttl,omitempty"`
 }
 
 func jobJSON(j Job) JobJSON {
@@ -569,6 +573,7 @@ func (s *Server) config() ConfigJSON {
 	limit, ppm, rate, latency := s.primaryLimitLocked(), s.secondaryPPM, s.errorRate, s.latency.Milliseconds()
 	tooMany, timeout := s.tooManyRate, s.timeoutRate
 	minVersion, ttl := s.minRunnerVersion, controlDuration(s.neverConnectedTTL)
+	idleTTL := controlDuration(s.scaleSets.idleTTL())
 	spammed, deleteUnprocessable := s.jitSpammedRate, s.deleteUnprocessableRate
 	primaryStatus, share429, noRetryAfter, legacyDocs := s.primaryStatusLocked(), s.secondary429Share, s.secondaryNoRetryAfterRate, s.legacySecondaryDocs
 	s.mu.Unlock()
@@ -578,7 +583,7 @@ func (s *Server) config() ConfigJSON {
 		PrimaryLimit: &limit, SecondaryPointsPerMinute: &ppm, ServerErrorRate: &rate,
 		TooManyRequestsRate: &tooMany, TimeoutRate: &timeout, LatencyMS: &latency, WebhookURL: &url,
 		WebhookDropRate: &drop, WebhookDuplicateRate: &duplicate, WebhookReorderRate: &reorder,
-		MinRunnerVersion: &minVersion, NeverConnectedTTL: &ttl,
+		MinRunnerVersion: &minVersion, NeverConnectedTTL: &ttl, ScaleSetSessionIdleTTL: &idleTTL,
 		JITSpammedRate: &spammed, DeleteUnprocessableRate: &deleteUnprocessable,
 		PrimaryLimitStatus: &primaryStatus, SecondaryLimit429Share: &share429,
 		SecondaryNoRetryAfterRate: &noRetryAfter, SecondaryLegacyDocsURL: &legacyDocs,
@@ -634,6 +639,9 @@ func (s *Server) ctlConfig(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.NeverConnectedTTL != nil {
 		s.SetNeverConnectedTTL(time.Duration(*req.NeverConnectedTTL))
+	}
+	if req.ScaleSetSessionIdleTTL != nil {
+		s.SetScaleSetSessionIdleTTL(time.Duration(*req.ScaleSetSessionIdleTTL))
 	}
 	if req.PrimaryLimit != nil {
 		s.SetPrimaryLimit(*req.PrimaryLimit)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -109,6 +110,14 @@ func TestControlAPI(t *testing.T) {
 	}
 	if resp, _ := do(t, "GET", ts.URL+"/orgs/acme/actions/runners", "t2", nil); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("after lowering the limit: %d, want 403", resp.StatusCode)
+	}
+	cfg = decodeBody[ConfigJSON](t, ctl("PUT", "/config", map[string]any{"scale_set_session_idle_ttl": "3s"}, 200))
+	if got := time.Duration(*cfg.ScaleSetSessionIdleTTL); got != 3*time.Second {
+		t.Errorf("scale_set_session_idle_ttl = %s, want 3s", got)
+	}
+	cfg = decodeBody[ConfigJSON](t, ctl("PUT", "/config", map[string]any{"scale_set_session_idle_ttl": 0}, 200))
+	if got := time.Duration(*cfg.ScaleSetSessionIdleTTL); got != DefaultScaleSetSessionIdleTTL {
+		t.Errorf("scale_set_session_idle_ttl after 0 = %s, want the default", got)
 	}
 	ctl("PUT", "/config", map[string]any{"server_error_rate": 2}, 400)
 	ctl("PUT", "/config", map[string]any{"no_such_knob": 1}, 400)
