@@ -19,13 +19,54 @@ import (
 // waits until runners are Idle, presses Ctrl-C (SIGINT) and checks that it
 // exits 0 and leaves no process of its own running.
 func TestPlaygroundStopsCleanlyOnCtrlC(t *testing.T) {
+	ready := func(line string) bool {
+		// Runners came up and ran jobs: some were Active.
+		return regexp.MustCompile(`[1-9]\d* Idle`).MatchString(line) && regexp.MustCompile(`[1-9]\d* done`).MatchString(line)
+	}
+	runPlayground(t, []string{"--plain", "--runners", "2", "--job-every", "1s", "--job-length", "2s"}, ready, func(t *testing.T, kubectl, kubeconfig string) {
+		// A newcomer's kubectl meets Octorun's admission webhook, as on a
+		// cluster: the API server calls it, and it refuses what the CRD
+		// schema lets pass (a URL on another host).
+		bad := "apiVersion: octorun.github.io/v1alpha1\nkind: Runner\nmetadata: {name: bad}\nspec: {url: https://gitlab.com/octo}\n"
+		apply := exec.Command(kubectl, "--kubeconfig", kubeconfig, "apply", "--dry-run=server", "-f", "-")
+		apply.Stdin = strings.NewReader(bad)
+		out, err := apply.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), `spec.url: Invalid value: "https://gitlab.com/octo": host "gitlab.com" is not allowed`) {
+			t.Errorf("kubectl apply of a Runner on gitlab.com = %v:\n%s\nwant it denied by Octorun's admission webhook", err, out)
+		}
+	})
+}
+
+// TestPlaygroundScaleSet runs the playground with --scale-set: jobs naming
+// the scale set run on its runners, with no webhook receiver, the status
+// line shows the scale set, kubectl scale is refused, and Ctrl-C removes
+// everything, the scale set included.
+func TestPlaygroundScaleSet(t *testing.T) {
+	ready := func(line string) bool {
+		return regexp.MustCompile(`[1-9]\d* done`).MatchString(line) && regexp.MustCompile(`scale set [1-9]\d*: \d+ assigned`).MatchString(line)
+	}
+	runPlayground(t, []string{"--plain", "--scale-set", "--runners", "2", "--job-every", "1s", "--job-length", "2s"}, ready, func(t *testing.T, kubectl, kubeconfig string) {
+		out, err := exec.Command(kubectl, "--kubeconfig", kubeconfig, "scale", "runnerset/playground", "--replicas=5").CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "is a GitHub runner scale set") {
+			t.Errorf("kubectl scale of the scale-set RunnerSet = %v:\n%s\nwant it refused by Octorun's admission webhook", err, out)
+		}
+	})
+}
+
+// runPlayground runs the playground built from this package with args
+// until a status line is ready, runs check with kubectl and the
+// playground's kubeconfig, presses Ctrl-C (SIGINT) and checks that it exits
+// 0, says nothing was left being removed, and leaves no process of its own
+// running.
+func runPlayground(t *testing.T, args []string, ready func(statusLine string) bool, check func(t *testing.T, kubectl, kubeconfig string)) {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "playground")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("building the playground: %v\n%s", err, out)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "--plain", "--runners", "2", "--job-every", "1s", "--job-length", "2s")
+	cmd := exec.CommandContext(ctx, bin, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -51,20 +92,19 @@ func TestPlaygroundStopsCleanlyOnCtrlC(t *testing.T) {
 		}
 		close(errLines)
 	}()
-	idle := make(chan struct{})
+	readyc := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		closed := false
 		for sc.Scan() {
-			// Runners came up and ran jobs: some were Active.
-			if !closed && regexp.MustCompile(`[1-9]\d* Idle`).MatchString(sc.Text()) && regexp.MustCompile(`[1-9]\d* done`).MatchString(sc.Text()) {
-				close(idle)
+			if !closed && ready(sc.Text()) {
+				close(readyc)
 				closed = true
 			}
 		}
 	}()
 	var log []string
-	waitIdle := time.After(10 * time.Minute)
+	waitReady := time.After(10 * time.Minute)
 wait:
 	for {
 		select {
@@ -79,31 +119,21 @@ wait:
 			if m := pidRE.FindStringSubmatch(line); m != nil {
 				pid = m[1]
 			}
-		case <-idle:
+		case <-readyc:
 			break wait
-		case <-waitIdle:
-			t.Fatalf("No runner became Idle:\n%s", strings.Join(log, "\n"))
+		case <-waitReady:
+			t.Fatalf("No status line was ready:\n%s", strings.Join(log, "\n"))
 		}
 	}
 	if dir == "" || pid == "" {
 		t.Fatalf("The playground did not say its control plane dir and Octorun's pid:\n%s", strings.Join(log, "\n"))
 	}
 
-	// A newcomer's kubectl meets Octorun's admission webhook, as on a
-	// cluster: the API server calls it, and it refuses what the CRD schema
-	// lets pass (a URL on another host).
 	binDir, err := controlplane.DefaultBinDir()
 	if err != nil {
 		t.Fatal(err)
 	}
-	kubectl := filepath.Join(binDir, "kubectl")
-	bad := "apiVersion: octorun.github.io/v1alpha1\nkind: Runner\nmetadata: {name: bad}\nspec: {url: https://gitlab.com/octo}\n"
-	apply := exec.Command(kubectl, "--kubeconfig", filepath.Join(dir, "kubeconfig"), "apply", "--dry-run=server", "-f", "-")
-	apply.Stdin = strings.NewReader(bad)
-	out, err := apply.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), `spec.url: Invalid value: "https://gitlab.com/octo": host "gitlab.com" is not allowed`) {
-		t.Errorf("kubectl apply of a Runner on gitlab.com = %v:\n%s\nwant it denied by Octorun's admission webhook", err, out)
-	}
+	check(t, filepath.Join(binDir, "kubectl"), filepath.Join(dir, "kubeconfig"))
 
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
@@ -125,6 +155,14 @@ wait:
 		}
 	case <-time.After(2 * time.Minute):
 		t.Fatal("The playground did not stop within 2 minutes of Ctrl-C")
+	}
+
+	// The clean-up removed the sample RunnerSet, its runners and any scale
+	// set from the simulated GitHub before Octorun stopped.
+	for _, line := range log {
+		if strings.Contains(line, "still being removed") {
+			t.Errorf("The playground stopped before its clean-up was done: %s", line)
+		}
 	}
 
 	// Nothing of it runs any more.
