@@ -88,7 +88,7 @@ var sizes = map[string]size{
 		hugeSet:         100000, hugeWindow: 20 * time.Second,
 		outdatedWindow: time.Minute,
 		syncPeriod:     20 * time.Second,
-		scaleSetJobs:   16, scaleSetMin: 1, scaleSetMax: 8, scaleSetWindow: 12 * time.Second,
+		scaleSetJobs:   16, scaleSetMin: 1, scaleSetMax: 8, scaleSetWindow: 10 * time.Second,
 	},
 }
 

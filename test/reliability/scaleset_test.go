@@ -61,8 +61,12 @@ func TestScaleSet(t *testing.T) {
 	}
 	waitConverged(ctx, t, w, minRunners, 2*time.Minute)
 
-	// (a) The leader killed while the set's runners run jobs.
-	queueScaleSetJobs(ctx, w, jobs, 0, 4*time.Second, 8*time.Second)
+	// (a) The leader killed while the set's runners run jobs long enough
+	// to end after the other replica took the session over, and more jobs
+	// queued while no one listens.
+	began := time.Now()
+	long := min(maxRunners, jobs)
+	queueScaleSetJobs(ctx, w, long, 0, 20*time.Second, 24*time.Second)
 	if err := w.WaitFor(ctx, "half the set's runners Active", time.Minute, func() (bool, error) {
 		return w.Tracker.CountPhase(octorunv1alpha1.RunnerPhaseActive) >= maxRunners/2, nil
 	}); err != nil {
@@ -73,8 +77,9 @@ func TestScaleSet(t *testing.T) {
 	killed := time.Now()
 	w.KillReplica(leader)
 	r.Faults, r.FaultKind = 1, "leader SIGKILL"
+	queueScaleSetJobs(ctx, w, jobs-long, 0, 2*time.Second, 4*time.Second)
 	waitLeader(ctx, t, w, leader)
-	r.Figures["new leader after"] = time.Since(killed).Round(100 * time.Millisecond).String()
+	r.Figures["(a) new leader after"] = time.Since(killed).Round(100 * time.Millisecond).String()
 	var taken githubsim.ScaleSetSession
 	if err := w.WaitFor(ctx, "a new session of the scale set", sessionIdleTTL+time.Minute, func() (bool, error) {
 		_, s, ok := w.ScaleSetSession(setName)
@@ -84,22 +89,23 @@ func TestScaleSet(t *testing.T) {
 		t.Fatal(err)
 	}
 	tookOver := time.Since(killed)
-	r.Figures["session taken over after (the dead leader's kept it for "+sessionIdleTTL.String()+")"] = tookOver.Round(100 * time.Millisecond).String()
+	r.Figures["(a) session taken over after (the dead leader's kept for "+sessionIdleTTL.String()+" after its last poll)"] = tookOver.Round(100 * time.Millisecond).String()
 	t.Logf("Session %s of %q after %s", taken.ID, taken.Owner, tookOver.Round(100*time.Millisecond))
 	waitJobs(ctx, t, w, jobs, 3*time.Minute)
-	took := waitScaleSetAtRest(ctx, t, w, minRunners, 3*time.Minute)
-	r.Figures["(a) at rest after the last job"] = took.Round(time.Second).String()
+	waitScaleSetAtRest(ctx, t, w, minRunners, 3*time.Minute)
+	r.Figures["(a) every job done and the set at rest, after the kill"] = time.Since(killed).Round(time.Second).String()
+	t.Logf("(a) took %s", time.Since(began).Round(time.Second))
 
 	// (b) GitHub faults while jobs run.
-	window := sz.scaleSetWindow
-	beforeStatus := w.Sim.CallsByStatus()
+	window, faultJobs := sz.scaleSetWindow, jobs/2
+	beforeStatus, beforeCalls := w.Sim.CallsByStatus(), w.Sim.Calls()
 	w.Sim.SetServerErrorRate(0.2)
 	w.Sim.SetTimeoutRate(0.1)
 	w.Sim.SetTooManyRequestsRate(0.2)
 	w.Sim.SetDeleteUnprocessableRate(0.3)
 	faults.set(0.15, 0.1)
 	start := time.Now()
-	queueScaleSetJobs(ctx, w, jobs, window*2/3, time.Second, 4*time.Second)
+	queueScaleSetJobs(ctx, w, faultJobs, window*2/3, time.Second, 3*time.Second)
 	sleep(ctx, window/2)
 	_, s, ok := w.ScaleSetSession(setName)
 	if !ok {
@@ -115,8 +121,14 @@ func TestScaleSet(t *testing.T) {
 	w.Sim.SetTooManyRequestsRate(0)
 	w.Sim.SetDeleteUnprocessableRate(0)
 	faults.set(0, 0)
-	afterStatus := w.Sim.CallsByStatus()
-	var rest []string
+	afterStatus, afterCalls := w.Sim.CallsByStatus(), w.Sim.Calls()
+	restCalls := 0
+	for call, n := range afterCalls {
+		if _, path, _ := strings.Cut(call, " "); !strings.HasPrefix(path, "/_actions/") && path != "/actions/runner-registration" {
+			restCalls += n - beforeCalls[call]
+		}
+	}
+	rest := []string{fmt.Sprintf("%d REST calls", restCalls)}
 	restFaults := 0
 	for _, code := range []int{429, 499, 502, 503, 504, 422} {
 		if n := afterStatus[code] - beforeStatus[code]; n > 0 {
@@ -130,13 +142,14 @@ func TestScaleSet(t *testing.T) {
 	r.Figures["(b) REST answers of the faults"] = strings.Join(rest, ", ")
 	r.Figures["(b) Actions service calls refused"] = describeCounts(refused)
 	r.Figures["(b) Actions service answers lost after the service acted"] = describeCounts(lost)
-	waitJobs(ctx, t, w, 2*jobs, 3*time.Minute)
-	took = waitScaleSetAtRest(ctx, t, w, minRunners, 3*time.Minute)
-	r.Figures["(b) at rest after the last job"] = took.Round(time.Second).String()
+	waitJobs(ctx, t, w, jobs+faultJobs, 3*time.Minute)
+	waitScaleSetAtRest(ctx, t, w, minRunners, 3*time.Minute)
+	r.Figures["(b) every job done and the set at rest, after the window"] = time.Since(start.Add(window)).Round(time.Second).String()
+	t.Logf("(b) took %s", time.Since(start).Round(time.Second))
 
 	checkJobsRanOnce(t, w, r)
 	r.Figures["Runners created per job"] = fmt.Sprintf("%.2f (%d Runners, %d jobs, minRunners %d)",
-		float64(w.Tracker.Created())/float64(2*jobs), w.Tracker.Created(), 2*jobs, minRunners)
+		float64(w.Tracker.Created())/float64(jobs+faultJobs), w.Tracker.Created(), jobs+faultJobs, minRunners)
 	// A scale set's runners follow the jobs GitHub assigned to it, which
 	// races with the jobs' ends: a Runner beyond need is no fault here. The
 	// other duplicates are.
