@@ -35,7 +35,8 @@ const sessionIdleTTL = 10 * time.Second
 // go; then a window of GitHub faults while jobs run, on the REST API (the
 // simulator's fault rates) and on the Actions service (refused or lost
 // answers, injected in front of the simulator, whose fault rates do not
-// reach the service), with the session's token expiring halfway.
+// reach the service), with the session's token expiring and the leader
+// restarted as in a rollout.
 func TestScaleSet(t *testing.T) {
 	r := newResult(t, "9. Scale-set RunnerSet: leader SIGKILLed while jobs run, then GitHub faults (REST and Actions service), no webhooks",
 		"the other replica takes the session over; every job completed once, by a runner of its own; no job killed; no GitHub runner without a Runner and pod; back to minRunners")
@@ -78,7 +79,7 @@ func TestScaleSet(t *testing.T) {
 	w.KillReplica(leader)
 	r.Faults, r.FaultKind = 1, "leader SIGKILL"
 	queueScaleSetJobs(ctx, w, jobs-long, 0, 2*time.Second, 4*time.Second)
-	waitLeader(ctx, t, w, leader)
+	newLeader := waitLeader(ctx, t, w, leader)
 	r.Figures["(a) new leader after"] = time.Since(killed).Round(100 * time.Millisecond).String()
 	var taken githubsim.ScaleSetSession
 	if err := w.WaitFor(ctx, "a new session of the scale set", sessionIdleTTL+time.Minute, func() (bool, error) {
@@ -95,6 +96,10 @@ func TestScaleSet(t *testing.T) {
 	waitScaleSetAtRest(ctx, t, w, minRunners, 3*time.Minute)
 	r.Figures["(a) every job done and the set at rest, after the kill"] = time.Since(killed).Round(time.Second).String()
 	t.Logf("(a) took %s", time.Since(began).Round(time.Second))
+	// The killed replica comes back, as the kubelet restarts its container.
+	if _, err := w.StartReplica(ctx); err != nil {
+		t.Fatal(err)
+	}
 
 	// (b) GitHub faults while jobs run.
 	window, faultJobs := sz.scaleSetWindow, jobs/2
@@ -106,12 +111,24 @@ func TestScaleSet(t *testing.T) {
 	faults.set(0.15, 0.1)
 	start := time.Now()
 	queueScaleSetJobs(ctx, w, faultJobs, window*2/3, time.Second, 3*time.Second)
-	sleep(ctx, window/2)
+	sleep(ctx, window/3)
 	_, s, ok := w.ScaleSetSession(setName)
 	if !ok {
-		t.Fatalf("Halfway through the faults the scale set has no session")
+		t.Fatalf("A third into the faults the scale set has no session")
 	}
 	if err := w.Sim.ExpireScaleSetSessionToken(s.ScaleSetID); err != nil {
+		t.Fatal(err)
+	}
+	r.Faults++
+	// Halfway, the leader is restarted as in a rollout: it stops (deleting
+	// its session, if GitHub lets it) and the other replica takes over.
+	// The new leader's client starts with GitHub's registration token, a
+	// REST call, and the service's token, under the faults.
+	sleep(ctx, time.Until(start.Add(window/2)))
+	_, held, _ := w.ScaleSetSession(setName)
+	t.Logf("Restarting the leader (pid %d), holding session %s", newLeader.Pid, held.ID)
+	restarted := time.Now()
+	if _, err := w.RestartReplica(ctx, newLeader, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	r.Faults++
@@ -122,6 +139,13 @@ func TestScaleSet(t *testing.T) {
 	w.Sim.SetDeleteUnprocessableRate(0)
 	faults.set(0, 0)
 	afterStatus, afterCalls := w.Sim.CallsByStatus(), w.Sim.Calls()
+	if err := w.WaitFor(ctx, "a session after the rollout", sessionIdleTTL+time.Minute, func() (bool, error) {
+		_, now, ok := w.ScaleSetSession(setName)
+		return ok && now.ID != held.ID, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r.Figures["(b) session taken over after the leader's graceful restart"] = time.Since(restarted).Round(100 * time.Millisecond).String()
 	restCalls := 0
 	for call, n := range afterCalls {
 		if _, path, _ := strings.Cut(call, " "); !strings.HasPrefix(path, "/_actions/") && path != "/actions/runner-registration" {
@@ -138,7 +162,7 @@ func TestScaleSet(t *testing.T) {
 	}
 	refused, lost := faults.counts()
 	r.Faults += restFaults + sum(refused) + sum(lost)
-	r.FaultKind = "leader SIGKILL, refused or lost requests, a session token expired"
+	r.FaultKind = "leader SIGKILL, refused or lost requests, a session token expired, a rollout"
 	r.Figures["(b) REST answers of the faults"] = strings.Join(rest, ", ")
 	r.Figures["(b) Actions service calls refused"] = describeCounts(refused)
 	r.Figures["(b) Actions service answers lost after the service acted"] = describeCounts(lost)
