@@ -121,9 +121,10 @@ func TestScaleSet(t *testing.T) {
 	}
 	r.Faults++
 	// Halfway, the leader is restarted as in a rollout: it stops (deleting
-	// its session, if GitHub lets it) and the other replica takes over.
-	// The new leader's client starts with GitHub's registration token, a
-	// REST call, and the service's token, under the faults.
+	// its session, if GitHub lets it) and another replica, or the
+	// restarted one, takes over. The new leader's client starts with
+	// GitHub's registration token, a REST call, and the service's token,
+	// under the faults.
 	sleep(ctx, time.Until(start.Add(window/2)))
 	_, held, _ := w.ScaleSetSession(setName)
 	t.Logf("Restarting the leader (pid %d), holding session %s", newLeader.Pid, held.ID)
@@ -132,13 +133,6 @@ func TestScaleSet(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Faults++
-	sleep(ctx, time.Until(start.Add(window)))
-	w.Sim.SetServerErrorRate(0)
-	w.Sim.SetTimeoutRate(0)
-	w.Sim.SetTooManyRequestsRate(0)
-	w.Sim.SetDeleteUnprocessableRate(0)
-	faults.set(0, 0)
-	afterStatus, afterCalls := w.Sim.CallsByStatus(), w.Sim.Calls()
 	if err := w.WaitFor(ctx, "a session after the rollout", sessionIdleTTL+time.Minute, func() (bool, error) {
 		_, now, ok := w.ScaleSetSession(setName)
 		return ok && now.ID != held.ID, nil
@@ -146,6 +140,13 @@ func TestScaleSet(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Figures["(b) session taken over after the leader's graceful restart"] = time.Since(restarted).Round(100 * time.Millisecond).String()
+	sleep(ctx, time.Until(start.Add(window)))
+	w.Sim.SetServerErrorRate(0)
+	w.Sim.SetTimeoutRate(0)
+	w.Sim.SetTooManyRequestsRate(0)
+	w.Sim.SetDeleteUnprocessableRate(0)
+	faults.set(0, 0)
+	afterStatus, afterCalls := w.Sim.CallsByStatus(), w.Sim.Calls()
 	restCalls := 0
 	for call, n := range afterCalls {
 		if _, path, _ := strings.Cut(call, " "); !strings.HasPrefix(path, "/_actions/") && path != "/actions/runner-registration" {
