@@ -173,6 +173,13 @@ func TestScaleSet(t *testing.T) {
 	t.Logf("(b) took %s", time.Since(start).Round(time.Second))
 
 	checkJobsRanOnce(t, w, r)
+	// Every fault here passes: none may fail a Runner's registration for
+	// good, as none does in webhook mode (TestGitHubFaults).
+	for why, n := range w.Tracker.Failed() {
+		if strings.Contains(why, "Registered=False") {
+			t.Errorf("%d Runners failed on a passing fault: %s", n, why)
+		}
+	}
 	r.Figures["Runners created per job"] = fmt.Sprintf("%.2f (%d Runners, %d jobs, minRunners %d)",
 		float64(w.Tracker.Created())/float64(jobs+faultJobs), w.Tracker.Created(), jobs+faultJobs, minRunners)
 	// A scale set's runners follow the jobs GitHub assigned to it, which
