@@ -112,11 +112,14 @@ func TestScaleSet(t *testing.T) {
 	start := time.Now()
 	queueScaleSetJobs(ctx, w, faultJobs, window*2/3, time.Second, 3*time.Second)
 	sleep(ctx, window/3)
-	_, s, ok := w.ScaleSetSession(setName)
-	if !ok {
-		t.Fatalf("A third into the faults the scale set has no session")
-	}
-	if err := w.Sim.ExpireScaleSetSessionToken(s.ScaleSetID); err != nil {
+	// The faults may have ended the session a moment ago: its token
+	// expires as soon as there is one again.
+	var s githubsim.ScaleSetSession
+	if err := w.WaitFor(ctx, "a session to expire the token of", 30*time.Second, func() (bool, error) {
+		var ok bool
+		_, s, ok = w.ScaleSetSession(setName)
+		return ok && w.Sim.ExpireScaleSetSessionToken(s.ScaleSetID) == nil, nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 	r.Faults++
