@@ -3,6 +3,7 @@ package scaleset
 import (
 	"context"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -153,6 +154,25 @@ func TestScaleSetFollowsAssignedJobs(t *testing.T) {
 		set := e.set(t)
 		return *set.Spec.Runners == 5 && set.Status.ScaleSet.AssignedJobs == 8
 	})
+	// Octorun's writes of spec.runners move the generation (the fake
+	// clientset does not: the test does) and leave the scale set's
+	// settings as they were: it is looked up and created once.
+	bumped := e.set(t)
+	bumped.Generation++
+	if _, err := e.client.OctorunV1alpha1().RunnerSets(testNS).Update(context.Background(), bumped, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the new generation to be seen", func() bool {
+		c := meta.FindStatusCondition(e.set(t).Status.Conditions, octorunv1alpha1.RunnerSetConditionScaleSetReady)
+		return c != nil && c.ObservedGeneration == bumped.Generation
+	})
+	for k, n := range e.sim.Calls() {
+		if strings.Contains(k, "runnergroups") || strings.Contains(k, "runnerscalesets") && !strings.Contains(k, "sessions") && !strings.Contains(k, "messages") {
+			if n != 1 {
+				t.Errorf("%s called %d times, want once", k, n)
+			}
+		}
+	}
 }
 
 func TestScaleSetAdoptsAndDeletes(t *testing.T) {

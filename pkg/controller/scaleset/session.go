@@ -27,9 +27,10 @@ type setState struct {
 
 	// Written by the sync only.
 	id int64
-	// settings is the spec generation whose settings the scale set was
-	// last created, adopted or updated with.
-	settings int64
+	// settings are the settings the scale set was last created, adopted
+	// or updated with (see settingsOf); spec.runners, which Octorun
+	// writes, is not among them.
+	settings string
 	// sessionFor is the scale set the running session is for; 0 when none
 	// runs.
 	sessionFor int64

@@ -72,7 +72,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 			return 0, fmt.Errorf("adding the finalizer: %w", err)
 		}
 	}
-	if st.id == 0 || st.settings != set.Generation {
+	if settings := settingsOf(set); st.id == 0 || st.settings != settings {
 		id, err := c.ensureScaleSet(ctx, set, scope, group)
 		if err != nil {
 			msg := err.Error()
@@ -82,7 +82,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 			logger.Error(err, "Could not create or update the runner scale set")
 			return failureRetry, c.setReady(ctx, set, st, metav1.ConditionFalse, octorunv1alpha1.ReasonScaleSetFailed, msg)
 		}
-		st.id, st.settings = id, set.Generation
+		st.id, st.settings = id, settings
 	}
 
 	c.ensureSession(ctx, st, scope, st.id, int(c.capacity(set)))
@@ -131,6 +131,14 @@ func (c *Controller) scaleFromSession(ctx context.Context, st *setState) error {
 	stats, _, _, _ := st.snapshot()
 	_, err = c.scale(ctx, set, stats.TotalAssignedJobs)
 	return err
+}
+
+// settingsOf returns what the set's scale set on GitHub is made of: its
+// scope, group, name and labels. The generation would not do: Octorun's
+// own writes of spec.runners move it.
+func settingsOf(set *octorunv1alpha1.RunnerSet) string {
+	b, _ := json.Marshal([]any{set.Spec.Template.Spec.URL, set.ScaleSetRunnerGroup(), set.ScaleSetName(), set.Spec.ScaleSet.Labels})
+	return string(b)
 }
 
 // capacity is the most runners the set may run: its maxRunners within
