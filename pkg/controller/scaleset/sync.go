@@ -206,6 +206,7 @@ func (c *Controller) ensureScaleSet(ctx context.Context, set *octorunv1alpha1.Ru
 		if err != nil {
 			return 0, fmt.Errorf("creating runner scale set %q: %w", want.Name, err)
 		}
+		klog.FromContext(ctx).Info("Created the runner scale set on GitHub", "scaleSetID", created.ID, "name", created.Name, "group", group)
 		c.recorder.Eventf(set, corev1.EventTypeNormal, EventCreated, "Created runner scale set %d %q in runner group %q", created.ID, created.Name, group)
 		return int64(created.ID), nil
 	}
@@ -318,6 +319,7 @@ func (c *Controller) finalize(ctx context.Context, set *octorunv1alpha1.RunnerSe
 			c.recorder.Event(set, corev1.EventTypeWarning, EventFailed, msg)
 			return failureRetry, nil
 		}
+		klog.FromContext(ctx).Info("Deleted the runner scale set from GitHub", "scaleSetID", id)
 		c.recorder.Eventf(set, corev1.EventTypeNormal, EventDeleted, "Deleted runner scale set %d from GitHub", id)
 	}
 	if _, err := c.patchFinalizers(ctx, set, slices.DeleteFunc(slices.Clone(set.Finalizers), func(f string) bool {
