@@ -286,7 +286,16 @@ func (c *Controller) handleNameTaken(ctx context.Context, runner *octorunv1alpha
 	}
 	if existing.Status == "offline" && !existing.Busy {
 		if err := c.github.DeleteRunner(ctx, scope, existing.ID); err != nil && !errors.Is(err, github.ErrNotFound) {
-			return c.registrationFailure(ctx, runner, err)
+			// Failing to remove a leftover says nothing of the Runner's
+			// registration: a 422 (GitHub still holding the leftover's
+			// session) or a server error passes, so it is retried, never
+			// taken for a rejection of the Runner.
+			reg := registration{reason: octorunv1alpha1.ReasonRegistering,
+				message: fmt.Sprintf("Removing GitHub runner %d, left by an earlier registration attempt, failed; retrying: %v", existing.ID, err)}
+			if d, ok := github.RetryAfter(err); ok {
+				return attempt{runner: runner, registration: reg, requeue: d}, nil
+			}
+			return attempt{runner: runner, registration: reg}, fmt.Errorf("removing GitHub runner %d left by an earlier registration attempt: %w", existing.ID, err)
 		}
 		c.recorder.Eventf(runner, corev1.EventTypeNormal, EventOrphanRemoved,
 			"Removed runner %d (%s) from GitHub, left by an earlier registration attempt", existing.ID, name)

@@ -347,6 +347,7 @@ func TestRegistrationFailures(t *testing.T) {
 		groupErr    error
 		jitErr      error
 		found       *github.Runner
+		deleteErr   error
 		wantCalls   []string
 		wantPhase   octorunv1alpha1.RunnerPhase
 		wantReason  string
@@ -382,6 +383,10 @@ func TestRegistrationFailures(t *testing.T) {
 			found:     &github.Runner{ID: 55, Name: "test-default.r1", Status: "offline"},
 			wantCalls: []string{"RunnerGroupID", "GenerateJITConfig", "FindRunnerByName", "DeleteRunner"},
 			wantPhase: octorunv1alpha1.RunnerPhasePending, wantReason: "False/Registering", wantRequeue: time.Millisecond},
+		{name: "name taken by an orphan GitHub will not delete yet", jitErr: apiErr(409, github.ErrRunnerNameTaken),
+			found: &github.Runner{ID: 55, Name: "test-default.r1", Status: "offline"}, deleteErr: apiErr(422, github.ErrInvalidRequest),
+			wantCalls: []string{"RunnerGroupID", "GenerateJITConfig", "FindRunnerByName", "DeleteRunner"},
+			wantPhase: octorunv1alpha1.RunnerPhasePending, wantReason: "False/Registering", wantErr: true},
 		{name: "name taken by a live runner", jitErr: apiErr(409, github.ErrRunnerNameTaken),
 			found:     &github.Runner{ID: 55, Name: "test-default.r1", Status: "online"},
 			wantCalls: []string{"RunnerGroupID", "GenerateJITConfig", "FindRunnerByName"},
@@ -394,7 +399,7 @@ func TestRegistrationFailures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
-			f.github.groupErr, f.github.jitErr, f.github.found = tt.groupErr, tt.jitErr, tt.found
+			f.github.groupErr, f.github.jitErr, f.github.found, f.github.deleteErr = tt.groupErr, tt.jitErr, tt.found, tt.deleteErr
 			r := newRunner("r1")
 			if tt.url != "" {
 				r.Spec.URL = tt.url

@@ -669,8 +669,8 @@ func TestScaleSetCountsJobsOnce(t *testing.T) {
 		{name: "complete and reported goes", runner: completed(runnerOf(set, "r", octorunv1alpha1.RunnerPhaseComplete, 1, time.Minute)), wantFinish: 1},
 		{
 			name:      "complete, not reported yet, still counts",
-			runner:    exited(runnerOf(set, "r", octorunv1alpha1.RunnerPhaseComplete, 1, time.Minute), 10*time.Second),
-			wantAlive: 1, wantWait: scaleSetReportWait - 10*time.Second,
+			runner:    exited(runnerOf(set, "r", octorunv1alpha1.RunnerPhaseComplete, 1, time.Minute), 4*time.Second),
+			wantAlive: 1, wantWait: scaleSetReportWait - 4*time.Second,
 		},
 		{name: "complete, never reported, goes", runner: exited(runnerOf(set, "r", octorunv1alpha1.RunnerPhaseComplete, 1, time.Minute), time.Minute), wantFinish: 1},
 		{name: "failed goes", runner: runnerOf(set, "r", octorunv1alpha1.RunnerPhaseFailed, 1, time.Minute), wantFinish: 1},

@@ -29,7 +29,7 @@ import (
 // (actions-runner-controller controllers/actions.github.com/
 // ephemeralrunnerset_controller.go, PatchID).
 const (
-	scaleSetReportWait     = 30 * time.Second
+	scaleSetReportWait     = 10 * time.Second
 	scaleSetScaleDownDelay = 5 * time.Second
 )
 

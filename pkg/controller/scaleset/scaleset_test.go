@@ -2,6 +2,7 @@ package scaleset
 
 import (
 	"context"
+	"errors"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -252,4 +253,19 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+func TestMessageGone(t *testing.T) {
+	for _, tc := range []struct {
+		err  string
+		want bool
+	}{
+		{`request DELETE …/messages/4 failed(status="404 Not Found"): unexpected status code 404 Not Found: GitHub.DistributedTask.WebApi.TaskAgentMessageNotFoundException, GitHub.DistributedTask.WebApi: Message 4 not found.`, true},
+		{`request DELETE …/messages/4 failed(status="404 Not Found"): unexpected status code 404 Not Found: GitHub.DistributedTask.WebApi.TaskAgentSessionNotFoundException, GitHub.DistributedTask.WebApi: Session s not found.`, false},
+		{`failed to issue the request: connection refused`, false},
+	} {
+		if got := messageGone(errors.New(tc.err)); got != tc.want {
+			t.Errorf("messageGone(%q) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
 }

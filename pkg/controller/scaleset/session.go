@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strings"
 	"sync"
 	"time"
 
@@ -260,6 +261,27 @@ func (p *polls) GetMessage(ctx context.Context, lastMessageID, maxCapacity int) 
 		p.st.mu.Unlock()
 	}
 	return msg, err
+}
+
+// DeleteMessage acknowledges a message. A message the service no longer
+// has was acknowledged already, by an attempt whose answer was lost (the
+// client retries a failed request: actions/scaleset common_client.go):
+// that is no reason to end the session, which would lose the events of the
+// messages not read yet.
+func (p *polls) DeleteMessage(ctx context.Context, messageID int) error {
+	err := p.MessageSessionClient.DeleteMessage(ctx, messageID)
+	if err != nil && messageGone(err) {
+		klog.FromContext(ctx).V(2).Info("The message was acknowledged already", "messageID", messageID)
+		return nil
+	}
+	return err
+}
+
+// messageGone says whether err is the service's answer that a message is
+// not there (TaskAgentMessageNotFoundException), as opposed to the session
+// (TaskAgentSessionNotFoundException).
+func messageGone(err error) bool {
+	return strings.Contains(err.Error(), "MessageNotFoundException")
 }
 
 // scaler takes the listener's messages: job starts and ends become job
