@@ -57,7 +57,7 @@ test-bench: tools ## Prove the scale benchmark's harness with a small run (100 r
 	$(GO) run ./test/bench -size small
 
 .PHONY: test-reliability-small
-test-reliability-small: tools ## The reliability suite at reduced sizes (about 7 min; part of make test)
+test-reliability-small: tools ## The reliability suite at reduced sizes (about 9 min; part of make test)
 	$(GO) test $(GOTESTFLAGS) -count=1 -v -timeout 30m ./test/reliability/ -args -size=small
 
 .PHONY: test-reliability
