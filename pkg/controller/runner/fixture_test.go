@@ -81,6 +81,15 @@ func (g *fakeGitHub) RunnerGroupID(_ context.Context, _ github.Scope, name strin
 func (g *fakeGitHub) GenerateJITConfig(_ context.Context, _ github.Scope, r github.JITConfigRequest) (*github.JITConfig, error) {
 	g.record("GenerateJITConfig")
 	g.jitReqs = append(g.jitReqs, r)
+	g.mu.Lock()
+	for _, name := range g.names {
+		if name == r.Name {
+			g.mu.Unlock()
+			// GitHub's names are unique in a scope.
+			return nil, apiErr(409, github.ErrRunnerNameTaken)
+		}
+	}
+	g.mu.Unlock()
 	if g.jitErr != nil {
 		err := g.jitErr
 		g.jitErr = nil // one failure, then success

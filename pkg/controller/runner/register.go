@@ -94,7 +94,8 @@ func (c *Controller) register(ctx context.Context, runner *octorunv1alpha1.Runne
 	}
 
 	// The finalizer comes first: from the first GitHub call on, the Runner
-	// must not go without its registration being removed.
+	// must not go without its registration being removed. The RunnerSet
+	// controller creates its Runners with it.
 	if !slices.Contains(runner.Finalizers, octorunv1alpha1.RunnerFinalizer) {
 		runner.Finalizers = append(runner.Finalizers, octorunv1alpha1.RunnerFinalizer)
 		updated, err := c.octorunClient.OctorunV1alpha1().Runners(runner.Namespace).Update(ctx, runner, metav1.UpdateOptions{})
@@ -102,13 +103,23 @@ func (c *Controller) register(ctx context.Context, runner *octorunv1alpha1.Runne
 			return attempt{runner: runner}, fmt.Errorf("adding the finalizer: %w", err)
 		}
 		c.wrote(updated)
-		// The update succeeded on the cached version, which had no
-		// finalizer: no earlier attempt registered the Runner, so neither a
-		// live read nor a look for an earlier attempt's Secret is needed.
-		return c.registerOnGitHub(ctx, updated, scope, labels)
+		runner = updated
 	}
+	// The registration is tried at once, with no read first. An earlier
+	// attempt's registration, if there is one (a sync whose write of
+	// spec.id was lost, or which the cache does not show yet), holds the
+	// runner's name on GitHub: GitHub's 409 for the name then sends the
+	// sync to the live Runner and its Secret (recoverAttempt) before
+	// anything else is done.
+	return c.registerOnGitHub(ctx, runner, scope, labels)
+}
 
-	// The cache may be behind an earlier sync that registered already.
+// recoverAttempt follows GitHub's 409 for the name of a Runner without
+// spec.id: an earlier attempt registered it. The cache may be behind that
+// attempt's write of spec.id, or the write was lost after the Secret
+// recording the registration was stored; failing both, the name is held by
+// a registration whose Secret was never stored (handleNameTaken).
+func (c *Controller) recoverAttempt(ctx context.Context, runner *octorunv1alpha1.Runner, scope github.Scope, name string) (attempt, error) {
 	live, err := c.getLiveRunner(ctx, runner)
 	if err != nil {
 		return attempt{runner: runner}, fmt.Errorf("reading the Runner: %w", err)
@@ -130,7 +141,7 @@ func (c *Controller) register(ctx context.Context, runner *octorunv1alpha1.Runne
 	case !apierrors.IsNotFound(err):
 		return attempt{runner: runner}, fmt.Errorf("reading Secret %s: %w", runner.Name, err)
 	}
-	return c.registerOnGitHub(ctx, runner, scope, labels)
+	return c.handleNameTaken(ctx, runner, scope, name)
 }
 
 // adopt takes up the registration an earlier attempt recorded in the
@@ -207,7 +218,7 @@ func (c *Controller) registerOnGitHub(ctx context.Context, runner *octorunv1alph
 		})
 	}
 	if errors.Is(err, github.ErrRunnerNameTaken) {
-		return c.handleNameTaken(ctx, runner, scope, name)
+		return c.recoverAttempt(ctx, runner, scope, name)
 	}
 	if err != nil {
 		return c.registrationFailure(ctx, runner, err)
@@ -218,7 +229,7 @@ func (c *Controller) registerOnGitHub(ctx context.Context, runner *octorunv1alph
 
 	// Keep the config: the Secret first (it records the id too), then spec.
 	secret := newSecret(runner, id, jit.Runner.Name, jit.Runner.OS, jit.EncodedJITConfig)
-	if _, err := c.kubeClient.CoreV1().Secrets(runner.Namespace).Create(ctx, secret, metav1.CreateOptions{}); err != nil {
+	if err := c.storeConfig(ctx, runner, secret); err != nil {
 		// Without its config the registration is useless: remove it rather
 		// than leave a runner on GitHub that no pod will run.
 		if delErr := c.github.DeleteRunner(ctx, scope, id); delErr != nil && !errors.Is(delErr, github.ErrNotFound) {
@@ -229,6 +240,28 @@ func (c *Controller) registerOnGitHub(ctx context.Context, runner *octorunv1alph
 	c.recorder.Eventf(runner, corev1.EventTypeNormal, EventRegistered, "Registered on GitHub as runner %d (%s)", id, name)
 	runner, err = c.setRunnerID(ctx, runner, id, jit.Runner.OS)
 	return attempt{runner: runner}, err
+}
+
+// storeConfig creates the Secret of a new registration. A Secret of the
+// Runner there already records an earlier registration that is gone from
+// GitHub (GitHub gave the name to this one): it takes the new one. A
+// Secret of the name that is not the Runner's is left alone.
+func (c *Controller) storeConfig(ctx context.Context, runner *octorunv1alpha1.Runner, secret *corev1.Secret) error {
+	secrets := c.kubeClient.CoreV1().Secrets(runner.Namespace)
+	_, err := secrets.Create(ctx, secret, metav1.CreateOptions{})
+	if !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	existing, err := secrets.Get(ctx, secret.Name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	if !metav1.IsControlledBy(existing, runner) {
+		return fmt.Errorf("Secret %s exists and does not belong to the Runner", secret.Name)
+	}
+	existing.Annotations, existing.Data, existing.Type = secret.Annotations, secret.Data, secret.Type
+	_, err = secrets.Update(ctx, existing, metav1.UpdateOptions{})
+	return err
 }
 
 // registrationFailure turns a failed GitHub call of the registration into a

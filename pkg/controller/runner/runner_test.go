@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,10 +31,11 @@ func conditionReason(r *octorunv1alpha1.Runner, condType string) string {
 	return ""
 }
 
-// TestRegistrationRetryLooksForAnEarlierAttempt: a Runner that has the
-// finalizer may have been registered by an earlier sync the cache is behind,
-// so the registration reads it live and looks for its Secret first.
-func TestRegistrationRetryLooksForAnEarlierAttempt(t *testing.T) {
+// TestRunnerWithFinalizerRegistersAtOnce: a Runner created with the
+// finalizer (as the RunnerSet controller creates them) is registered with
+// no read first: an earlier attempt's registration would show as GitHub's
+// 409 for the name (TestRecoversIDFromSecret).
+func TestRunnerWithFinalizerRegistersAtOnce(t *testing.T) {
 	f := newFixture(t)
 	r := newRunner("r1")
 	r.Finalizers = []string{octorunv1alpha1.RunnerFinalizer}
@@ -42,10 +44,10 @@ func TestRegistrationRetryLooksForAnEarlierAttempt(t *testing.T) {
 	if _, err := f.run(r); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{"get runners", "update runners", "update runners/status"}, actions(f.client)); diff != "" {
+	if diff := cmp.Diff([]string{"update runners", "update runners/status"}, actions(f.client)); diff != "" {
 		t.Errorf("Octorun actions (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"get secrets", "create secrets", "create pods"}, actions(f.kubeClient)); diff != "" {
+	if diff := cmp.Diff([]string{"create secrets", "create pods"}, actions(f.kubeClient)); diff != "" {
 		t.Errorf("Kubernetes actions (-want +got):\n%s", diff)
 	}
 }
@@ -437,10 +439,12 @@ func apiErr(status int, kind error) error {
 }
 
 // TestRecoversIDFromSecret: the write of spec.id was lost after the Secret
-// was stored; the next sync takes the id from the Secret once GitHub shows
-// the id carries the Runner's name. A Secret anyone could have written in
-// the namespace makes Octorun adopt nobody else's runner, and one of a
-// registration gone from GitHub is replaced.
+// was stored; GitHub's 409 for the runner's name sends the next sync to the
+// Secret, whose id it takes once GitHub shows the id carries the Runner's
+// name. A Secret anyone could have written in the namespace makes Octorun
+// adopt nobody else's runner: the Runner's name is free on GitHub, so it is
+// registered anew and the Secret takes the new registration, as does one
+// of a registration gone from GitHub.
 func TestRecoversIDFromSecret(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
@@ -448,14 +452,13 @@ func TestRecoversIDFromSecret(t *testing.T) {
 		wantID     int64
 		wantCalls  []string
 		wantReason string
-		wantSecret bool
 	}{
-		{name: "Octorun's registration", githubName: "test-default.r1", wantID: 777, wantCalls: []string{"GetRunner"},
-			wantReason: octorunv1alpha1.ReasonRegistered, wantSecret: true},
-		{name: "another's runner", githubName: "victim-runner", wantCalls: []string{"GetRunner"},
-			wantReason: octorunv1alpha1.ReasonRegistrationNotOwned, wantSecret: true},
-		{name: "gone from GitHub", wantCalls: []string{"GetRunner"},
-			wantReason: octorunv1alpha1.ReasonRegistering},
+		{name: "Octorun's registration", githubName: "test-default.r1", wantID: 777,
+			wantCalls: []string{"RunnerGroupID", "GenerateJITConfig", "GetRunner"}, wantReason: octorunv1alpha1.ReasonRegistered},
+		{name: "another's runner", githubName: "victim-runner", wantID: 101,
+			wantCalls: []string{"RunnerGroupID", "GenerateJITConfig"}, wantReason: octorunv1alpha1.ReasonRegistered},
+		{name: "gone from GitHub", wantID: 101,
+			wantCalls: []string{"RunnerGroupID", "GenerateJITConfig"}, wantReason: octorunv1alpha1.ReasonRegistered},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
@@ -483,11 +486,42 @@ func TestRecoversIDFromSecret(t *testing.T) {
 			} else if strings.Contains(cond.Message, "victim") {
 				t.Errorf("Registered condition tells another runner's name: %q", cond.Message)
 			}
-			_, err := f.kubeClient.CoreV1().Secrets("default").Get(context.Background(), "r1", metav1.GetOptions{})
-			if kept := err == nil; kept != tc.wantSecret {
-				t.Errorf("Secret kept = %v, want %v", kept, tc.wantSecret)
+			secret, err := f.kubeClient.CoreV1().Secrets("default").Get(context.Background(), "r1", metav1.GetOptions{})
+			if err != nil || secret.Annotations[annotationRunnerID] != strconv.FormatInt(tc.wantID, 10) {
+				t.Errorf("Secret = %v, %v; want it to record runner %d", secret.Annotations, err, tc.wantID)
 			}
 		})
+	}
+}
+
+// TestRecoversFromStaleCache: GitHub's 409 for the name of a Runner whose
+// spec.id the cache does not show yet sends the sync to the live Runner,
+// and nothing more is done.
+func TestRecoversFromStaleCache(t *testing.T) {
+	f := newFixture(t)
+	r := newRunner("r1")
+	r.Finalizers = []string{octorunv1alpha1.RunnerFinalizer}
+	f.addRunner(r)
+	f.github.name(555, "test-default.r1")
+	_, ctx := ktesting.NewTestContext(t)
+	c := f.newController(ctx)
+	live := r.DeepCopy()
+	live.Spec.ID = 555
+	if _, err := f.client.OctorunV1alpha1().Runners("default").Update(ctx, live, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.client.ClearActions()
+	if _, err := c.sync(ctx, cache.MetaObjectToName(r)); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"RunnerGroupID", "GenerateJITConfig"}, f.github.calls); diff != "" {
+		t.Errorf("GitHub calls (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"create pods"}, actions(f.kubeClient)); diff != "" {
+		t.Errorf("Kubernetes actions (-want +got):\n%s", diff)
+	}
+	if got := f.runner("r1"); got.Spec.ID != 555 {
+		t.Errorf("spec.id = %d, want 555", got.Spec.ID)
 	}
 }
 

@@ -702,3 +702,23 @@ func TestScaleSetExcessWaits(t *testing.T) {
 		t.Errorf("new excess waits %v, want it afresh", got)
 	}
 }
+
+// TestRunnersComeWithTheirFinalizer: the Runners a set creates carry the
+// Runner controller's finalizer, which then needs no write of its own.
+func TestRunnersComeWithTheirFinalizer(t *testing.T) {
+	f := newFixture(t)
+	set := newSet("set", 2)
+	f.sets = append(f.sets, set)
+	if _, err := f.sync(set); err != nil {
+		t.Fatalf("sync: %v", err)
+	}
+	list, _ := f.client.OctorunV1alpha1().Runners("default").List(context.Background(), metav1.ListOptions{})
+	for _, r := range list.Items {
+		if len(r.Finalizers) != 1 || r.Finalizers[0] != octorunv1alpha1.RunnerFinalizer {
+			t.Errorf("Runner %s has finalizers %v, want %s", r.Name, r.Finalizers, octorunv1alpha1.RunnerFinalizer)
+		}
+	}
+	if len(list.Items) != 2 {
+		t.Errorf("%d Runners, want 2", len(list.Items))
+	}
+}

@@ -26,6 +26,9 @@ func newRunner(set *octorunv1alpha1.RunnerSet, hash string) *octorunv1alpha1.Run
 			Labels:          lbls,
 			Annotations:     t.Annotations,
 			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(set, octorunv1alpha1.SchemeGroupVersion.WithKind("RunnerSet"))},
+			// With the Runner controller's finalizer from the start: it
+			// spares that controller a write before the registration.
+			Finalizers: []string{octorunv1alpha1.RunnerFinalizer},
 		},
 		Spec: t.Spec,
 	}
