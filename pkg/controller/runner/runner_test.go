@@ -44,7 +44,7 @@ func TestRunnerWithFinalizerRegistersAtOnce(t *testing.T) {
 	if _, err := f.run(r); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{"update runners", "update runners/status"}, actions(f.client)); diff != "" {
+	if diff := cmp.Diff([]string{"update runners"}, actions(f.client)); diff != "" {
 		t.Errorf("Octorun actions (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{"create secrets", "create pods"}, actions(f.kubeClient)); diff != "" {
@@ -58,8 +58,8 @@ func TestRegistersANewRunner(t *testing.T) {
 	f.addRunner(r)
 
 	requeue, err := f.run(r)
-	if err != nil || requeue != 0 {
-		t.Fatalf("sync = %v, %v; want no error and no requeue", requeue, err)
+	if err != nil || requeue != pendingFold {
+		t.Fatalf("sync = %v, %v; want no error and a look after %v", requeue, err, pendingFold)
 	}
 	if diff := cmp.Diff([]string{"RunnerGroupID", "GenerateJITConfig"}, f.github.calls); diff != "" {
 		t.Errorf("GitHub calls (-want +got):\n%s", diff)
@@ -70,9 +70,9 @@ func TestRegistersANewRunner(t *testing.T) {
 	}, req); diff != "" {
 		t.Errorf("JIT request (-want +got):\n%s", diff)
 	}
-	// Adding the finalizer to the cached version succeeded, so no earlier
-	// attempt registered it: no live read, no look for an earlier Secret.
-	wantOctorun := []string{"update runners", "update runners", "update runners/status"}
+	// The finalizer, then spec.id: no read. The status, Pending while the
+	// new pod starts, is left for the pod's start.
+	wantOctorun := []string{"update runners", "update runners"}
 	if diff := cmp.Diff(wantOctorun, actions(f.client)); diff != "" {
 		t.Errorf("Octorun actions (-want +got):\n%s", diff)
 	}
@@ -85,8 +85,8 @@ func TestRegistersANewRunner(t *testing.T) {
 	if got.Spec.ID != 101 || got.Spec.OS != "Linux" {
 		t.Errorf("spec.id/os = %d/%q, want 101/Linux", got.Spec.ID, got.Spec.OS)
 	}
-	if got.Status.Phase != octorunv1alpha1.RunnerPhasePending || conditionReason(got, octorunv1alpha1.RunnerConditionRegistered) != "True/Registered" {
-		t.Errorf("status = %+v, want Pending and Registered", got.Status)
+	if got.Status.Phase != "" || len(got.Status.Conditions) != 0 {
+		t.Errorf("status = %+v, want none yet", got.Status)
 	}
 	secret, err := f.kubeClient.CoreV1().Secrets("default").Get(context.Background(), "r1", metav1.GetOptions{})
 	if err != nil || string(secret.Data[jitConfigKey]) != "c2VjcmV0LWNvbmZpZw==" || !metav1.IsControlledBy(secret, r) {
@@ -451,14 +451,13 @@ func TestRecoversIDFromSecret(t *testing.T) {
 		githubName string // of runner 777; empty: GitHub has no such runner
 		wantID     int64
 		wantCalls  []string
-		wantReason string
 	}{
 		{name: "Octorun's registration", githubName: "test-default.r1", wantID: 777,
-			wantCalls: []string{"RunnerGroupID", "GenerateJITConfig", "GetRunner"}, wantReason: octorunv1alpha1.ReasonRegistered},
+			wantCalls: []string{"RunnerGroupID", "GenerateJITConfig", "GetRunner"}},
 		{name: "another's runner", githubName: "victim-runner", wantID: 101,
-			wantCalls: []string{"RunnerGroupID", "GenerateJITConfig"}, wantReason: octorunv1alpha1.ReasonRegistered},
+			wantCalls: []string{"RunnerGroupID", "GenerateJITConfig"}},
 		{name: "gone from GitHub", wantID: 101,
-			wantCalls: []string{"RunnerGroupID", "GenerateJITConfig"}, wantReason: octorunv1alpha1.ReasonRegistered},
+			wantCalls: []string{"RunnerGroupID", "GenerateJITConfig"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
@@ -481,10 +480,10 @@ func TestRecoversIDFromSecret(t *testing.T) {
 			if got.Spec.ID != tc.wantID {
 				t.Errorf("spec.id = %d, want %d", got.Spec.ID, tc.wantID)
 			}
-			if cond := meta.FindStatusCondition(got.Status.Conditions, octorunv1alpha1.RunnerConditionRegistered); cond == nil || cond.Reason != tc.wantReason {
-				t.Errorf("Registered condition = %+v, want reason %s", cond, tc.wantReason)
-			} else if strings.Contains(cond.Message, "victim") {
-				t.Errorf("Registered condition tells another runner's name: %q", cond.Message)
+			for _, cond := range got.Status.Conditions {
+				if strings.Contains(cond.Message, "victim") {
+					t.Errorf("Condition %s tells another runner's name: %q", cond.Type, cond.Message)
+				}
 			}
 			secret, err := f.kubeClient.CoreV1().Secrets("default").Get(context.Background(), "r1", metav1.GetOptions{})
 			if err != nil || secret.Annotations[annotationRunnerID] != strconv.FormatInt(tc.wantID, 10) {
@@ -857,5 +856,44 @@ func TestReleasedRunnerIsLeftAlone(t *testing.T) {
 	}
 	if got := append(actions(f.client), actions(f.kubeClient)...); len(got) != 0 {
 		t.Errorf("actions of the second sync = %v, want none", got)
+	}
+}
+
+// TestFoldPending: a new Runner's Pending goes unwritten only while its
+// new pod starts with nothing to tell.
+func TestFoldPending(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	pending := octorunv1alpha1.RunnerStatus{Phase: octorunv1alpha1.RunnerPhasePending, Conditions: []metav1.Condition{
+		{Type: octorunv1alpha1.RunnerConditionPodReady, Status: metav1.ConditionFalse, Reason: octorunv1alpha1.ReasonPodPending},
+	}}
+	pod := func(age time.Duration) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{CreationTimestamp: metav1.NewTime(now.Add(-age))}}
+	}
+	imagePull := *pending.DeepCopy()
+	imagePull.Conditions[0].Reason = octorunv1alpha1.ReasonImagePullFailed
+	written := newRunner("r")
+	written.Status = pending
+	for _, tc := range []struct {
+		name     string
+		runner   *octorunv1alpha1.Runner
+		status   octorunv1alpha1.RunnerStatus
+		obs      observation
+		wantFold bool
+		wantWait time.Duration
+	}{
+		{name: "new pod starting", runner: newRunner("r"), status: pending, obs: observation{pod: pod(3 * time.Second)}, wantFold: true, wantWait: pendingFold - 3*time.Second},
+		{name: "pod pending too long", runner: newRunner("r"), status: pending, obs: observation{pod: pod(pendingFold)}},
+		{name: "image does not pull", runner: newRunner("r"), status: imagePull, obs: observation{pod: pod(time.Second)}},
+		{name: "no pod", runner: newRunner("r"), status: pending},
+		{name: "status written before", runner: written, status: pending, obs: observation{pod: pod(time.Second)}},
+		{name: "registration trouble", runner: newRunner("r"), status: pending, obs: observation{pod: pod(time.Second), registration: registration{reason: octorunv1alpha1.ReasonRateLimited}}},
+		{name: "idle", runner: newRunner("r"), status: octorunv1alpha1.RunnerStatus{Phase: octorunv1alpha1.RunnerPhaseIdle}, obs: observation{pod: pod(time.Second)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wait, fold := foldPending(tc.runner, tc.status, tc.obs, now)
+			if fold != tc.wantFold || wait != tc.wantWait && tc.wantFold {
+				t.Errorf("foldPending = %v, %v; want %v, %v", wait, fold, tc.wantWait, tc.wantFold)
+			}
+		})
 	}
 }

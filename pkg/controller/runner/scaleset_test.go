@@ -42,12 +42,13 @@ func TestScaleSetRunnersRegisterWithTheirScaleSet(t *testing.T) {
 		wantRequeue time.Duration
 	}{
 		{
+			// The status waits for the new pod to start (pendingFold).
 			name: "registered in the scale set", sets: &fakeScaleSets{id: 7}, wantID: 900,
-			wantCalls: []string{"GenerateJITConfig 7 test-default.r1 _work"}, wantReason: "True/Registered",
+			wantCalls: []string{"GenerateJITConfig 7 test-default.r1 _work"}, wantRequeue: pendingFold,
 		},
 		{
 			name: "no scale set", sets: &fakeScaleSets{}, wantID: 101,
-			wantGitHub: []string{"RunnerGroupID", "GenerateJITConfig"}, wantReason: "True/Registered",
+			wantGitHub: []string{"RunnerGroupID", "GenerateJITConfig"}, wantRequeue: pendingFold,
 		},
 		{
 			name: "scale set not created yet", sets: &fakeScaleSets{err: fmt.Errorf("RunnerSet s: %w", runnerscaleset.ErrNotReady)},

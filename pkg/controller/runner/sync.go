@@ -7,6 +7,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -85,10 +86,41 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 			manageErr = err
 		}
 	}
+	if wait, fold := foldPending(runner, status, obs, now); fold && manageErr == nil {
+		klog.FromContext(ctx).V(4).Info("Leaving Pending unwritten while the new pod starts", "wait", wait)
+		if requeue == 0 || wait < requeue {
+			requeue = wait
+		}
+		return requeue, nil
+	}
 	if _, err := c.updateStatus(ctx, runner, status); err != nil {
 		return 0, errors.Join(manageErr, err)
 	}
 	return requeue, manageErr
+}
+
+// pendingFold is how long the first status of a Runner, Pending while its
+// new pod starts, goes unwritten: a pod that runs within it makes the
+// Runner's first status Idle, one status write instead of two.
+const pendingFold = 10 * time.Second
+
+// foldPending says whether the status, Pending, of a Runner that has none
+// yet is left unwritten because its pod was just made and starts with no
+// trouble; and how long until it is written anyway.
+func foldPending(runner *octorunv1alpha1.Runner, status octorunv1alpha1.RunnerStatus, obs observation, now time.Time) (time.Duration, bool) {
+	if status.Phase != octorunv1alpha1.RunnerPhasePending || runner.Status.Phase != "" || len(runner.Status.Conditions) != 0 ||
+		obs.pod == nil || obs.podConflict != "" || obs.registration.reason != "" {
+		return 0, false
+	}
+	if cond := meta.FindStatusCondition(status.Conditions, octorunv1alpha1.RunnerConditionPodReady); cond == nil || cond.Reason != octorunv1alpha1.ReasonPodPending {
+		return 0, false // something to tell: an image that does not pull, say
+	}
+	created := obs.pod.CreationTimestamp.Time
+	if created.IsZero() {
+		created = now // made by this sync, as the fake clientset returns it
+	}
+	left := pendingFold - now.Sub(created)
+	return left, left > 0
 }
 
 // registrationGone asks GitHub whether the registration of a Runner whose
