@@ -120,7 +120,6 @@ func (c *Controller) finalize(ctx context.Context, runner *octorunv1alpha1.Runne
 		default:
 			c.deregistered.Set(runner.UID, struct{}{}, uidMemoryTTL)
 			logger.V(2).Info("Removed the runner from GitHub", "id", runner.Spec.ID)
-			c.recorder.Eventf(runner, corev1.EventTypeNormal, EventDeregistered, "Removed runner %d from GitHub", runner.Spec.ID)
 		}
 	}
 

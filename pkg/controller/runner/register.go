@@ -237,7 +237,6 @@ func (c *Controller) registerOnGitHub(ctx context.Context, runner *octorunv1alph
 		}
 		return attempt{runner: runner}, fmt.Errorf("storing the JIT config of runner %d in Secret %s: %w", id, runner.Name, err)
 	}
-	c.recorder.Eventf(runner, corev1.EventTypeNormal, EventRegistered, "Registered on GitHub as runner %d (%s)", id, name)
 	runner, err = c.setRunnerID(ctx, runner, id, jit.Runner.OS)
 	return attempt{runner: runner}, err
 }

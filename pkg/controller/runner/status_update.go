@@ -75,12 +75,12 @@ func (c *Controller) phaseEvent(runner *octorunv1alpha1.Runner) {
 		return ""
 	}
 	switch runner.Status.Phase {
-	case octorunv1alpha1.RunnerPhaseIdle:
-		c.recorder.Event(runner, corev1.EventTypeNormal, EventIdle, "The runner is online and waits for a job")
-	case octorunv1alpha1.RunnerPhaseActive:
-		c.recorder.Event(runner, corev1.EventTypeNormal, EventJobStarted, message(octorunv1alpha1.RunnerConditionJobAssigned))
 	case octorunv1alpha1.RunnerPhaseComplete:
-		c.recorder.Event(runner, corev1.EventTypeNormal, EventCompleted, "The runner finished its job")
+		msg := "The runner finished its job"
+		if m := message(octorunv1alpha1.RunnerConditionJobAssigned); m != "" {
+			msg += ": " + m
+		}
+		c.recorder.Event(runner, corev1.EventTypeNormal, EventCompleted, msg)
 	case octorunv1alpha1.RunnerPhaseFailed:
 		msg := message(octorunv1alpha1.RunnerConditionPodReady)
 		if m := message(octorunv1alpha1.RunnerConditionExited); m != "" {

@@ -16,18 +16,17 @@ import (
 	"github.com/octorun/octorun/pkg/github"
 )
 
-// Event reasons.
+// Event reasons. A Runner's ordinary life makes one Event, RunnerCompleted
+// (its registration, start and job are in its conditions): an Event is an
+// API write, and a busy cluster makes thousands of Runners a day. Every
+// trouble makes a Warning.
 const (
-	EventRegistered           = "Registered"
 	EventRegistrationError    = "RegistrationFailed"
 	EventOrphanRemoved        = "OrphanRegistrationRemoved"
-	EventIdle                 = "RunnerIdle"
-	EventJobStarted           = "JobStarted"
 	EventCompleted            = "RunnerCompleted"
 	EventFailed               = "RunnerFailed"
 	EventOutdated             = "RunnerOutdated"
 	EventDeletionDelayed      = "DeletionDelayed"
-	EventDeregistered         = "Deregistered"
 	EventDeregistrationFailed = "DeregistrationFailed"
 	EventRegistrationNotOwned = "RegistrationNotOwned"
 )
