@@ -22,11 +22,12 @@ verify: ## Check generated code, gofmt and go vet
 	hack/verify-codegen.sh
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './_output/*'))"; \
 	if [[ -n "$$unformatted" ]]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
-	@for mod in . test/clientimport hack/tools hack/tools/kube hack/tools/kwok hack/tools/docs; do \
+	@for mod in . test/clientimport test/bench/plot hack/tools hack/tools/kube hack/tools/kwok hack/tools/docs; do \
 		(cd $$mod && $(GO) mod tidy -diff >/dev/null) || { echo "go.mod of $$mod is not tidy: run go mod tidy there"; exit 1; }; \
 	done
 	$(GO) vet ./...
 	cd test/clientimport && $(GO) vet ./...
+	cd test/bench/plot && $(GO) vet ./...
 
 .PHONY: run-local
 run-local: ## Run Octorun locally: control plane, GitHub simulator, sample RunnerSet and jobs (Ctrl-C stops)
