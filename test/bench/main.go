@@ -2,9 +2,10 @@
 // scenario starts a fresh kube-apiserver, etcd, controller manager,
 // scheduler and kwok, a GitHub simulator, Octorun as a process (built from
 // this tree) and the runner agent, then measures from outside. It prints a
-// Markdown table and writes every figure as JSON.
+// Markdown table and writes every figure as JSON, Octorun's profiles and
+// SVG plots (drawn by test/bench/plot) next to it.
 //
-//	go run ./test/bench                 # the full run (about 25 minutes)
+//	go run ./test/bench                 # the full run (about 35 minutes)
 //	go run ./test/bench -size small     # a small run proving the harness (CI)
 package main
 
@@ -16,6 +17,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -36,9 +38,13 @@ type scaleRun struct {
 
 // config is what a run measures, and how.
 type config struct {
-	size       string
-	scenarios  map[string]bool
-	out        string
+	size      string
+	scenarios map[string]bool
+	out       string
+	// outDir, the JSON's path without .json, receives the profiles and
+	// plots.
+	outDir     string
+	plots      string
 	keep       bool
 	profiles   bool
 	root       string
@@ -62,11 +68,18 @@ type config struct {
 	jitDuration     time.Duration
 	goBenchTime     string
 	goBenchDisabled bool
+
+	// repeat runs every scenario that many times, when set; repeats are
+	// the preset's runs by scenario ID otherwise, 1 when not named.
+	repeat  int
+	repeats map[string]int
 }
 
 var sizes = map[string]config{
 	"full": {
-		scaleRuns: []scaleRun{{1000, 200}, {1000, 500}, {5000, 500}}, churnRunners: 200, churnJobs: 2000, churnRate: 10, scaleSetJobs: 2000, scaleSetRunners: 200, jobMin: time.Second, jobMax: 10 * time.Second,
+		// 100 at 20 QPS beside the peer's figure; 1,000 at 500 QPS, the
+		// median of 3 runs, for the rate; 5,000 and 10,000 for memory.
+		scaleRuns: []scaleRun{{100, 20}, {1000, 200}, {1000, 500}, {5000, 500}, {10000, 500}}, repeats: map[string]int{"scale-1000-500": 3}, churnRunners: 200, churnJobs: 2000, churnRate: 10, scaleSetJobs: 2000, scaleSetRunners: 200, jobMin: time.Second, jobMax: 10 * time.Second,
 		steadyRunners: 500, steadyDuration: 10 * time.Minute, syncPeriod: 5 * time.Minute, jitDuration: 3 * time.Minute, goBenchTime: "3s",
 	},
 	"small": {
@@ -95,18 +108,29 @@ func main() {
 	flag.DurationVar(&cfg.steadyDuration, "steady-duration", 0, "Length of the steady-state window (default: the preset's)")
 	flag.DurationVar(&cfg.jitDuration, "jit-duration", 0, "Length of the registration-rate window (default: the preset's)")
 	flag.Float64Var(&cfg.kubeQPS, "kube-api-qps", 200, "Octorun's Kubernetes client QPS (burst: twice as many), unless a scale-up says otherwise")
-	flag.StringVar(&cfg.out, "out", "", "Where to write the JSON (default _output/bench/<size>.json)")
+	flag.StringVar(&cfg.out, "out", "", "Where to write the JSON (default _output/bench/<size>.json); profiles and plots go to the directory of its name without .json")
+	flag.IntVar(&cfg.repeat, "repeat", 0, "Run each scenario this many times and report the median with the spread (default: the preset's, 3 for the full run's 1,000 runners at 500 QPS, 1 otherwise)")
+	flag.StringVar(&cfg.plots, "plots", "", "Also write the SVG plots to this directory, e.g. docs/images")
+	var replot string
+	flag.StringVar(&replot, "replot", "", "Run nothing: draw the plots of this JSON of an earlier run (to its directory, and -plots)")
 	flag.IntVar(&cfg.octorunV, "octorun-v", 0, "Octorun's log verbosity (-v); 6 logs every Kubernetes request")
 	flag.Func("octorun-arg", "An extra flag for Octorun, e.g. --octorun-arg=--runner-workers=16 (repeatable)", func(v string) error {
 		cfg.octorunArgs = append(cfg.octorunArgs, v)
 		return nil
 	})
-	flag.BoolVar(&cfg.keep, "keep", false, "Keep the scenarios' directories (control plane and Octorun logs, profiles)")
-	flag.BoolVar(&cfg.profiles, "profiles", true, "Save Octorun's CPU and heap profiles of the scale-up (pprof) with the scenario")
+	flag.BoolVar(&cfg.keep, "keep", false, "Keep the scenarios' directories (control plane and Octorun logs)")
+	flag.BoolVar(&cfg.profiles, "profiles", true, "Keep Octorun's CPU and heap profiles (pprof) of the scale-ups and bursts with the plots")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if replot != "" {
+		if err := plotJSON(ctx, replot, cfg.plots); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(ctx, cfg, scenarios, scale); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -132,11 +156,15 @@ func run(ctx context.Context, cfg config, scenarios, scale string) error {
 	if cfg.out == "" {
 		cfg.out = filepath.Join(cfg.root, "_output", "bench", cfg.size+".json")
 	}
+	cfg.outDir = strings.TrimSuffix(cfg.out, ".json")
+	if err := os.MkdirAll(cfg.outDir, 0o755); err != nil {
+		return err
+	}
 	if cfg.workDir, err = os.MkdirTemp("", "octorun-bench-"); err != nil {
 		return err
 	}
 	if cfg.keep {
-		logf("Keeping logs and profiles in %s", cfg.workDir)
+		logf("Keeping logs in %s", cfg.workDir)
 	} else {
 		defer os.RemoveAll(cfg.workDir)
 	}
@@ -157,41 +185,59 @@ func run(ctx context.Context, cfg config, scenarios, scale string) error {
 		KubeQPS:      cfg.kubeQPS,
 		HarnessNotes: fmt.Sprintf("Each scenario runs on a fresh control plane. kube-scheduler, kube-controller-manager and the bench's own clients run at %d QPS / %d burst, and kwok unthrottled, so they do not throttle.", world.HarnessQPS, world.HarnessBurst),
 	}
+	// A step runs one scenario in a world of its own, in the directory
+	// and under the file names of id (with -run2, -run3 when repeated).
 	type step struct {
-		key string
-		run func() (*section, error)
+		key, id string
+		run     func(id string) (*section, error)
 	}
 	var steps []step
 	for _, sr := range cfg.scaleRuns {
-		steps = append(steps, step{"scale", func() (*section, error) { return scaleUp(ctx, cfg, sr) }})
+		steps = append(steps, step{"scale", sr.id(), func(id string) (*section, error) { return scaleUp(ctx, cfg, sr, id) }})
 	}
 	steps = append(steps,
-		step{"churn-burst", func() (*section, error) { return churn(ctx, cfg, 0) }},
-		step{"churn-paced", func() (*section, error) { return churn(ctx, cfg, cfg.churnRate) }},
-		step{"scaleset", func() (*section, error) { return scaleSetBurst(ctx, cfg) }},
-		step{"steady", func() (*section, error) { return steady(ctx, cfg) }},
-		step{"jit", func() (*section, error) { return jitRate(ctx, cfg) }},
-		step{"go", func() (*section, error) { return goBenchmarks(ctx, cfg) }},
+		step{"churn-burst", "churn-burst", func(id string) (*section, error) { return churn(ctx, cfg, 0, id) }},
+		step{"churn-paced", "churn-paced", func(id string) (*section, error) { return churn(ctx, cfg, cfg.churnRate, id) }},
+		step{"scaleset", "scaleset", func(id string) (*section, error) { return scaleSetBurst(ctx, cfg, id) }},
+		step{"steady", "steady", func(id string) (*section, error) { return steady(ctx, cfg, id) }},
+		step{"jit", "jit", func(id string) (*section, error) { return jitRate(ctx, cfg, id) }},
+		step{"go", "go", func(string) (*section, error) { return goBenchmarks(ctx, cfg) }},
 	)
 	var failures []error
+steps:
 	for _, st := range steps {
 		if !cfg.scenarios[st.key] && !cfg.scenarios[subScenarios[st.key]] {
 			continue
 		}
-		began := time.Now()
-		s, err := st.run()
-		if err != nil {
-			logf("Scenario %s failed: %v", st.key, err)
-			failures = append(failures, fmt.Errorf("scenario %s: %w", st.key, err))
-			if ctx.Err() != nil {
-				break
+		n := cfg.runsOf(st.id)
+		var runs []*section
+		for i := range n {
+			id := st.id
+			if i > 0 {
+				id = fmt.Sprintf("%s-run%d", st.id, i+1)
 			}
-			continue
+			began := time.Now()
+			s, err := st.run(id)
+			if err != nil {
+				logf("Scenario %s failed: %v", id, err)
+				failures = append(failures, fmt.Errorf("scenario %s: %w", id, err))
+				if ctx.Err() != nil {
+					break steps
+				}
+				continue
+			}
+			s.Seconds = time.Since(began).Seconds()
+			s.Key, s.ID, s.Runs = st.key, st.id, 1
+			if n > 1 {
+				logf("%s: run %d of %d done in %.0fs", s.Name, i+1, n, s.Seconds)
+			} else {
+				logf("%s: done in %.0fs", s.Name, s.Seconds)
+			}
+			runs = append(runs, s)
 		}
-		s.Seconds = time.Since(began).Seconds()
-		s.Key = st.key
-		logf("%s: done in %.0fs", s.Name, s.Seconds)
-		rep.Sections = append(rep.Sections, s)
+		if len(runs) > 0 {
+			rep.Sections = append(rep.Sections, merge(runs))
+		}
 	}
 	rep.Finished = time.Now().UTC()
 
@@ -207,7 +253,59 @@ func run(ctx context.Context, cfg config, scenarios, scale string) error {
 		return err
 	}
 	logf("Wrote %s", cfg.out)
+	if err := plotJSON(ctx, cfg.out, cfg.plots); err != nil {
+		failures = append(failures, err)
+	}
 	return errors.Join(failures...)
+}
+
+// plotJSON draws the plots of the run in file, a bench JSON, into the
+// directory of its name without .json and, when set, into also. The
+// plotting library lives in test/bench/plot, a module of its own.
+func plotJSON(ctx context.Context, file, also string) error {
+	root, err := controlplane.RepoRoot()
+	if err != nil {
+		return err
+	}
+	abs := func(p string) (string, error) {
+		if filepath.IsAbs(p) {
+			return p, nil
+		}
+		return filepath.Abs(p)
+	}
+	if file, err = abs(file); err != nil {
+		return err
+	}
+	args := []string{"run", ".", "-in", file, "-out", strings.TrimSuffix(file, ".json")}
+	if also != "" {
+		if also, err = abs(also); err != nil {
+			return err
+		}
+		args = append(args, "-out", also)
+	}
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = filepath.Join(root, "test", "bench", "plot")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("drawing the plots (go %s in %s): %w", strings.Join(args, " "), cmd.Dir, err)
+	}
+	return nil
+}
+
+// id names a scale-up's files: scale-<runners>-<QPS>.
+func (sr scaleRun) id() string { return fmt.Sprintf("scale-%d-%g", sr.runners, sr.qps) }
+
+// runsOf is how many times the scenario of id runs.
+func (c config) runsOf(id string) int {
+	switch {
+	case id == "go":
+		return 1 // -benchtime decides
+	case c.repeat > 0:
+		return c.repeat
+	case c.repeats[id] > 0:
+		return c.repeats[id]
+	}
+	return 1
 }
 
 // fill takes what the flags left unset from the preset.
@@ -257,7 +355,7 @@ func (c *config) fill(p config, scenarios, scale string) error {
 	setInt(&c.steadyRunners, p.steadyRunners)
 	setDuration(&c.steadyDuration, p.steadyDuration)
 	setDuration(&c.jitDuration, p.jitDuration)
-	c.jobMin, c.jobMax, c.syncPeriod, c.goBenchTime = p.jobMin, p.jobMax, p.syncPeriod, p.goBenchTime
+	c.jobMin, c.jobMax, c.syncPeriod, c.goBenchTime, c.repeats = p.jobMin, p.jobMax, p.syncPeriod, p.goBenchTime, p.repeats
 	if c.kubeQPS <= 0 {
 		return errors.New("--kube-api-qps must be positive")
 	}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"os/exec"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -27,12 +29,25 @@ type report struct {
 // section is one scenario's figures.
 type section struct {
 	// Key is the scenario's name in -scenarios (churn-burst, not churn).
-	Key     string         `json:"key"`
-	Name    string         `json:"name"`
-	Bound   string         `json:"boundBy"`
-	Seconds float64        `json:"seconds"`
+	Key string `json:"key"`
+	// ID names the scenario's files (profiles, plots): scale-1000-500,
+	// churn-burst.
+	ID      string  `json:"id"`
+	Name    string  `json:"name"`
+	Bound   string  `json:"boundBy"`
+	Seconds float64 `json:"seconds"`
+	// Runs is how many times the scenario ran: its figures are then the
+	// median of the runs', with their spread.
+	Runs    int            `json:"runs"`
 	Figures []figure       `json:"figures"`
 	Details map[string]any `json:"details,omitempty"`
+	// Timeline and Latencies are what the plots draw: the median run's
+	// when the scenario ran more than once.
+	Timeline  *timeline `json:"timeline,omitempty"`
+	Latencies []latency `json:"latencies,omitempty"`
+	// Profiles are Octorun's pprof profiles of the scenario, kept with
+	// the JSON.
+	Profiles []string `json:"profiles,omitempty"`
 }
 
 // figure is one measured value, with the goal it is held against.
@@ -42,22 +57,140 @@ type figure struct {
 	Unit  string   `json:"unit"`
 	Goal  string   `json:"goal,omitempty"`
 	Met   *bool    `json:"met,omitempty"`
+	// Min, Max and Runs are the spread of a scenario run more than once,
+	// whose Value is the median of Runs.
+	Min  *float64   `json:"min,omitempty"`
+	Max  *float64   `json:"max,omitempty"`
+	Runs []*float64 `json:"runs,omitempty"`
+
+	goal *goal
 }
 
-func (s *section) add(name string, value float64, unit, goal string, met *bool) {
-	f := figure{Name: name, Unit: unit, Goal: goal, Met: met}
+// add records a figure, held against g unless g is nil.
+func (s *section) add(name string, value float64, unit string, g *goal) {
+	f := figure{Name: name, Unit: unit, goal: g}
 	if !math.IsNaN(value) && !math.IsInf(value, 0) {
 		f.Value = &value
-	} else {
-		f.Met = nil
+	}
+	if g != nil {
+		f.Goal = g.format(unit)
+		if f.Value != nil {
+			f.Met = ptrBool(g.met(value))
+		}
 	}
 	s.Figures = append(s.Figures, f)
+}
+
+// check records a figure held against a goal that its value alone does
+// not decide, shown as goalText.
+func (s *section) check(name string, value float64, unit, goalText string, met bool) {
+	s.add(name, value, unit, nil)
+	f := &s.Figures[len(s.Figures)-1]
+	f.Goal, f.Met = goalText, ptrBool(met)
+}
+
+// merge folds the runs of one scenario into one section. Each figure's
+// value is the median of the runs', with their spread, and its goal is
+// held against the median (a check is met when it was in every run). The
+// timeline and latencies are those of the median run: the run whose first
+// figure is the median, or the lower of the middle two.
+func merge(runs []*section) *section {
+	if len(runs) == 1 {
+		return runs[0]
+	}
+	order := make([]int, len(runs))
+	for i := range order {
+		order[i] = i
+	}
+	first := func(s *section) float64 {
+		if len(s.Figures) == 0 || s.Figures[0].Value == nil {
+			return math.Inf(1)
+		}
+		return *s.Figures[0].Value
+	}
+	sort.SliceStable(order, func(a, b int) bool { return first(runs[order[a]]) < first(runs[order[b]]) })
+	mid := runs[order[(len(runs)-1)/2]]
+	out := *mid
+	out.Runs, out.Seconds, out.Profiles = len(runs), 0, nil
+	out.Details = map[string]any{}
+	var details []map[string]any
+	for _, r := range runs {
+		out.Seconds += r.Seconds
+		out.Profiles = append(out.Profiles, r.Profiles...)
+		details = append(details, r.Details)
+	}
+	out.Details["runs"] = details
+	out.Figures = nil
+	for _, f := range mid.Figures {
+		m := figure{Name: f.Name, Unit: f.Unit, Goal: f.Goal, goal: f.goal}
+		var values []float64
+		allMet := true
+		for _, r := range runs {
+			var v *float64
+			for _, rf := range r.Figures {
+				if rf.Name == f.Name {
+					v = rf.Value
+					allMet = allMet && rf.Met != nil && *rf.Met
+					break
+				}
+			}
+			m.Runs = append(m.Runs, v)
+			if v != nil {
+				values = append(values, *v)
+			}
+		}
+		if len(values) > 0 {
+			med, lo, hi := median(values), slices.Min(values), slices.Max(values)
+			m.Value, m.Min, m.Max = &med, &lo, &hi
+		}
+		switch {
+		case f.goal != nil && m.Value != nil:
+			m.Met = ptrBool(f.goal.met(*m.Value))
+		case f.goal == nil && f.Met != nil:
+			m.Met = ptrBool(allMet)
+		}
+		out.Figures = append(out.Figures, m)
+	}
+	return &out
+}
+
+// median of values, which are not empty: the mean of the middle two of an
+// even count.
+func median(values []float64) float64 {
+	v := slices.Clone(values)
+	slices.Sort(v)
+	n := len(v)
+	if n%2 == 1 {
+		return v[n/2]
+	}
+	return (v[n/2-1] + v[n/2]) / 2
+}
+
+// formatFigure shows a figure's value and unit, with the spread of a
+// scenario run more than once.
+func formatFigure(f figure) string {
+	if f.Value == nil {
+		return "n/a"
+	}
+	v := formatValue(*f.Value) + " " + f.Unit
+	if len(f.Runs) > 1 && f.Min != nil && f.Max != nil {
+		v += fmt.Sprintf(" (median of %d, %s–%s)", len(f.Runs), formatValue(*f.Min), formatValue(*f.Max))
+	}
+	return v
+}
+
+func formatMet(met *bool) string {
+	if met == nil {
+		return ""
+	}
+	return map[bool]string{true: "yes", false: "**no**"}[*met]
 }
 
 func (r *report) markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n%s\n\nMachine: %s. Octorun's Kubernetes clients: %g QPS, burst %g, unless a scenario says otherwise. %s\n\n",
 		"`"+r.Command+"`", r.Machine, r.KubeQPS, 2*r.KubeQPS, r.HarnessNotes)
+	b.WriteString(r.goals())
 	b.WriteString("| Scenario | Figure | Value | Goal | Met |\n|---|---|---:|---|---|\n")
 	for _, s := range r.Sections {
 		for i, f := range s.Figures {
@@ -65,15 +198,7 @@ func (r *report) markdown() string {
 			if i == 0 {
 				scenario = s.Name
 			}
-			value := "n/a"
-			if f.Value != nil {
-				value = formatValue(*f.Value) + " " + f.Unit
-			}
-			met := ""
-			if f.Met != nil {
-				met = map[bool]string{true: "yes", false: "**no**"}[*f.Met]
-			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", scenario, f.Name, value, f.Goal, met)
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", scenario, f.Name, formatFigure(f), f.Goal, formatMet(f.Met))
 		}
 	}
 	for _, c := range comparisons {
@@ -83,6 +208,35 @@ func (r *report) markdown() string {
 	for _, s := range r.Sections {
 		fmt.Fprintf(&b, "- %s (%.0f s): %s\n", s.Name, s.Seconds, s.Bound)
 	}
+	return b.String()
+}
+
+// goals renders the headline goals the run measured, in their order, as
+// a table of their own; "" when it measured none.
+func (r *report) goals() string {
+	type row struct {
+		rank     int
+		scenario string
+		f        figure
+	}
+	var rows []row
+	for _, s := range r.Sections {
+		for _, f := range s.Figures {
+			if f.goal != nil && f.goal.rank > 0 {
+				rows = append(rows, row{f.goal.rank, s.Name, f})
+			}
+		}
+	}
+	if len(rows) == 0 {
+		return ""
+	}
+	sort.SliceStable(rows, func(i, j int) bool { return rows[i].rank < rows[j].rank })
+	var b strings.Builder
+	b.WriteString("Goals:\n\n| Figure | Scenario | Value | Goal | Met |\n|---|---|---:|---|---|\n")
+	for _, rw := range rows {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", rw.f.Name, rw.scenario, formatFigure(rw.f), rw.f.Goal, formatMet(rw.f.Met))
+	}
+	b.WriteString("\nEvery figure:\n\n")
 	return b.String()
 }
 
@@ -111,18 +265,12 @@ func (r *report) beside(c comparison) string {
 	if left == nil || right == nil {
 		return ""
 	}
-	format := func(f figure) string {
-		if f.Value == nil {
-			return "n/a"
-		}
-		return formatValue(*f.Value) + " " + f.Unit
-	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n%s:\n\n| Figure | %s | %s |\n|---|---:|---:|\n", c.title, left.Name, right.Name)
 	for _, rf := range right.Figures {
 		for _, lf := range left.Figures {
 			if lf.Name == rf.Name {
-				fmt.Fprintf(&b, "| %s | %s | %s |\n", rf.Name, format(lf), format(rf))
+				fmt.Fprintf(&b, "| %s | %s | %s |\n", rf.Name, formatFigure(lf), formatFigure(rf))
 				break
 			}
 		}
@@ -192,7 +340,7 @@ func goBenchmarks(ctx context.Context, cfg config) (*section, error) {
 			short := strings.TrimPrefix(name, "Benchmark")
 			for _, m := range gb.metrics {
 				if v, ok := values[m.unit]; ok {
-					s.add(fmt.Sprintf("%s: %s (%s)", gb.what, m.name, short), v*m.scale, m.as, "", nil)
+					s.add(fmt.Sprintf("%s: %s (%s)", gb.what, m.name, short), v*m.scale, m.as, nil)
 				}
 			}
 		}

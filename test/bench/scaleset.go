@@ -20,10 +20,10 @@ import (
 //
 // Its jobs last as long as the burst's of the job churn, drawn from the
 // same seed, so the two rows compare figure by figure (see comparisons).
-func scaleSetBurst(ctx context.Context, cfg config) (*section, error) {
+func scaleSetBurst(ctx context.Context, cfg config, id string) (*section, error) {
 	jobs, maxRunners := cfg.scaleSetJobs, cfg.scaleSetRunners
 	name := fmt.Sprintf("Scale set: %d jobs queued at once, minRunners 0, maxRunners %d, no webhooks", jobs, maxRunners)
-	e, err := startWorld(ctx, cfg, "scaleset", world.Options{
+	e, err := startWorld(ctx, cfg, id, world.Options{
 		Nodes: nodesFor(maxRunners), AgentEvery: 50 * time.Millisecond, Profiling: true,
 		OctorunArgs: append(cfg.octorunClientArgs(cfg.kubeQPS), noGitHubLimit...),
 	})
@@ -44,6 +44,10 @@ func scaleSetBurst(ctx context.Context, cfg config) (*section, error) {
 		return nil, err
 	}
 	start := time.Now()
+	timeline := sampleRunners(e.Tracker, sampleEvery)
+	defer timeline()
+	// A CPU profile of the burst's first jobs.
+	keepProfiles := profileOctorun(ctx, cfg, e, id, min(20, max(2, jobs/100)))
 	rng := rand.New(rand.NewPCG(11, 27))
 	for range jobs {
 		d := cfg.jobMin + time.Duration(rng.Int64N(int64(cfg.jobMax-cfg.jobMin)+1))
@@ -76,10 +80,12 @@ func scaleSetBurst(ctx context.Context, cfg config) (*section, error) {
 		return nil, fmt.Errorf("%w: %d Runners, %d GitHub runners left", err, e.Tracker.Live(), len(e.Sim.Runners()))
 	}
 	emptied := time.Now()
+	tl := timeline()
 	after, err := e.Count(ctx)
 	if err != nil {
 		return nil, err
 	}
+	profiles := keepProfiles()
 
 	var killed, unseen int
 	var queueToStart, startToActive []float64
@@ -112,23 +118,28 @@ func scaleSetBurst(ctx context.Context, cfg config) (*section, error) {
 	wall := last.Sub(start)
 	s := &section{Name: name, Bound: fmt.Sprintf("the API server's CPU, as in the webhook mode's burst: every job costs a Runner's whole life, and the set also scales from 0 and back; jobs last %s–%s. "+
 		"GitHub calls count the REST API's (registration token, runner lookups and deletes, the sync) and the Actions service's (runner-registration, the scale set, its session, message polls and acknowledgements, JIT configs)", cfg.jobMin, cfg.jobMax)}
-	s.add("time to complete every job", wall.Seconds(), "s", "", nil)
-	s.add("jobs per second", n/wall.Seconds(), "jobs/s", "", nil)
-	s.add("GitHub calls per job", float64(rest+service)/n, "calls", "", nil)
-	s.add("GitHub calls per job: REST API", float64(rest)/n, "calls", "", nil)
-	s.add("GitHub calls per job: Actions service", float64(service)/n, "calls", "", nil)
-	s.add("Octorun's API requests per job", (after.OctorunKube-before.OctorunKube)/n, "requests", "", nil)
-	s.add("job queued → started, p50", percentile(queueToStart, 50), "s", "", nil)
-	s.add("job queued → started, p99", percentile(queueToStart, 99), "s", "", nil)
-	s.add("job start on GitHub → Runner Active, p50", percentile(startToActive, 50), "s", "", nil)
-	s.add("job start on GitHub → Runner Active, p99", percentile(startToActive, 99), "s", "", nil)
-	s.add("jobs whose Runner was never seen Active", float64(unseen), "jobs", "", nil)
-	s.add("Runners created per job", float64(e.Tracker.Created())/n, "Runners", "", nil)
-	s.add("scale set listening after the RunnerSet's creation", listening.Seconds(), "s", "", nil)
-	s.add("last job completed → set back to 0 runners", emptied.Sub(last).Seconds(), "s", "", nil)
-	s.add("jobs killed", float64(killed), "jobs", "0", ptrBool(killed == 0))
-	s.add("Octorun peak RSS", mib(after.Usage.PeakRSS), "MiB", "", nil)
-	s.add("Octorun CPU time", (after.Usage.CPU - before.Usage.CPU).Seconds(), "s", "", nil)
+	s.add("time to complete every job", wall.Seconds(), "s", nil)
+	s.add("jobs per second", n/wall.Seconds(), "jobs/s", nil)
+	s.add("GitHub calls per job", float64(rest+service)/n, "calls", nil)
+	s.add("GitHub calls per job: REST API", float64(rest)/n, "calls", nil)
+	s.add("GitHub calls per job: Actions service", float64(service)/n, "calls", nil)
+	s.add("Octorun's API requests per job", (after.OctorunKube-before.OctorunKube)/n, "requests", nil)
+	s.add("job queued → started, p50", percentile(queueToStart, 50), "s", nil)
+	s.add("job queued → started, p99", percentile(queueToStart, 99), "s", nil)
+	s.add("job start on GitHub → Runner Active, p50", percentile(startToActive, 50), "s", nil)
+	s.add("job start on GitHub → Runner Active, p99", percentile(startToActive, 99), "s", nil)
+	s.add("jobs whose Runner was never seen Active", float64(unseen), "jobs", nil)
+	s.add("Runners created per job", float64(e.Tracker.Created())/n, "Runners", nil)
+	s.add("scale set listening after the RunnerSet's creation", listening.Seconds(), "s", nil)
+	s.add("last job completed → set back to 0 runners", emptied.Sub(last).Seconds(), "s", nil)
+	s.add("jobs killed", float64(killed), "jobs", exactly(0, "0"))
+	s.add("Octorun peak RSS", mib(after.Usage.PeakRSS), "MiB", nil)
+	s.add("Octorun CPU time", (after.Usage.CPU - before.Usage.CPU).Seconds(), "s", nil)
+	s.Timeline, s.Profiles = tl, profiles
+	s.Latencies = []latency{
+		latencySamples("job start on GitHub → Runner Active", startToActive),
+		latencySamples("job queued → started", queueToStart),
+	}
 	s.Details = map[string]any{"failedRunners": e.Tracker.Failed(), "githubCalls": calls, "kubeQPS": cfg.kubeQPS, "kubeBurst": 2 * cfg.kubeQPS,
 		"messagePolls": polls, "runnersCreated": e.Tracker.Created(), "cpuSeconds": world.CPUShares(before, after),
 		"octorunThrottledSecondsPerRequest": world.ThrottledPerRequest(before, after)}

@@ -49,10 +49,10 @@ func (c config) octorunClientArgs(qps float64) []string {
 var noGitHubLimit = []string{"--github-secondary-limit=0"}
 
 // scaleUp: a RunnerSet scaled 0 → n Idle runners.
-func scaleUp(ctx context.Context, cfg config, sr scaleRun) (*section, error) {
+func scaleUp(ctx context.Context, cfg config, sr scaleRun, id string) (*section, error) {
 	n := sr.runners
 	name := fmt.Sprintf("Scale 0 → %d Idle runners at %g QPS", n, sr.qps)
-	e, err := startWorld(ctx, cfg, fmt.Sprintf("scale-%d-%g", n, sr.qps), world.Options{
+	e, err := startWorld(ctx, cfg, id, world.Options{
 		Nodes: nodesFor(n), Profiling: true, AgentEvery: 100 * time.Millisecond,
 		OctorunArgs: append(cfg.octorunClientArgs(sr.qps), noGitHubLimit...),
 	})
@@ -68,11 +68,10 @@ func scaleUp(ctx context.Context, cfg config, sr scaleRun) (*section, error) {
 		return nil, err
 	}
 	start := time.Now()
-	if cfg.profiles {
-		// A CPU profile of the scale-up, short enough to end before it.
-		seconds := min(20, max(2, n/80))
-		go e.SaveProfile(ctx, "profile", fmt.Sprintf("?seconds=%d", seconds))
-	}
+	// A CPU profile of the scale-up, short enough to end before it.
+	keepProfiles := profileOctorun(ctx, cfg, e, id, min(20, max(2, n/80)))
+	timeline := sampleRunners(e.Tracker, sampleEvery)
+	defer timeline()
 	if err := e.Scale(ctx, setName, n); err != nil {
 		return nil, err
 	}
@@ -85,6 +84,7 @@ func scaleUp(ctx context.Context, cfg config, sr scaleRun) (*section, error) {
 		return idle >= n, nil
 	})
 	wall := time.Since(start)
+	tl := timeline()
 	if err != nil {
 		return nil, err
 	}
@@ -92,25 +92,30 @@ func scaleUp(ctx context.Context, cfg config, sr scaleRun) (*section, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.profiles {
-		e.SaveProfile(ctx, "heap", "")
+	profiles := keepProfiles()
+	// Goals held at one size only (see goal.go).
+	var wallGoal, rateGoal, cpuGoal, rssGoal *goal
+	switch {
+	case n == 100 && sr.qps == 20:
+		wallGoal = atMost(9.5).headline(rankScale100At20)
+	case n == 1000 && sr.qps == 500:
+		rateGoal = atLeast(70).headline(rankScale1000At500)
+		cpuGoal = atMost(3).headline(rankCPUPerRunner)
+	case n == 5000:
+		rssGoal = atMost(100).headline(rankPeakRSS5000)
 	}
-	rate := float64(n) / wall.Seconds()
+	cpu := (after.Usage.CPU - before.Usage.CPU).Seconds()
 	s := &section{Name: name, Bound: "kube-apiserver and etcd (writes per runner), kwok and the scheduler (pod start), all on 2 cores; Octorun's client QPS"}
-	s.add("wall time", wall.Seconds(), "s", "", nil)
-	s.add("first runner Idle after", firstIdle.Seconds(), "s", "", nil)
-	s.add("runners per second", rate, "runners/s", "≥ 50", ptrBool(rate >= 50))
-	s.add("Octorun's API requests per runner", (after.OctorunKube-before.OctorunKube)/float64(n), "requests", "", nil)
-	s.add("API server requests per runner (all clients)", (after.APIServer-before.APIServer)/float64(n), "requests", "", nil)
-	s.add("GitHub calls per runner", float64(after.GitHubCalls-before.GitHubCalls)/float64(n), "calls", "", nil)
-	peak := mib(after.Usage.PeakRSS)
-	var rssGoal string
-	var rssMet *bool
-	if n <= 1000 {
-		rssGoal, rssMet = "≤ 100 MiB at 1,000", ptrBool(peak <= 100)
-	}
-	s.add("Octorun peak RSS", peak, "MiB", rssGoal, rssMet)
-	s.add("Octorun CPU time", (after.Usage.CPU - before.Usage.CPU).Seconds(), "s", "", nil)
+	s.add("wall time", wall.Seconds(), "s", wallGoal)
+	s.add("first runner Idle after", firstIdle.Seconds(), "s", nil)
+	s.add("runners per second", float64(n)/wall.Seconds(), "runners/s", rateGoal)
+	s.add("Octorun's API requests per runner", (after.OctorunKube-before.OctorunKube)/float64(n), "requests", atMost(5).headline(rankRequestsPerRunner))
+	s.add("API server requests per runner (all clients)", (after.APIServer-before.APIServer)/float64(n), "requests", nil)
+	s.add("GitHub calls per runner", float64(after.GitHubCalls-before.GitHubCalls)/float64(n), "calls", nil)
+	s.add("Octorun peak RSS", mib(after.Usage.PeakRSS), "MiB", rssGoal)
+	s.add("Octorun CPU time", cpu, "s", nil)
+	s.add("Octorun CPU per runner", 1000*cpu/float64(n), "ms", cpuGoal)
+	s.Timeline, s.Profiles = tl, profiles
 	s.Details = map[string]any{"kubeQPS": sr.qps, "kubeBurst": 2 * sr.qps, "githubCalls": diffCalls(before, after), "cpuSeconds": world.CPUShares(before, after),
 		"octorunThrottledSecondsPerRequest": world.ThrottledPerRequest(before, after)}
 	return s, nil
@@ -123,15 +128,13 @@ func scaleUp(ctx context.Context, cfg config, sr scaleRun) (*section, error) {
 // a second the system completes, while latencies then measure the queue.
 // With a rate, jobs arrive evenly spaced, as from busy CI, and the
 // latencies are those of a system keeping up.
-func churn(ctx context.Context, cfg config, rate float64) (*section, error) {
+func churn(ctx context.Context, cfg config, rate float64, id string) (*section, error) {
 	runners, jobs := cfg.churnRunners, cfg.churnJobs
 	name := fmt.Sprintf("Job churn: %d jobs queued at once, RunnerSet of %d", jobs, runners)
-	dir := "churn-burst"
 	if rate > 0 {
 		name = fmt.Sprintf("Job churn: %d jobs arriving at %g a second, RunnerSet of %d", jobs, rate, runners)
-		dir = "churn-paced"
 	}
-	e, err := startWorld(ctx, cfg, dir, world.Options{
+	e, err := startWorld(ctx, cfg, id, world.Options{
 		Nodes: nodesFor(runners), AgentEvery: 50 * time.Millisecond, WithWebhooks: true, Profiling: true,
 		Sim:         githubsim.Options{WebhookWorkers: githubWebhookWorkers},
 		OctorunArgs: append(cfg.octorunClientArgs(cfg.kubeQPS), noGitHubLimit...),
@@ -151,6 +154,13 @@ func churn(ctx context.Context, cfg config, rate float64) (*section, error) {
 		return nil, err
 	}
 	start := time.Now()
+	timeline := sampleRunners(e.Tracker, sampleEvery)
+	defer timeline()
+	keepProfiles := func() []string { return nil }
+	if rate <= 0 {
+		// A CPU profile of the burst's first jobs.
+		keepProfiles = profileOctorun(ctx, cfg, e, id, min(20, max(2, jobs/100)))
+	}
 	rng := rand.New(rand.NewPCG(11, 27))
 	durations := make([]time.Duration, jobs)
 	for i := range durations {
@@ -195,10 +205,12 @@ func churn(ctx context.Context, cfg config, rate float64) (*section, error) {
 	if err := e.WaitIdle(ctx, runners); err != nil {
 		return nil, err
 	}
+	tl := timeline()
 	after, err := e.Count(ctx)
 	if err != nil {
 		return nil, err
 	}
+	profiles := keepProfiles()
 
 	// When Octorun's receiver took each job's in_progress delivery.
 	delivered := map[int64]time.Time{}
@@ -241,35 +253,48 @@ func churn(ctx context.Context, cfg config, rate float64) (*section, error) {
 	if rate > 0 {
 		bound = "the arrival rate; latencies are those of the webhook, the work queues and pod start by the scheduler and kwok"
 	}
-	s := &section{Name: name, Bound: bound + fmt.Sprintf("; jobs last %s–%s", cfg.jobMin, cfg.jobMax)}
-	s.add("time to complete every job", wall.Seconds(), "s", "", nil)
-	s.add("jobs per second", float64(jobs)/wall.Seconds(), "jobs/s", "", nil)
-	s.add("GitHub calls per job", calls/float64(jobs), "calls", "≤ 1.0", ptrBool(calls/float64(jobs) <= 1.0))
-	s.add("Octorun's API requests per job", (after.OctorunKube-before.OctorunKube)/float64(jobs), "requests", "", nil)
-	s.add("job queued → started, p50", percentile(queueToStart, 50), "s", "", nil)
-	s.add("job queued → started, p99", percentile(queueToStart, 99), "s", "", nil)
-	// Against a backlog the latencies measure the queue, so the goals are
-	// held against the paced arrivals.
-	goal := func(g string, met bool) (string, *bool) {
-		if rate <= 0 {
-			return "", nil
+	// The paced arrivals hold the latencies of a system keeping up, and
+	// the requests of a Runner's whole life; the burst holds the
+	// throughput and how fast a backlog is worked off, its size's goals
+	// at the published size only (see goal.go).
+	var deliveryGoal, replacementGoal, replacementP99Goal, perJobGoal, jobsGoal, unseenGoal *goal
+	if rate > 0 {
+		deliveryGoal, replacementGoal = below(1), below(2)
+		perJobGoal = atMost(12).headline(rankRequestsPerJob)
+	} else {
+		unseenGoal = exactly(0, "0").headline(rankBurstNeverActive)
+		if runners == 200 {
+			jobsGoal = atLeast(30).headline(rankBurstJobsPerSecond)
 		}
-		return g, ptrBool(met)
+		if runners == 200 && jobs == 2000 {
+			replacementGoal = atMost(5).headline(rankBurstReplacementP50)
+			replacementP99Goal = atMost(15).headline(rankBurstReplacementP99)
+		}
 	}
-	p99 := percentile(deliveryToActive, 99)
-	s.add("delivery → Runner Active, p50", percentile(deliveryToActive, 50), "s", "", nil)
-	g, met := goal("< 1", p99 < 1)
-	s.add("delivery → Runner Active, p99", p99, "s", g, met)
-	s.add("job start on GitHub → Runner Active, p50", percentile(startToActive, 50), "s", "", nil)
-	s.add("job start on GitHub → Runner Active, p99", percentile(startToActive, 99), "s", "", nil)
-	s.add("jobs whose Runner was never seen Active", float64(unseen), "jobs", "", nil)
-	p50 := percentile(completions, 50)
-	g, met = goal("< 2", p50 < 2)
-	s.add("job completed → replacement Idle, p50", p50, "s", g, met)
-	s.add("job completed → replacement Idle, p99", percentile(completions, 99), "s", "", nil)
-	s.add("jobs killed", float64(killed), "jobs", "0", ptrBool(killed == 0))
-	s.add("Octorun peak RSS", mib(after.Usage.PeakRSS), "MiB", "", nil)
-	s.add("Octorun CPU time", (after.Usage.CPU - before.Usage.CPU).Seconds(), "s", "", nil)
+	s := &section{Name: name, Bound: bound + fmt.Sprintf("; jobs last %s–%s", cfg.jobMin, cfg.jobMax)}
+	s.add("time to complete every job", wall.Seconds(), "s", nil)
+	s.add("jobs per second", float64(jobs)/wall.Seconds(), "jobs/s", jobsGoal)
+	s.add("GitHub calls per job", calls/float64(jobs), "calls", exactly(1, "1.000").headline(rankGitHubCallsPerJob))
+	s.add("Octorun's API requests per job", (after.OctorunKube-before.OctorunKube)/float64(jobs), "requests", perJobGoal)
+	s.add("job queued → started, p50", percentile(queueToStart, 50), "s", nil)
+	s.add("job queued → started, p99", percentile(queueToStart, 99), "s", nil)
+	s.add("delivery → Runner Active, p50", percentile(deliveryToActive, 50), "s", nil)
+	s.add("delivery → Runner Active, p99", percentile(deliveryToActive, 99), "s", deliveryGoal)
+	s.add("job start on GitHub → Runner Active, p50", percentile(startToActive, 50), "s", nil)
+	s.add("job start on GitHub → Runner Active, p99", percentile(startToActive, 99), "s", nil)
+	s.add("jobs whose Runner was never seen Active", float64(unseen), "jobs", unseenGoal)
+	s.add("job completed → replacement Idle, p50", percentile(completions, 50), "s", replacementGoal)
+	s.add("job completed → replacement Idle, p99", percentile(completions, 99), "s", replacementP99Goal)
+	s.add("jobs killed", float64(killed), "jobs", exactly(0, "0"))
+	s.add("Octorun peak RSS", mib(after.Usage.PeakRSS), "MiB", nil)
+	s.add("Octorun CPU time", (after.Usage.CPU - before.Usage.CPU).Seconds(), "s", nil)
+	s.Timeline, s.Profiles = tl, profiles
+	s.Latencies = []latency{
+		latencySamples("job completed → replacement Idle", completions),
+		latencySamples("delivery → Runner Active", deliveryToActive),
+		latencySamples("job start on GitHub → Runner Active", startToActive),
+		latencySamples("job queued → started", queueToStart),
+	}
 	s.Details = map[string]any{"failedRunners": e.Tracker.Failed(), "githubCalls": diffCalls(before, after), "kubeQPS": cfg.kubeQPS, "kubeBurst": 2 * cfg.kubeQPS,
 		"octorunAPIRequestsPerJob": (after.OctorunKube - before.OctorunKube) / float64(jobs), "cpuSeconds": world.CPUShares(before, after),
 		"octorunThrottledSecondsPerRequest": world.ThrottledPerRequest(before, after)}
@@ -278,10 +303,10 @@ func churn(ctx context.Context, cfg config, rate float64) (*section, error) {
 
 // steady: Idle runners left alone; only the periodic sync should reach
 // GitHub.
-func steady(ctx context.Context, cfg config) (*section, error) {
+func steady(ctx context.Context, cfg config, id string) (*section, error) {
 	n, window, period := cfg.steadyRunners, cfg.steadyDuration, cfg.syncPeriod
 	name := fmt.Sprintf("Steady state: %d Idle runners for %s", n, window)
-	e, err := startWorld(ctx, cfg, "steady", world.Options{
+	e, err := startWorld(ctx, cfg, id, world.Options{
 		Nodes: nodesFor(n), AgentEvery: 200 * time.Millisecond, WithWebhooks: true,
 		Sim:         githubsim.Options{WebhookWorkers: githubWebhookWorkers},
 		OctorunArgs: append(cfg.octorunClientArgs(cfg.kubeQPS), append(noGitHubLimit, "--sync-period="+period.String())...),
@@ -316,13 +341,13 @@ func steady(ctx context.Context, cfg config) (*section, error) {
 	perSync := calls / math.Max(syncs, 1)
 	cpu := (after.Usage.CPU - before.Usage.CPU).Seconds()
 	s := &section{Name: name, Bound: fmt.Sprintf("the sync period (%s): one paginated list of the organization's runners per period", period)}
-	s.add("GitHub calls", calls, "calls", "", nil)
-	s.add("syncs of the organization", syncs, "syncs", "", nil)
-	s.add("GitHub calls per sync", perSync, "calls", fmt.Sprintf("≤ ⌈%d/100⌉ = %g", n, pages), ptrBool(syncs >= 1 && perSync <= pages))
-	s.add("Octorun CPU time", cpu, "s", "", nil)
-	s.add("Octorun CPU use", 100*cpu/elapsed.Seconds(), "% of a core", "", nil)
-	s.add("Octorun API requests per minute", (after.OctorunKube-before.OctorunKube)/elapsed.Minutes(), "requests/min", "", nil)
-	s.add("Octorun RSS", mib(after.Usage.RSS), "MiB", "", nil)
+	s.add("GitHub calls", calls, "calls", nil)
+	s.add("syncs of the organization", syncs, "syncs", nil)
+	s.check("GitHub calls per sync", perSync, "calls", fmt.Sprintf("≤ ⌈%d/100⌉ = %g", n, pages), syncs >= 1 && perSync <= pages)
+	s.add("Octorun CPU time", cpu, "s", nil)
+	s.add("Octorun CPU use", 100*cpu/elapsed.Seconds(), "% of a core", nil)
+	s.add("Octorun API requests per minute", (after.OctorunKube-before.OctorunKube)/elapsed.Minutes(), "requests/min", nil)
+	s.add("Octorun RSS", mib(after.Usage.RSS), "MiB", nil)
 	s.Details = map[string]any{"syncPeriod": period.String(), "githubCalls": diffCalls(before, after), "cpuSeconds": world.CPUShares(before, after)}
 	return s, nil
 }
@@ -356,9 +381,9 @@ func quiet(ctx context.Context, e *world.World) (world.Counters, error) {
 
 // jitRate: registration against GitHub's secondary limit of 900 points a
 // minute, where a JIT config costs 5: at most 180 a minute.
-func jitRate(ctx context.Context, cfg config) (*section, error) {
+func jitRate(ctx context.Context, cfg config, id string) (*section, error) {
 	window := cfg.jitDuration
-	e, err := startWorld(ctx, cfg, "jit", world.Options{
+	e, err := startWorld(ctx, cfg, id, world.Options{
 		Nodes: 2, AgentEvery: 200 * time.Millisecond,
 		Sim:         githubsim.Options{SecondaryPointsPerMinute: 900},
 		OctorunArgs: cfg.octorunClientArgs(cfg.kubeQPS), // GitHub's limit, the default
@@ -405,10 +430,10 @@ func jitRate(ctx context.Context, cfg config) (*section, error) {
 	steadyPerMinute := float64(created-warm) / time.Since(warmAt).Minutes()
 	share := 100 * steadyPerMinute / 180
 	s := &section{Name: fmt.Sprintf("Registration against the secondary limit (900 points/min), %s", window.Round(time.Second)), Bound: "GitHub's secondary limit: 900 points a minute, 5 per JIT config, so 180 a minute; Octorun paces to 97 % of it"}
-	s.add("JIT configs per minute, whole window", perMinute, "/min", "", nil)
-	s.add(fmt.Sprintf("JIT configs per minute, after %s", warmUp.Round(time.Second)), steadyPerMinute, "/min", "", nil)
-	s.add("share of GitHub's allowed 180/min", share, "%", "≥ 95", ptrBool(share >= 95))
-	s.add("403/429 answers", float64(limited), "answers", "0", ptrBool(limited == 0))
+	s.add("JIT configs per minute, whole window", perMinute, "/min", nil)
+	s.add(fmt.Sprintf("JIT configs per minute, after %s", warmUp.Round(time.Second)), steadyPerMinute, "/min", nil)
+	s.add("share of GitHub's allowed 180/min", share, "%", &goal{op: "≥", target: 95, text: "≥ 95"})
+	s.add("403/429 answers", float64(limited), "answers", exactly(0, "0"))
 	s.Details = map[string]any{"jitConfigs": created, "elapsedSeconds": elapsed.Seconds(), "sinceScaleSeconds": time.Since(start).Seconds(), "githubCalls": calls, "byStatus": byStatus}
 	return s, nil
 }
