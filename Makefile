@@ -66,7 +66,7 @@ test-reliability: tools ## The full reliability suite: faults, restarts, lost ev
 	$(GO) test $(GOTESTFLAGS) -count=1 -v -timeout 90m ./test/reliability/ -args -size=full
 
 .PHONY: bench
-bench: tools ## Scale benchmark on a real control plane (about 25 min): a table on stdout, JSON in _output/bench/
+bench: tools ## Scale benchmark on a real control plane (about 35 min): a table on stdout; JSON, profiles and plots in _output/bench/
 	$(GO) run ./test/bench $(ARGS)
 
 # Fuzz targets run briefly on every test run (their seeds run with the unit
