@@ -102,7 +102,7 @@ func TestShippedRBACIsWhatOctorunUses(t *testing.T) {
 	}
 	sim.SetWebhook("http://"+hookAddr+"/github/webhooks", hookSecret)
 	args := append(withKubeconfig(t, inst.Args, proxiedKubeconfig(t, inst.Kubeconfig, proxy)),
-		"--github-api-url", srv.URL+"/", "--namespace", ns, "--runner-name-prefix", "rbac-",
+		"--github-api-url", srv.URL+"/", "--namespace", ns, "--runner-name-prefix", "rbac-", "--registration-retry-period=1s",
 		"--metrics-addr", metricsAddr, "--health-probe-addr", healthAddr,
 		"--github-webhook-addr", hookAddr, "--github-webhook-secret-file", secretFile)
 
@@ -147,6 +147,42 @@ func TestShippedRBACIsWhatOctorunUses(t *testing.T) {
 			return e.Reason == runner.EventFailedCreatePod && e.Count > 1
 		}), err
 	})
+
+	// A Runner whose GitHub name an offline registration holds (an
+	// attempt whose Secret was never stored): registered after GitHub's
+	// 409, once the live Runner and its Secret were read and the leftover
+	// removed. And one whose own Secret records a registration gone from
+	// GitHub, made while its organization is unknown to GitHub (so it is
+	// not registered before its Secret is there): the Secret is replaced.
+	held := sim.AddRunner("octo", "", octorunv1alpha1.GitHubRunnerName("rbac-", &octorunv1alpha1.Runner{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "held"}}))
+	e.createRunner(t, "held", nil)
+	stale := e.createRunnerAt(t, "stale", "https://github.com/stale-org")
+	if _, err := Client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: "stale", Annotations: map[string]string{octorunv1alpha1.LabelPrefix + "runner-id": "999999"},
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(stale, octorunv1alpha1.SchemeGroupVersion.WithKind("Runner"))},
+		},
+		Data: map[string][]byte{"jitconfig": []byte("c3RhbGU=")},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sim.AddOrganization("stale-org")
+	for _, name := range []string{"held", "stale"} {
+		Eventually(t, "Runner "+name+" to be registered", func(ctx context.Context) (bool, error) {
+			r, err := client.OctorunV1alpha1().Runners(ns).Get(ctx, name, metav1.GetOptions{})
+			return err == nil && r.Spec.ID != 0 && r.Spec.ID != held.ID, err
+		})
+	}
+	if s, err := Client.CoreV1().Secrets(ns).Get(ctx, "stale", metav1.GetOptions{}); err != nil || s.Annotations[octorunv1alpha1.LabelPrefix+"runner-id"] == "999999" {
+		t.Errorf("Secret stale = %v, %v; want it replaced", s.Annotations, err)
+	}
+	// Gone before the job below, which either could take.
+	for _, name := range []string{"held", "stale"} {
+		if err := client.OctorunV1alpha1().Runners(ns).Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		e.waitForRunnerGone(t, name)
+	}
 
 	// A RunnerSet adopting an orphan it selects.
 	labels := map[string]string{octorunv1alpha1.LabelRunnerSet: "rbac"}

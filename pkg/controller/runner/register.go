@@ -243,8 +243,8 @@ func (c *Controller) registerOnGitHub(ctx context.Context, runner *octorunv1alph
 
 // storeConfig creates the Secret of a new registration. A Secret of the
 // Runner there already records an earlier registration that is gone from
-// GitHub (GitHub gave the name to this one): it takes the new one. A
-// Secret of the name that is not the Runner's is left alone.
+// GitHub (GitHub gave the name to this one): it is replaced. A Secret of
+// the name that is not the Runner's is left alone.
 func (c *Controller) storeConfig(ctx context.Context, runner *octorunv1alpha1.Runner, secret *corev1.Secret) error {
 	secrets := c.kubeClient.CoreV1().Secrets(runner.Namespace)
 	_, err := secrets.Create(ctx, secret, metav1.CreateOptions{})
@@ -258,8 +258,10 @@ func (c *Controller) storeConfig(ctx context.Context, runner *octorunv1alpha1.Ru
 	if !metav1.IsControlledBy(existing, runner) {
 		return fmt.Errorf("Secret %s exists and does not belong to the Runner", secret.Name)
 	}
-	existing.Annotations, existing.Data, existing.Type = secret.Annotations, secret.Data, secret.Type
-	_, err = secrets.Update(ctx, existing, metav1.UpdateOptions{})
+	if err := secrets.Delete(ctx, secret.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &existing.UID}}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("deleting the stale Secret %s: %w", secret.Name, err)
+	}
+	_, err = secrets.Create(ctx, secret, metav1.CreateOptions{})
 	return err
 }
 
