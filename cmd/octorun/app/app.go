@@ -83,8 +83,9 @@ type Informers struct {
 
 // NewInformers returns the informers of the options' namespace (all when
 // empty): Runners, RunnerSets, and the pods Octorun made (labelled
-// octorun.github.io/runner), all cached without managedFields. The Runner
-// informer gets the indexes of the job hints from NewReceiver.
+// octorun.github.io/runner), all cached without managedFields, and the pods
+// with only the fields Octorun reads (TrimPod). The Runner informer gets
+// the indexes of the job hints from NewReceiver.
 func NewInformers(c Clients, o *options.Options) *Informers {
 	i := &Informers{
 		Octorun: informers.NewSharedInformerFactoryWithOptions(c.Octorun, o.Resync,
@@ -92,7 +93,7 @@ func NewInformers(c Clients, o *options.Options) *Informers {
 		Kube: kubeinformers.NewSharedInformerFactoryWithOptions(c.Kube, o.Resync,
 			kubeinformers.WithNamespace(o.Namespace),
 			kubeinformers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = octorunv1alpha1.LabelRunner }),
-			kubeinformers.WithTransform(StripManagedFields)),
+			kubeinformers.WithTransform(TrimPod)),
 		Namespaces: kubeinformers.NewSharedInformerFactoryWithOptions(c.Kube, o.Resync,
 			kubeinformers.WithTransform(StripManagedFields)),
 	}
