@@ -520,7 +520,10 @@ func TestScaleSetFailover(t *testing.T) {
 		if err != nil {
 			return false, err
 		}
-		if c := meta.FindStatusCondition(rs.Status.Conditions, octorunv1alpha1.RunnerSetConditionScaleSetReady); c != nil && c.Status == metav1.ConditionFalse && refused == nil {
+		// The new leader's first word is ScaleSetPending, before its first
+		// attempt at a session meets the dead one.
+		if c := meta.FindStatusCondition(rs.Status.Conditions, octorunv1alpha1.RunnerSetConditionScaleSetReady); c != nil && c.Status == metav1.ConditionFalse &&
+			c.Reason == octorunv1alpha1.ReasonSessionFailed && refused == nil {
 			refused = c.DeepCopy()
 		}
 		var ok bool
