@@ -188,16 +188,13 @@ func New(
 		runnerLister:  runnerInformer.Lister(),
 		runners:       overlay.New[*octorunv1alpha1.Runner](logger, runnerInformer.Informer(), octorunv1alpha1.Resource("runners")),
 		podLister:     podInformer.Lister(),
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
-			workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
-			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: ControllerName},
-		),
-		recorder:     broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "octorun-" + ControllerName}),
-		now:          time.Now,
-		deregistered: utilcache.NewExpiring(),
-		released:     utilcache.NewExpiring(),
-		asked:        utilcache.NewExpiring(),
-		owned:        utilcache.NewExpiring(),
+		queue:         worker.NewQueue(ControllerName),
+		recorder:      broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "octorun-" + ControllerName}),
+		now:           time.Now,
+		deregistered:  utilcache.NewExpiring(),
+		released:      utilcache.NewExpiring(),
+		asked:         utilcache.NewExpiring(),
+		owned:         utilcache.NewExpiring(),
 	}
 	c.loop = worker.Loop{
 		Name: "Runner controller", LogKey: "runner", Queue: c.queue, Handlers: &worker.Handlers{},
@@ -205,29 +202,10 @@ func New(
 	}
 
 	logger.Info("Setting up event handlers")
-	if err := c.loop.Handlers.Add(runnerInformer.Informer(), cache.ResourceEventHandlerFuncs{
-		AddFunc: c.enqueue,
-		UpdateFunc: func(old, cur any) {
-			if old.(*octorunv1alpha1.Runner).ResourceVersion == cur.(*octorunv1alpha1.Runner).ResourceVersion {
-				return
-			}
-			c.enqueue(cur)
-		},
-		DeleteFunc: c.enqueue,
-	}); err != nil {
+	if err := c.loop.Handlers.Add(runnerInformer.Informer(), worker.OnChange(c.enqueue)); err != nil {
 		return nil, fmt.Errorf("watching Runners: %w", err)
 	}
-	ownedHandler := cache.ResourceEventHandlerFuncs{
-		AddFunc: c.enqueueOwner,
-		UpdateFunc: func(old, cur any) {
-			if old.(metav1.Object).GetResourceVersion() == cur.(metav1.Object).GetResourceVersion() {
-				return
-			}
-			c.enqueueOwner(cur)
-		},
-		DeleteFunc: c.enqueueOwner,
-	}
-	if err := c.loop.Handlers.Add(podInformer.Informer(), ownedHandler); err != nil {
+	if err := c.loop.Handlers.Add(podInformer.Informer(), worker.OnChange(c.enqueueOwner)); err != nil {
 		return nil, fmt.Errorf("watching pods: %w", err)
 	}
 	return c, nil

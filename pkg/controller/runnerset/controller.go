@@ -110,28 +110,19 @@ func New(ctx context.Context, kubeClient kubernetes.Interface, octorunClient ver
 		setLister:     setInformer.Lister(),
 		sets:          overlay.New[*octorunv1alpha1.RunnerSet](klog.FromContext(ctx), setInformer.Informer(), octorunv1alpha1.Resource("runnersets")),
 		runnerIndexer: runnerInformer.Informer().GetIndexer(),
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
-			workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
-			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: ControllerName},
-		),
-		expectations: newExpectations(),
-		recorder:     broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "octorun-" + ControllerName}),
-		now:          time.Now,
-		failures:     newFailures(opts.FailureBackoff, opts.MaxFailureBackoff),
+		queue:         worker.NewQueue(ControllerName),
+		expectations:  newExpectations(),
+		recorder:      broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "octorun-" + ControllerName}),
+		now:           time.Now,
+		failures:      newFailures(opts.FailureBackoff, opts.MaxFailureBackoff),
 	}
 	c.loop = worker.Loop{
 		Name: "RunnerSet controller", LogKey: "runnerSet", Queue: c.queue, Handlers: &worker.Handlers{},
 		Events: broadcaster, Client: kubeClient, Sync: c.sync,
 	}
-	if err := c.loop.Handlers.Add(setInformer.Informer(), cache.ResourceEventHandlerFuncs{
-		AddFunc: c.enqueue,
-		UpdateFunc: func(old, cur any) {
-			if old.(*octorunv1alpha1.RunnerSet).ResourceVersion != cur.(*octorunv1alpha1.RunnerSet).ResourceVersion {
-				c.enqueue(cur)
-			}
-		},
-		DeleteFunc: c.deleteSet,
-	}); err != nil {
+	setHandler := worker.OnChange(c.enqueue)
+	setHandler.DeleteFunc = c.deleteSet
+	if err := c.loop.Handlers.Add(setInformer.Informer(), setHandler); err != nil {
 		return nil, fmt.Errorf("watching RunnerSets: %w", err)
 	}
 	if err := c.loop.Handlers.Add(runnerInformer.Informer(), cache.ResourceEventHandlerFuncs{

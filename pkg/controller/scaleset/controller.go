@@ -154,13 +154,10 @@ func New(
 		opts:          opts,
 		sets:          setInformer.Lister(),
 		runners:       runnerInformer.Lister(),
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
-			workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
-			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: ControllerName},
-		),
-		recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "octorun-" + ControllerName}),
-		now:      time.Now,
-		states:   map[types.UID]*setState{},
+		queue:         worker.NewQueue(ControllerName),
+		recorder:      broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "octorun-" + ControllerName}),
+		now:           time.Now,
+		states:        map[types.UID]*setState{},
 	}
 	c.loop = worker.Loop{
 		Name: "scale-set controller", LogKey: "runnerSet", Queue: c.queue, Handlers: &worker.Handlers{},
@@ -168,15 +165,7 @@ func New(
 	}
 
 	logger.Info("Setting up event handlers")
-	if err := c.loop.Handlers.Add(setInformer.Informer(), cache.ResourceEventHandlerFuncs{
-		AddFunc: c.enqueueSet,
-		UpdateFunc: func(old, cur any) {
-			if old.(*octorunv1alpha1.RunnerSet).ResourceVersion != cur.(*octorunv1alpha1.RunnerSet).ResourceVersion {
-				c.enqueueSet(cur)
-			}
-		},
-		DeleteFunc: c.enqueueSet,
-	}); err != nil {
+	if err := c.loop.Handlers.Add(setInformer.Informer(), worker.OnChange(c.enqueueSet)); err != nil {
 		return nil, fmt.Errorf("watching RunnerSets: %w", err)
 	}
 	// A deleted scale-set RunnerSet waits for its Runners to go.

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
@@ -169,4 +170,31 @@ func AddIndexers(informer cache.SharedIndexInformer, indexers cache.Indexers) er
 		return nil
 	}
 	return informer.AddIndexers(missing)
+}
+
+// NewQueue returns a controller's rate-limited work queue of object names,
+// named for its metrics.
+func NewQueue(name string) workqueue.TypedRateLimitingInterface[cache.ObjectName] {
+	return workqueue.NewTypedRateLimitingQueueWithConfig(
+		workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
+		workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: name},
+	)
+}
+
+// OnChange returns event handlers that call enqueue with the object of each
+// add, delete and update that changed it: a resync's update, of the same
+// resourceVersion, changes nothing.
+func OnChange(enqueue func(obj any)) cache.ResourceEventHandlerFuncs {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc: enqueue,
+		UpdateFunc: func(old, cur any) {
+			o, okOld := old.(metav1.Object)
+			n, okCur := cur.(metav1.Object)
+			if okOld && okCur && o.GetResourceVersion() == n.GetResourceVersion() {
+				return
+			}
+			enqueue(cur)
+		},
+		DeleteFunc: enqueue,
+	}
 }

@@ -3,11 +3,14 @@ package worker
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/octorun/octorun/pkg/controller/internal/events"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/cache"
@@ -105,5 +108,20 @@ func TestLoopRunWaitsForSyncsUnderWay(t *testing.T) {
 	}
 	if len(loop.Handlers.added) != 0 {
 		t.Error("Run left its handlers on the informer")
+	}
+}
+
+// TestOnChange: adds, deletes and updates of a new resourceVersion are
+// enqueued; a resync's update is not.
+func TestOnChange(t *testing.T) {
+	var got []string
+	h := OnChange(func(obj any) { got = append(got, obj.(*corev1.Pod).ResourceVersion) })
+	pod := func(rv string) *corev1.Pod { return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{ResourceVersion: rv}} }
+	h.OnAdd(pod("1"), false)
+	h.OnUpdate(pod("1"), pod("1"))
+	h.OnUpdate(pod("1"), pod("2"))
+	h.OnDelete(pod("3"))
+	if want := []string{"1", "2", "3"}; !slices.Equal(got, want) {
+		t.Errorf("enqueued %v, want %v", got, want)
 	}
 }
