@@ -98,6 +98,14 @@ func hasSamples(ls []latency) bool {
 	return false
 }
 
+// newPlot is a plot of s, titled with its name.
+func newPlot(s scenario) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = title(s)
+	p.Title.Padding = vg.Points(6)
+	return p
+}
+
 func title(s scenario) string {
 	if s.Runs > 1 {
 		return fmt.Sprintf("%s\n(the median of %d runs)", s.Name, s.Runs)
@@ -108,8 +116,7 @@ func title(s scenario) string {
 // runnersPlot draws the Runners in all, Idle and Active against time.
 func runnersPlot(s scenario) (*plot.Plot, error) {
 	tl := s.Timeline
-	p := plot.New()
-	p.Title.Text = title(s)
+	p := newPlot(s)
 	p.X.Label.Text = "seconds since the start"
 	p.Y.Label.Text = "Runners"
 	p.X.Tick.Marker = roundTicks{}
@@ -162,8 +169,7 @@ func runnersPlot(s scenario) (*plot.Plot, error) {
 // logarithmic axis: the share of samples at or under each value, so that
 // the p50 and p99 read off where the lines cross 0.5 and 0.99.
 func latencyPlot(s scenario) (*plot.Plot, error) {
-	p := plot.New()
-	p.Title.Text = title(s)
+	p := newPlot(s)
 	p.X.Label.Text = "seconds (logarithmic)"
 	p.Y.Label.Text = "share of samples at or under"
 	p.X.Scale = plot.LogScale{}
@@ -198,7 +204,7 @@ func latencyPlot(s scenario) (*plot.Plot, error) {
 	p.Y.Min, p.Y.Max = 0, 1.15+0.07*float64(i)
 	p.Y.Tick.Marker = plot.ConstantTicks([]plot.Tick{
 		{Value: 0, Label: "0"}, {Value: 0.25, Label: "0.25"}, {Value: 0.5, Label: "0.5"},
-		{Value: 0.75, Label: "0.75"}, {Value: 0.9}, {Value: 0.99}, {Value: 1, Label: "1"},
+		{Value: 0.75, Label: "0.75"}, {Value: 1, Label: "1"},
 	})
 	p.Legend.Top, p.Legend.Left = true, true
 	p.Legend.XOffs = vg.Points(8)
