@@ -45,9 +45,10 @@ tools: ## Build the test control plane (etcd, kube-*, kubectl, kwok) into _outpu
 test: tools test-unit test-e2e test-fuzz test-bench test-reliability-small ## Run all tests (builds the control plane first)
 
 .PHONY: test-unit
-test-unit: ## Unit tests (fake clientset), plus a build of a program importing the clientset
+test-unit: ## Unit tests (fake clientset), plus a build of a program importing the clientset, and the bench's plots
 	$(GO) test $(GOTESTFLAGS) $$($(GO) list ./... | grep -v -e '/test/e2e' -e '/test/reliability')
 	cd test/clientimport && $(GO) build -o /dev/null .
+	cd test/bench/plot && $(GO) test $(GOTESTFLAGS) ./...
 
 .PHONY: test-e2e
 test-e2e: tools ## End-to-end tests against a real control plane
