@@ -48,12 +48,18 @@ func (c config) octorunClientArgs(qps float64) []string {
 // measure Octorun and Kubernetes, not GitHub's limits, run against it.
 var noGitHubLimit = []string{"--github-secondary-limit=0"}
 
+// unlimitedPrimary is the simulator's side of noGitHubLimit: no primary
+// rate limit either. github.com's 5,000 requests an hour for a token would
+// stop a scale-up at 5,000 registrations (the 10,000-runner one).
+const unlimitedPrimary = 1 << 30
+
 // scaleUp: a RunnerSet scaled 0 → n Idle runners.
 func scaleUp(ctx context.Context, cfg config, sr scaleRun, id string) (*section, error) {
 	n := sr.runners
 	name := fmt.Sprintf("Scale 0 → %d Idle runners at %g QPS", n, sr.qps)
 	e, err := startWorld(ctx, cfg, id, world.Options{
 		Nodes: nodesFor(n), Profiling: true, AgentEvery: 100 * time.Millisecond,
+		Sim:         githubsim.Options{PrimaryLimit: unlimitedPrimary},
 		OctorunArgs: append(cfg.octorunClientArgs(sr.qps), noGitHubLimit...),
 	})
 	if err != nil {
