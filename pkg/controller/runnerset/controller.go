@@ -54,6 +54,14 @@ type Options struct {
 	// or an autoscaler asks, so that no tenant's set takes the GitHub budget
 	// that all share. Zero means no cap.
 	MaxRunners int32
+	// StatusInterval is the least time between two status writes of a set
+	// that change only its counts of Runners (and the Ready condition's
+	// message that repeats them): while a set scales, its status is
+	// written at most once an interval, with the counts of the moment,
+	// instead of once for every Runner that moves. A change of anything
+	// else (a condition, the observed generation) is written at once.
+	// Zero writes every change.
+	StatusInterval time.Duration
 }
 
 // Controller is the RunnerSet controller.
@@ -80,6 +88,8 @@ type Controller struct {
 	excess excessSince
 	// failures holds back creations while a set's Runners fail in a row.
 	failures *failures
+	// statusWritten is when each set's status was last written.
+	statusWritten writtenAt
 }
 
 // New returns a RunnerSet controller.
@@ -168,6 +178,7 @@ func (c *Controller) deleteSet(obj any) {
 	key := cache.MetaObjectToName(set)
 	c.expectations.forget(key.String())
 	c.failures.forget(key.String())
+	c.statusWritten.forget(key.String())
 	c.queue.Add(key)
 }
 

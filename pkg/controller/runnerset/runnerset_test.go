@@ -40,6 +40,8 @@ type fixture struct {
 	ctx      context.Context
 	created  atomic.Int32
 	opts     Options
+	// setIndexer is the RunnerSet informer's cache.
+	setIndexer cache.Indexer
 }
 
 func newFixture(t *testing.T) *fixture { return &fixture{t: t} }
@@ -70,8 +72,9 @@ func (f *fixture) build() {
 	}
 	f.recorder = record.NewFakeRecorder(100)
 	c.recorder = f.recorder
+	f.setIndexer = i.Octorun().V1alpha1().RunnerSets().Informer().GetIndexer()
 	for _, s := range f.sets {
-		_ = i.Octorun().V1alpha1().RunnerSets().Informer().GetIndexer().Add(s)
+		_ = f.setIndexer.Add(s)
 	}
 	for _, r := range f.runners {
 		_ = i.Octorun().V1alpha1().Runners().Informer().GetIndexer().Add(r)
@@ -720,5 +723,105 @@ func TestRunnersComeWithTheirFinalizer(t *testing.T) {
 	}
 	if len(list.Items) != 2 {
 		t.Errorf("%d Runners, want 2", len(list.Items))
+	}
+}
+
+// TestStatusCountsAreBatched: while a set's Runners move, a status that
+// changes only their counts is written at most once a StatusInterval, and
+// at once when anything else changes (here, Ready turning true).
+func TestStatusCountsAreBatched(t *testing.T) {
+	f := newFixture(t)
+	f.opts.StatusInterval = time.Second
+	set := newSet("set", 3)
+	f.sets = append(f.sets, set)
+	f.runners = []*octorunv1alpha1.Runner{
+		runnerOf(set, "a", octorunv1alpha1.RunnerPhaseIdle, 1, time.Minute),
+		runnerOf(set, "b", octorunv1alpha1.RunnerPhasePending, 2, time.Minute),
+		runnerOf(set, "c", octorunv1alpha1.RunnerPhasePending, 3, time.Minute),
+	}
+	f.build()
+	now := clock
+	f.c.now = func() time.Time { return now }
+	runners := f.c.runnerIndexer
+	becomeIdle := func(i int) {
+		r := f.runners[i].DeepCopy()
+		r.Status.Phase = octorunv1alpha1.RunnerPhaseIdle
+		if err := runners.Update(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step := func(name string, wantWrite bool, wantRequeue time.Duration) {
+		t.Helper()
+		requeue, err := f.sync(set)
+		if err != nil {
+			t.Fatalf("%s: sync: %v", name, err)
+		}
+		var want []string
+		if wantWrite {
+			want = []string{"update runnersets/status"}
+		}
+		if diff := cmp.Diff(want, f.actions()); diff != "" {
+			t.Errorf("%s: actions (-want +got):\n%s", name, diff)
+		}
+		if requeue != wantRequeue {
+			t.Errorf("%s: requeue after %v, want %v", name, requeue, wantRequeue)
+		}
+		// The informer catches up with the write.
+		if err := f.setIndexer.Update(f.set("set")); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	step("first status", true, 0)
+	becomeIdle(1)
+	now = now.Add(300 * time.Millisecond)
+	step("counts within the interval", false, 700*time.Millisecond)
+	now = now.Add(700 * time.Millisecond)
+	step("counts after the interval", true, 0)
+	if got := f.set("set").Status.IdleRunners; got != 2 {
+		t.Errorf("idleRunners %d, want 2", got)
+	}
+	becomeIdle(2)
+	now = now.Add(100 * time.Millisecond)
+	step("ready within the interval", true, 0)
+	if got := f.set("set").Status; got.IdleRunners != 3 || !meta.IsStatusConditionTrue(got.Conditions, octorunv1alpha1.RunnerSetConditionReady) {
+		t.Errorf("status %+v, want 3 Idle and Ready", got)
+	}
+}
+
+func TestOnlyCountsChanged(t *testing.T) {
+	ready := func(s metav1.ConditionStatus, reason, msg string) metav1.Condition {
+		return metav1.Condition{Type: octorunv1alpha1.RunnerSetConditionReady, Status: s, Reason: reason, Message: msg}
+	}
+	base := octorunv1alpha1.RunnerSetStatus{Runners: 3, IdleRunners: 1, ObservedGeneration: 2,
+		Conditions: []metav1.Condition{ready(metav1.ConditionFalse, octorunv1alpha1.ReasonRunnersNotReady, "1 of 3")}}
+	tests := []struct {
+		name   string
+		change func(*octorunv1alpha1.RunnerSetStatus)
+		want   bool
+	}{
+		{"nothing", func(*octorunv1alpha1.RunnerSetStatus) {}, false},
+		{"counts and message", func(s *octorunv1alpha1.RunnerSetStatus) {
+			s.IdleRunners, s.ActiveRunners = 2, 1
+			s.Conditions[0].Message = "3 of 3"
+		}, true},
+		{"ready turns true", func(s *octorunv1alpha1.RunnerSetStatus) {
+			s.IdleRunners = 3
+			s.Conditions[0] = ready(metav1.ConditionTrue, octorunv1alpha1.ReasonRunnersReady, "3 of 3")
+		}, false},
+		{"observed generation", func(s *octorunv1alpha1.RunnerSetStatus) { s.IdleRunners, s.ObservedGeneration = 2, 3 }, false},
+		{"another condition", func(s *octorunv1alpha1.RunnerSetStatus) {
+			s.IdleRunners = 2
+			s.Conditions = append(s.Conditions, metav1.Condition{Type: octorunv1alpha1.RunnerSetConditionRunnerFailure, Status: metav1.ConditionTrue})
+		}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			next := *base.DeepCopy()
+			tt.change(&next)
+			if got := onlyCountsChanged(base, next); got != tt.want {
+				t.Errorf("onlyCountsChanged = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -38,6 +39,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 		logger.V(4).Info("RunnerSet is gone")
 		c.expectations.forget(key.String())
 		c.failures.forget(key.String())
+		c.statusWritten.forget(key.String())
 		return 0, nil
 	}
 	if err != nil {
@@ -85,10 +87,76 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 		!meta.IsStatusConditionTrue(set.Status.Conditions, octorunv1alpha1.RunnerSetConditionRunnerOutdated) {
 		c.recorder.Event(set, corev1.EventTypeWarning, EventRunnerOutdated, meta.FindStatusCondition(status.Conditions, octorunv1alpha1.RunnerSetConditionRunnerOutdated).Message)
 	}
+	if c.opts.StatusInterval > 0 && onlyCountsChanged(set.Status, status) {
+		// The counts of a set on the move: written with the counts of the
+		// moment once the interval since the last write is over.
+		if wait := c.statusWritten.wait(key.String(), c.opts.StatusInterval, c.now()); wait > 0 {
+			return soonest(requeue, wait), manageErr
+		}
+	}
 	if err := c.updateStatus(ctx, set, status); err != nil {
 		return 0, errors.Join(manageErr, err)
 	}
 	return requeue, manageErr
+}
+
+// soonest is the shorter of two requeue delays, 0 meaning none.
+func soonest(a, b time.Duration) time.Duration {
+	if a == 0 || (b != 0 && b < a) {
+		return b
+	}
+	return a
+}
+
+// onlyCountsChanged says whether next differs from prev in the counts of
+// Runners alone, and in the Ready condition's message, which repeats them.
+func onlyCountsChanged(prev, next octorunv1alpha1.RunnerSetStatus) bool {
+	if equality.Semantic.DeepEqual(prev, next) {
+		return false
+	}
+	next = *next.DeepCopy()
+	next.Runners, next.IdleRunners, next.ActiveRunners = prev.Runners, prev.IdleRunners, prev.ActiveRunners
+	was := meta.FindStatusCondition(prev.Conditions, octorunv1alpha1.RunnerSetConditionReady)
+	is := meta.FindStatusCondition(next.Conditions, octorunv1alpha1.RunnerSetConditionReady)
+	if was != nil && is != nil && was.Status == is.Status && was.Reason == is.Reason {
+		is.Message = was.Message
+	}
+	return equality.Semantic.DeepEqual(prev, next)
+}
+
+// writtenAt remembers, by set key, when the controller last wrote each
+// set's status.
+type writtenAt struct {
+	mu sync.Mutex
+	at map[string]time.Time
+}
+
+// wait returns how much longer a counts-only write of the set's status
+// must wait for interval to have passed since the last write; zero when it
+// may be written now, which it then counts as the last write.
+func (w *writtenAt) wait(key string, interval time.Duration, now time.Time) time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if last, ok := w.at[key]; ok && now.Sub(last) < interval && now.Sub(last) >= 0 {
+		return interval - now.Sub(last)
+	}
+	return 0
+}
+
+// wrote records a write of the set's status.
+func (w *writtenAt) wrote(key string, now time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.at == nil {
+		w.at = map[string]time.Time{}
+	}
+	w.at[key] = now
+}
+
+func (w *writtenAt) forget(key string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.at, key)
 }
 
 // updateStatus writes the status when it changed. The cached set may be
@@ -106,6 +174,7 @@ func (c *Controller) updateStatus(ctx context.Context, set *octorunv1alpha1.Runn
 		switch {
 		case err == nil:
 			c.sets.Wrote(updated)
+			c.statusWritten.wrote(cache.MetaObjectToName(updated).String(), c.now())
 			return nil
 		case apierrors.IsNotFound(err):
 			return nil
