@@ -164,13 +164,19 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}()
 
+	// The lease has a client of its own: renewals never wait behind the
+	// control loops' writes.
+	lease, err := clients.For(app.ComponentLeaderElection)
+	if err != nil {
+		return err
+	}
 	logger.Info("Starting Octorun", "github", o.GitHubURL, "namespace", o.Namespace, "podNamespace", o.PodNamespace)
 	done := make(chan error, 1)
 	go func() {
 		// The control loops are made anew for each term of leadership, as
 		// in a new process: fresh work queues and expectations, and event
 		// handlers removed from the shared informers when the term ends.
-		done <- runLeaderElected(ctx, clients.Kube, o, func(ctx context.Context) error {
+		done <- runLeaderElected(ctx, lease.Kube, o, func(ctx context.Context) error {
 			controllers, err := app.NewControllers(ctx, clients, informers, gh, scaleSets, registry, o)
 			if err != nil {
 				return err

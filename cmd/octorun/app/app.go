@@ -38,13 +38,32 @@ import (
 	"github.com/octorun/octorun/pkg/scopegrant"
 )
 
-// UserAgent ends the user agent of Octorun's Kubernetes clients.
+// UserAgent ends the user agent of Octorun's Kubernetes clients; a
+// component's client adds "/<component>" (see Clients.For).
 const UserAgent = "octorun"
+
+// RunnerSetStatusInterval is the least time between two writes of a
+// RunnerSet's status that change only its counts: a set of 1,000 Runners
+// scaling up writes its status about once a second, not 1,000 times.
+const RunnerSetStatusInterval = time.Second
+
+// Components with Kubernetes clients of their own (Clients.For).
+const (
+	ComponentRunnerController    = "runner-controller"
+	ComponentRunnerSetController = "runnerset-controller"
+	ComponentScaleSetController  = "scaleset-controller"
+	ComponentGitHubSync          = "github-sync"
+	ComponentJobHints            = "job-hints"
+	ComponentJobStore            = "job-store"
+	ComponentLeaderElection      = "leader-election"
+)
 
 // Clients are Octorun's Kubernetes clients.
 type Clients struct {
 	Kube    kubernetes.Interface
 	Octorun versioned.Interface
+	// config makes the clients of components (For); nil for fakes.
+	config *rest.Config
 }
 
 // NewClients returns clients of config, at the options' QPS and burst.
@@ -52,6 +71,10 @@ func NewClients(config *rest.Config, o *options.Options) (Clients, error) {
 	config = rest.CopyConfig(config)
 	config.QPS, config.Burst = float32(o.KubeQPS), o.KubeBurst
 	config.UserAgent = rest.DefaultKubernetesUserAgent() + " " + UserAgent
+	return newClients(config)
+}
+
+func newClients(config *rest.Config) (Clients, error) {
 	kube, err := kubernetes.NewForConfig(config)
 	if err != nil {
 		return Clients{}, fmt.Errorf("creating the Kubernetes client: %w", err)
@@ -60,7 +83,28 @@ func NewClients(config *rest.Config, o *options.Options) (Clients, error) {
 	if err != nil {
 		return Clients{}, fmt.Errorf("creating the Octorun client: %w", err)
 	}
-	return Clients{Kube: kube, Octorun: octorun}, nil
+	return Clients{Kube: kube, Octorun: octorun, config: config}, nil
+}
+
+// For returns a component's own clients: the same QPS and burst, but a
+// limit of their own, as kube-controller-manager gives each controller
+// its own client. A Runner status storm then does not hold back the
+// RunnerSet's replacements, nor the job hints, nor the leader's lease
+// renewals. The user agent ends "octorun/<component>", which tells the
+// API server's logs and audit who asked. They share the connections of
+// c (client-go keeps one transport per TLS config). For fakes, For
+// returns c.
+func (c Clients) For(component string) (Clients, error) {
+	if c.config == nil {
+		return c, nil
+	}
+	config := rest.CopyConfig(c.config)
+	config.UserAgent = c.config.UserAgent + "/" + component
+	own, err := newClients(config)
+	if err != nil {
+		return Clients{}, fmt.Errorf("%s: %w", component, err)
+	}
+	return own, nil
 }
 
 // Informers are the shared informers of the process: made and started once,
@@ -105,7 +149,12 @@ func NewInformers(c Clients, o *options.Options) *Informers {
 	i.Kube.Core().V1().Pods().Informer()
 	i.Namespaces.Core().V1().Namespaces().Informer()
 	i.Namespaces.Storage().V1().StorageClasses().Informer()
-	i.hints, i.hintsErr = runner.NewJobHints(c.Octorun, i.Octorun.Octorun().V1alpha1().Runners(),
+	hints, err := c.For(ComponentJobHints)
+	if err != nil {
+		i.hintsErr = err
+		return i
+	}
+	i.hints, i.hintsErr = runner.NewJobHints(hints.Octorun, i.Octorun.Octorun().V1alpha1().Runners(),
 		runner.JobHintsOptions{RunnerNamePrefix: o.RunnerNamePrefix})
 	return i
 }
@@ -218,8 +267,18 @@ func NewControllers(ctx context.Context, c Clients, i *Informers, gh GitHub, sca
 	runners := i.Octorun.Octorun().V1alpha1().Runners()
 	sets := i.Octorun.Octorun().V1alpha1().RunnerSets()
 	ctrls := &Controllers{o: o}
+	// Each control loop has clients of its own, each at the options' QPS.
+	own := map[string]Clients{}
+	for _, component := range []string{ComponentGitHubSync, ComponentRunnerController, ComponentRunnerSetController, ComponentScaleSetController} {
+		cc, err := c.For(component)
+		if err != nil {
+			return nil, err
+		}
+		own[component] = cc
+	}
 	var err error
-	ctrls.sync, err = githubsync.New(ctx, c.Kube, c.Octorun, gh, runners, githubsync.Options{
+	cc := own[ComponentGitHubSync]
+	ctrls.sync, err = githubsync.New(ctx, cc.Kube, cc.Octorun, gh, runners, githubsync.Options{
 		Period: o.SyncPeriod, RunnerNamePrefix: o.RunnerNamePrefix, GitHubHost: gh.Host(), Registerer: reg,
 		Grants: i.Grants(),
 	})
@@ -232,7 +291,8 @@ func NewControllers(ctx context.Context, c Clients, i *Informers, gh GitHub, sca
 		// runner that exits with no job seen is asked about at once.
 		exitGrace = time.Nanosecond
 	}
-	ctrls.runners, err = runner.New(ctx, c.Kube, c.Octorun, gh, runners, i.Kube.Core().V1().Pods(), runner.Options{
+	cc = own[ComponentRunnerController]
+	ctrls.runners, err = runner.New(ctx, cc.Kube, cc.Octorun, gh, runners, i.Kube.Core().V1().Pods(), runner.Options{
 		RunnerNamePrefix: o.RunnerNamePrefix, GitHubHost: gh.Host(), RetryPeriod: o.RegistrationRetryPeriod,
 		DefaultImage: o.DefaultRunnerImage, DefaultArch: o.DefaultRunnerArch, ExitGracePeriod: exitGrace, ScaleSetExitGracePeriod: o.RunnerExitGracePeriod,
 		Grants: i.Grants(), ScaleSets: runnerscaleset.NewRunners(sets.Lister(), scaleSets),
@@ -240,15 +300,17 @@ func NewControllers(ctx context.Context, c Clients, i *Informers, gh GitHub, sca
 	if err != nil {
 		return nil, fmt.Errorf("setting up the Runner controller: %w", err)
 	}
-	ctrls.runnerSets, err = runnerset.New(ctx, c.Kube, c.Octorun, sets, runners, runnerset.Options{
+	cc = own[ComponentRunnerSetController]
+	ctrls.runnerSets, err = runnerset.New(ctx, cc.Kube, cc.Octorun, sets, runners, runnerset.Options{
 		FailureBackoff: o.FailureBackoff, MaxFailureBackoff: o.MaxFailureBackoff,
-		MaxRunners: int32(o.MaxRunnersPerRunnerSet),
+		MaxRunners: int32(o.MaxRunnersPerRunnerSet), StatusInterval: RunnerSetStatusInterval,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("setting up the RunnerSet controller: %w", err)
 	}
 	owner, _ := os.Hostname()
-	ctrls.scaleSets, err = scaleset.New(ctx, c.Kube, c.Octorun, scaleSets, i.hints, sets, runners, scaleset.Options{
+	cc = own[ComponentScaleSetController]
+	ctrls.scaleSets, err = scaleset.New(ctx, cc.Kube, cc.Octorun, scaleSets, i.hints, sets, runners, scaleset.Options{
 		Grants: i.Grants(), Owner: owner, MaxRunners: int32(o.MaxRunnersPerRunnerSet), RetryPeriod: o.RegistrationRetryPeriod,
 	})
 	if err != nil {
@@ -292,7 +354,11 @@ func NewReceiver(c Clients, i *Informers, secret []byte, reg prometheus.Register
 	if i.hintsErr != nil {
 		return nil, i.hintsErr
 	}
-	jobs, err := jobstore.New(c.Kube, jobstore.Options{Namespace: o.PodNamespace, Registerer: reg})
+	store, err := c.For(ComponentJobStore)
+	if err != nil {
+		return nil, err
+	}
+	jobs, err := jobstore.New(store.Kube, jobstore.Options{Namespace: o.PodNamespace, Registerer: reg})
 	if err != nil {
 		return nil, fmt.Errorf("setting up the job store: %w", err)
 	}

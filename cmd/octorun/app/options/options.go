@@ -56,7 +56,9 @@ type Options struct {
 	// certificate Secret and its ServiceAccount live there, and its leader
 	// Lease by default.
 	PodNamespace string
-	// KubeQPS and KubeBurst limit each Kubernetes client.
+	// KubeQPS and KubeBurst limit each Kubernetes client: each control
+	// loop, the job hints, the job store and the leader election have one
+	// of their own, as kube-controller-manager's controllers do.
 	KubeQPS   float64
 	KubeBurst int
 	// Resync is how often every cached object is handed to the control
@@ -176,8 +178,9 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	str(&o.Namespace, "namespace", "Namespace whose Runners Octorun manages; empty means all namespaces")
 	str(&o.PodNamespace, "pod-namespace", "Namespace Octorun runs in, where its admission certificate Secret and ServiceAccount are; "+
 		"empty means $POD_NAMESPACE, then the in-cluster service account's namespace, then default")
-	fs.Float64Var(&o.KubeQPS, "kube-api-qps", o.KubeQPS, help("kube-api-qps", "Kubernetes client queries per second"))
-	num(&o.KubeBurst, "kube-api-burst", "Kubernetes client burst")
+	fs.Float64Var(&o.KubeQPS, "kube-api-qps", o.KubeQPS, help("kube-api-qps", "Kubernetes client queries per second, for each of Octorun's clients "+
+		"(each control loop, the job hints, the job store and the leader election has its own)"))
+	num(&o.KubeBurst, "kube-api-burst", "Kubernetes client burst, for each of Octorun's clients")
 	dur(&o.Resync, "resync-period", "How often every object is looked at again even without a change")
 
 	str(&o.GitHubURL, "github-url", "GitHub's URL: https://github.com or a GitHub Enterprise Server URL")
