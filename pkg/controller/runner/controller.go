@@ -137,6 +137,11 @@ type Controller struct {
 	// registered or found carrying the Runner's GitHub name, so removing it
 	// needs no question to GitHub first (see ownership).
 	owned *utilcache.Expiring
+	// createdPods holds the pods this process created that the pod
+	// informer has not delivered yet, by namespace/name, so that a sync
+	// right after the creation does not create the pod again (and meet
+	// AlreadyExists). The informer's delivery of a pod drops it.
+	createdPods *utilcache.Expiring
 	// pdbs holds the namespaces whose PodDisruptionBudget of busy runners
 	// this process made sure of.
 	pdbs sync.Map
@@ -195,6 +200,7 @@ func New(
 		released:      utilcache.NewExpiring(),
 		asked:         utilcache.NewExpiring(),
 		owned:         utilcache.NewExpiring(),
+		createdPods:   utilcache.NewExpiring(),
 	}
 	c.loop = worker.Loop{
 		Name: "Runner controller", LogKey: "runner", Queue: c.queue, Handlers: &worker.Handlers{},
@@ -205,7 +211,14 @@ func New(
 	if err := c.loop.Handlers.Add(runnerInformer.Informer(), worker.OnChange(c.enqueue)); err != nil {
 		return nil, fmt.Errorf("watching Runners: %w", err)
 	}
-	if err := c.loop.Handlers.Add(podInformer.Informer(), worker.OnChange(c.enqueueOwner)); err != nil {
+	podHandler := worker.OnChange(c.enqueueOwner)
+	podHandler.AddFunc = func(obj any) {
+		if pod, ok := obj.(*corev1.Pod); ok {
+			c.createdPods.Delete(cache.MetaObjectToName(pod).String())
+		}
+		c.enqueueOwner(obj)
+	}
+	if err := c.loop.Handlers.Add(podInformer.Informer(), podHandler); err != nil {
 		return nil, fmt.Errorf("watching pods: %w", err)
 	}
 	return c, nil

@@ -3,10 +3,12 @@ package runner
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 
@@ -27,6 +29,11 @@ const (
 	// the gid of its group.
 	runnerUID = 1001
 )
+
+// createdPodTTL bounds how long a created pod stands in for the informer's
+// copy: far longer than a watch event takes to arrive, short enough that a
+// pod deleted unseen is missed only briefly.
+const createdPodTTL = 30 * time.Second
 
 // EventFailedCreatePod is the reason of the Warning Event on a Runner whose
 // pod the API server refused.
@@ -67,6 +74,11 @@ func (c *Controller) ensurePod(ctx context.Context, runner *octorunv1alpha1.Runn
 	case !apierrors.IsNotFound(err):
 		return runnerPod{}, err
 	}
+	key := cache.MetaObjectToName(runner).String()
+	if created, ok := c.createdPods.Get(key); ok && metav1.IsControlledBy(created.(*corev1.Pod), runner) {
+		// Created by an earlier sync; the informer has yet to deliver it.
+		return runnerPod{pod: created.(*corev1.Pod)}, nil
+	}
 	switch runner.Status.Phase {
 	case octorunv1alpha1.RunnerPhaseIdle, octorunv1alpha1.RunnerPhaseActive, octorunv1alpha1.RunnerPhaseComplete, octorunv1alpha1.RunnerPhaseFailed:
 		// Its pod ran and went: a JIT config runs once.
@@ -87,6 +99,9 @@ func (c *Controller) ensurePod(ctx context.Context, runner *octorunv1alpha1.Runn
 	}
 	if err != nil {
 		return runnerPod{}, fmt.Errorf("creating pod %s: %w", runner.Name, err)
+	}
+	if _, err := c.podLister.Pods(pod.Namespace).Get(pod.Name); apierrors.IsNotFound(err) {
+		c.createdPods.Set(key, pod, createdPodTTL)
 	}
 	klog.FromContext(ctx).V(2).Info("Created the runner pod", "pod", klog.KObj(pod))
 	return runnerPod{pod: pod}, nil

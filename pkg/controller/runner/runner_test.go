@@ -909,3 +909,29 @@ func TestFoldPending(t *testing.T) {
 		})
 	}
 }
+
+// TestPodIsCreatedOnce: a sync right after the pod's creation, before the
+// pod informer delivers the pod, does not create it again (which the API
+// server would answer with AlreadyExists, costing a read as well).
+func TestPodIsCreatedOnce(t *testing.T) {
+	f := newFixture(t)
+	r := registered(newRunner("r1"), 101, "")
+	r.Finalizers = []string{octorunv1alpha1.RunnerFinalizer}
+	f.addRunner(r)
+	f.addSecret(newSecret(r, 101, "test-default.r1", "Linux", "config"))
+
+	if _, err := f.run(r); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"create pods"}, actions(f.kubeClient)); diff != "" {
+		t.Fatalf("first sync: Kubernetes actions (-want +got):\n%s", diff)
+	}
+	_, ctx := ktesting.NewTestContext(t)
+	f.kubeClient.ClearActions()
+	if _, err := f.controller.sync(ctx, cache.MetaObjectToName(r)); err != nil {
+		t.Fatal(err)
+	}
+	if got := actions(f.kubeClient); len(got) != 0 {
+		t.Errorf("second sync: Kubernetes actions %v, want none", got)
+	}
+}
