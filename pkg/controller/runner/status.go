@@ -184,7 +184,7 @@ func computeStatus(runner *octorunv1alpha1.Runner, obs observation, now metav1.T
 	if obs.job != nil {
 		msg := "GitHub assigned a job to the runner"
 		if obs.job.JobID != 0 {
-			msg = fmt.Sprintf("Running job %d of workflow run %d", obs.job.JobID, obs.job.RunID)
+			msg = fmt.Sprintf("GitHub assigned job %d of workflow run %d to the runner", obs.job.JobID, obs.job.RunID)
 		}
 		set(octorunv1alpha1.RunnerConditionJobAssigned, metav1.ConditionTrue, octorunv1alpha1.ReasonJobAssigned, msg)
 	} else if meta.FindStatusCondition(status.Conditions, octorunv1alpha1.RunnerConditionJobAssigned) == nil || !terminal(status.Phase) {
