@@ -87,11 +87,14 @@ func scaleSetBurst(ctx context.Context, cfg config, id string) (*section, error)
 	}
 	profiles := keepProfiles()
 
-	var killed, unseen int
+	var killed, unseen, unrecorded int
 	var queueToStart, startToActive []float64
 	for _, j := range done {
 		if j.Conclusion != githubsim.ConclusionSuccess {
 			killed++
+		}
+		if !e.Tracker.RecordedJob(j.RunnerID) {
+			unrecorded++
 		}
 		queueToStart = append(queueToStart, math.Max(0, j.StartedAt.Sub(j.CreatedAt).Seconds()))
 		at, ok := e.Tracker.ActiveAt(j.RunnerID)
@@ -128,7 +131,8 @@ func scaleSetBurst(ctx context.Context, cfg config, id string) (*section, error)
 	s.add("job queued → started, p99", percentile(queueToStart, 99), "s", nil)
 	s.add("job start on GitHub → Runner Active, p50", percentile(startToActive, 50), "s", nil)
 	s.add("job start on GitHub → Runner Active, p99", percentile(startToActive, 99), "s", nil)
-	s.add("jobs whose Runner was never seen Active", float64(unseen), "jobs", nil)
+	s.add("jobs their Runner did not record (neither Active nor JobAssigned)", float64(unrecorded), "jobs", nil)
+	s.add("jobs whose Runner was never seen Active (ran between two of its syncs)", float64(unseen), "jobs", nil)
 	s.add("Runners created per job", float64(e.Tracker.Created())/n, "Runners", nil)
 	s.add("scale set listening after the RunnerSet's creation", listening.Seconds(), "s", nil)
 	s.add("last job completed → set back to 0 runners", emptied.Sub(last).Seconds(), "s", nil)

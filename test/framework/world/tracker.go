@@ -23,6 +23,9 @@ type runnerTimes struct {
 	phases map[octorunv1alpha1.RunnerPhase]time.Time
 	phase  octorunv1alpha1.RunnerPhase
 	gone   bool
+	// jobAssigned: the Runner's status said GitHub gave it a job
+	// (JobAssigned true), in any phase.
+	jobAssigned bool
 }
 
 // ready is when the Runner could first take a job: Idle, or Active if the
@@ -99,6 +102,9 @@ func (t *Tracker) observe(obj any, deleted bool) {
 	}
 	rt.gone = rt.gone || deleted
 	for _, c := range r.Status.Conditions {
+		if c.Type == octorunv1alpha1.RunnerConditionJobAssigned && c.Status == metav1.ConditionTrue {
+			rt.jobAssigned = true
+		}
 		if c.Status == metav1.ConditionTrue {
 			continue
 		}
@@ -162,9 +168,26 @@ func (t *Tracker) ActiveAt(id int64) (time.Time, bool) {
 	return at, ok
 }
 
+// RecordedJob says whether the Runner registered as GitHub runner id
+// recorded a job in its status: seen Active, or with JobAssigned true (a
+// Runner whose job started and ended between two of its syncs goes from
+// Pending or Idle to Complete, its job in the condition).
+func (t *Tracker) RecordedJob(id int64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	rt, ok := t.byID[id]
+	if !ok {
+		return false
+	}
+	_, active := rt.phases[octorunv1alpha1.RunnerPhaseActive]
+	return active || rt.jobAssigned
+}
+
 // ReadySince lists, in order, when Runners first seen after since were
-// first ready to take a job.
-func (t *Tracker) ReadySince(since time.Time) []time.Time {
+// first ready to take a job: first seen Idle or Active, or, when sooner,
+// when GitHub started a job on them (jobStarts, by GitHub runner id; nil
+// for none), as a Runner may take a job before its Idle status is written.
+func (t *Tracker) ReadySince(since time.Time, jobStarts map[int64]time.Time) []time.Time {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var out []time.Time
@@ -172,7 +195,11 @@ func (t *Tracker) ReadySince(since time.Time) []time.Time {
 		if rt.seen.Before(since) {
 			continue
 		}
-		if at, ok := rt.ready(); ok {
+		at, ok := rt.ready()
+		if started, took := jobStarts[rt.id]; took && rt.id != 0 && (!ok || started.Before(at)) {
+			at, ok = started, true
+		}
+		if ok {
 			out = append(out, at)
 		}
 	}
