@@ -43,6 +43,12 @@ func (c *Controller) finalize(ctx context.Context, runner *octorunv1alpha1.Runne
 			return 0, err
 		}
 	}
+	if onlyGenerationMoved(runner.Status, status) {
+		// Deletion moved metadata.generation (as it does for custom
+		// resources); the Runner's spec is immutable, so the conditions
+		// were computed for the same spec, and the Runner is about to go.
+		status = runner.Status
+	}
 	runner, err = c.updateStatus(ctx, runner, status)
 	if err != nil {
 		return 0, err

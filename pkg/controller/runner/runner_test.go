@@ -935,3 +935,35 @@ func TestPodIsCreatedOnce(t *testing.T) {
 		t.Errorf("second sync: Kubernetes actions %v, want none", got)
 	}
 }
+
+// TestDeletionLeavesTheStatus: deleting a Runner moves its generation (as
+// the API server does for custom resources); the finalizer writes no status
+// for that alone before releasing it.
+func TestDeletionLeavesTheStatus(t *testing.T) {
+	now := metav1.Unix(1_800_000_000, 0)
+	r := registered(newRunner("r1"), 101, "")
+	r.Annotations = map[string]string{octorunv1alpha1.AnnotationJobAssignment: octorunv1alpha1.JobAssignment{
+		JobID: 7, AssignedAt: now, CompletedAt: &now}.String()}
+	pod := podOf(r, corev1.PodSucceeded, false)
+	// The status a sync of the live Runner wrote.
+	r.Status = computeStatus(r, observation{pod: pod, job: &octorunv1alpha1.JobAssignment{JobID: 7, AssignedAt: now, CompletedAt: &now}}, now)
+	if r.Status.Phase != octorunv1alpha1.RunnerPhaseComplete {
+		t.Fatalf("phase %s, want Complete", r.Status.Phase)
+	}
+	r.DeletionTimestamp = &now
+	r.Generation++
+
+	f := newFixture(t)
+	f.addRunner(r)
+	f.addPod(pod)
+	f.addSecret(newSecret(r, r.Spec.ID, "n", "Linux", "config"))
+	if _, err := f.run(r); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"update runners"}, actions(f.client)); diff != "" {
+		t.Errorf("Octorun actions (-want +got):\n%s", diff)
+	}
+	if got := f.runner("r1"); len(got.Finalizers) != 0 {
+		t.Errorf("finalizers %v, want none", got.Finalizers)
+	}
+}

@@ -55,6 +55,18 @@ func (c *Controller) updateStatus(ctx context.Context, runner *octorunv1alpha1.R
 	return updated, nil
 }
 
+// onlyGenerationMoved says whether next differs from prev only in the
+// observedGeneration of conditions (and when they changed).
+func onlyGenerationMoved(prev, next octorunv1alpha1.RunnerStatus) bool {
+	next = *next.DeepCopy()
+	for i := range next.Conditions {
+		if old := meta.FindStatusCondition(prev.Conditions, next.Conditions[i].Type); old != nil {
+			next.Conditions[i].ObservedGeneration = old.ObservedGeneration
+		}
+	}
+	return sameStatus(prev, next)
+}
+
 // sameStatus says whether two statuses differ only in when their conditions
 // last changed, as the same status computed by two syncs does.
 func sameStatus(a, b octorunv1alpha1.RunnerStatus) bool {
