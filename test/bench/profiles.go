@@ -10,18 +10,21 @@ import (
 	"github.com/octorun/octorun/test/framework/world"
 )
 
-// profileOctorun starts a CPU profile of Octorun's next seconds and
-// returns keep, which waits for it, takes a heap profile, and copies both
-// next to the run's JSON as <id>.cpu.pprof and <id>.heap.pprof, returning
-// their paths. Without -profiles it does nothing.
+// profileOctorun starts CPU profiles of Octorun's and the API server's
+// next seconds and returns keep, which waits for them, takes a heap profile
+// of Octorun, and copies all three next to the run's JSON as <id>.cpu.pprof,
+// <id>.heap.pprof and <id>.apiserver.cpu.pprof, returning their paths. Without -profiles it does nothing.
 func profileOctorun(ctx context.Context, cfg config, e *world.World, id string, seconds int) (keep func() []string) {
 	if !cfg.profiles {
 		return func() []string { return nil }
 	}
-	cpu := make(chan string, 1)
+	cpu, apiServerCPU := make(chan string, 1), make(chan string, 1)
 	go func() { cpu <- e.SaveProfile(ctx, "profile", fmt.Sprintf("?seconds=%d", seconds)) }()
+	go func() { apiServerCPU <- e.SaveAPIServerProfile(ctx, "profile", fmt.Sprintf("?seconds=%d", seconds)) }()
 	return func() []string {
-		taken := []struct{ from, kind string }{{<-cpu, "cpu"}, {e.SaveProfile(ctx, "heap", ""), "heap"}}
+		taken := []struct{ from, kind string }{
+			{<-cpu, "cpu"}, {e.SaveProfile(ctx, "heap", ""), "heap"}, {<-apiServerCPU, "apiserver.cpu"},
+		}
 		var kept []string
 		for _, p := range taken {
 			if p.from == "" {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -162,6 +163,31 @@ func (w *World) SaveProfile(ctx context.Context, name, query string) string {
 	}
 	defer f.Close()
 	if _, err := io.Copy(f, resp.Body); err != nil {
+		return ""
+	}
+	return path
+}
+
+// SaveAPIServerProfile saves the API server's pprof profile name (with
+// query, e.g. "?seconds=20") under the world's directory, and returns its
+// path; "" when it could not (logged). It needs Options.Profiling.
+func (w *World) SaveAPIServerProfile(ctx context.Context, name, query string) string {
+	req := w.Kube.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/" + name)
+	if q, err := url.ParseQuery(strings.TrimPrefix(query, "?")); err == nil {
+		for k, vs := range q {
+			for _, v := range vs {
+				req = req.Param(k, v)
+			}
+		}
+	}
+	b, err := req.DoRaw(ctx)
+	if err != nil {
+		w.opts.Logf("API server profile %s: %v", name, err)
+		return ""
+	}
+	path := filepath.Join(w.Dir, "apiserver-"+name+".pprof")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		w.opts.Logf("API server profile %s: %v", name, err)
 		return ""
 	}
 	return path

@@ -74,7 +74,7 @@ type Options struct {
 	Nodes int
 	// Sim configures the GitHub simulator.
 	Sim githubsim.Options
-	// Profiling turns on Octorun's pprof endpoints.
+	// Profiling turns on Octorun's pprof endpoints, and the API server's.
 	Profiling bool
 	// AgentEvery is the runner agent's interval; 0 means its default.
 	AgentEvery time.Duration
@@ -157,6 +157,8 @@ func Start(ctx context.Context, o Options) (_ *World, err error) {
 		ExtraArgs: map[string][]string{
 			controlplane.KubeScheduler:         {"--kube-api-qps=" + qps, "--kube-api-burst=" + burst},
 			controlplane.KubeControllerManager: {"--kube-api-qps=" + qps, "--kube-api-burst=" + burst},
+			// The API server's pprof, for SaveAPIServerProfile.
+			controlplane.KubeAPIServer: {"--profiling=" + fmt.Sprint(o.Profiling)},
 		},
 		TempDir: w.Dir,
 		Logf:    func(string, ...any) {},
