@@ -54,13 +54,12 @@ type Options struct {
 	// or an autoscaler asks, so that no tenant's set takes the GitHub budget
 	// that all share. Zero means no cap.
 	MaxRunners int32
-	// StatusInterval is the least time between two status writes of a set
-	// that change only its counts of Runners (and the Ready condition's
-	// message that repeats them): while a set scales, its status is
-	// written at most once an interval, with the counts of the moment,
-	// instead of once for every Runner that moves. A change of anything
-	// else (a condition, the observed generation) is written at once.
-	// Zero writes every change.
+	// StatusInterval is the least time between two writes of a set's
+	// status: while its Runners move, a set's status is written at most
+	// once an interval, with the state of the moment, instead of once for
+	// every Runner that moves (a job's end flips Ready false and back).
+	// A status that observes a new generation is written at once. Zero
+	// writes every change.
 	StatusInterval time.Duration
 }
 

@@ -726,10 +726,10 @@ func TestRunnersComeWithTheirFinalizer(t *testing.T) {
 	}
 }
 
-// TestStatusCountsAreBatched: while a set's Runners move, a status that
-// changes only their counts is written at most once a StatusInterval, and
-// at once when anything else changes (here, Ready turning true).
-func TestStatusCountsAreBatched(t *testing.T) {
+// TestStatusWritesAreBatched: while a set's Runners move, its status is
+// written at most once a StatusInterval, with the state of the moment; a
+// status observing a new generation is written at once.
+func TestStatusWritesAreBatched(t *testing.T) {
 	f := newFixture(t)
 	f.opts.StatusInterval = time.Second
 	set := newSet("set", 3)
@@ -742,11 +742,10 @@ func TestStatusCountsAreBatched(t *testing.T) {
 	f.build()
 	now := clock
 	f.c.now = func() time.Time { return now }
-	runners := f.c.runnerIndexer
 	becomeIdle := func(i int) {
 		r := f.runners[i].DeepCopy()
 		r.Status.Phase = octorunv1alpha1.RunnerPhaseIdle
-		if err := runners.Update(r); err != nil {
+		if err := f.c.runnerIndexer.Update(r); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -776,52 +775,31 @@ func TestStatusCountsAreBatched(t *testing.T) {
 	becomeIdle(1)
 	now = now.Add(300 * time.Millisecond)
 	step("counts within the interval", false, 700*time.Millisecond)
-	now = now.Add(700 * time.Millisecond)
-	step("counts after the interval", true, 0)
-	if got := f.set("set").Status.IdleRunners; got != 2 {
-		t.Errorf("idleRunners %d, want 2", got)
-	}
 	becomeIdle(2)
-	now = now.Add(100 * time.Millisecond)
-	step("ready within the interval", true, 0)
+	now = now.Add(200 * time.Millisecond)
+	step("ready within the interval", false, 500*time.Millisecond)
+	now = now.Add(500 * time.Millisecond)
+	step("after the interval", true, 0)
 	if got := f.set("set").Status; got.IdleRunners != 3 || !meta.IsStatusConditionTrue(got.Conditions, octorunv1alpha1.RunnerSetConditionReady) {
 		t.Errorf("status %+v, want 3 Idle and Ready", got)
 	}
-}
 
-func TestOnlyCountsChanged(t *testing.T) {
-	ready := func(s metav1.ConditionStatus, reason, msg string) metav1.Condition {
-		return metav1.Condition{Type: octorunv1alpha1.RunnerSetConditionReady, Status: s, Reason: reason, Message: msg}
+	// kubectl scale: the new generation is observed at once.
+	scaled := f.set("set")
+	scaled.Spec.Runners = ptr.To[int32](2)
+	scaled.Generation++
+	if _, err := f.client.OctorunV1alpha1().RunnerSets("default").Update(context.Background(), scaled, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
 	}
-	base := octorunv1alpha1.RunnerSetStatus{Runners: 3, IdleRunners: 1, ObservedGeneration: 2,
-		Conditions: []metav1.Condition{ready(metav1.ConditionFalse, octorunv1alpha1.ReasonRunnersNotReady, "1 of 3")}}
-	tests := []struct {
-		name   string
-		change func(*octorunv1alpha1.RunnerSetStatus)
-		want   bool
-	}{
-		{"nothing", func(*octorunv1alpha1.RunnerSetStatus) {}, false},
-		{"counts and message", func(s *octorunv1alpha1.RunnerSetStatus) {
-			s.IdleRunners, s.ActiveRunners = 2, 1
-			s.Conditions[0].Message = "3 of 3"
-		}, true},
-		{"ready turns true", func(s *octorunv1alpha1.RunnerSetStatus) {
-			s.IdleRunners = 3
-			s.Conditions[0] = ready(metav1.ConditionTrue, octorunv1alpha1.ReasonRunnersReady, "3 of 3")
-		}, false},
-		{"observed generation", func(s *octorunv1alpha1.RunnerSetStatus) { s.IdleRunners, s.ObservedGeneration = 2, 3 }, false},
-		{"another condition", func(s *octorunv1alpha1.RunnerSetStatus) {
-			s.IdleRunners = 2
-			s.Conditions = append(s.Conditions, metav1.Condition{Type: octorunv1alpha1.RunnerSetConditionRunnerFailure, Status: metav1.ConditionTrue})
-		}, false},
+	if err := f.setIndexer.Update(scaled); err != nil {
+		t.Fatal(err)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			next := *base.DeepCopy()
-			tt.change(&next)
-			if got := onlyCountsChanged(base, next); got != tt.want {
-				t.Errorf("onlyCountsChanged = %v, want %v", got, tt.want)
-			}
-		})
+	now = now.Add(100 * time.Millisecond)
+	requeue, err := f.sync(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.set("set").Status.ObservedGeneration; got != scaled.Generation {
+		t.Errorf("observedGeneration %d, want %d (requeue %v, actions %v)", got, scaled.Generation, requeue, f.actions())
 	}
 }

@@ -87,8 +87,8 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 		!meta.IsStatusConditionTrue(set.Status.Conditions, octorunv1alpha1.RunnerSetConditionRunnerOutdated) {
 		c.recorder.Event(set, corev1.EventTypeWarning, EventRunnerOutdated, meta.FindStatusCondition(status.Conditions, octorunv1alpha1.RunnerSetConditionRunnerOutdated).Message)
 	}
-	if c.opts.StatusInterval > 0 && onlyCountsChanged(set.Status, status) {
-		// The counts of a set on the move: written with the counts of the
+	if c.opts.StatusInterval > 0 && batched(set.Status, status) {
+		// A set on the move: its status is written with the state of the
 		// moment once the interval since the last write is over.
 		if wait := c.statusWritten.wait(key.String(), c.opts.StatusInterval, c.now()); wait > 0 {
 			return soonest(requeue, wait), manageErr
@@ -108,20 +108,12 @@ func soonest(a, b time.Duration) time.Duration {
 	return a
 }
 
-// onlyCountsChanged says whether next differs from prev in the counts of
-// Runners alone, and in the Ready condition's message, which repeats them.
-func onlyCountsChanged(prev, next octorunv1alpha1.RunnerSetStatus) bool {
-	if equality.Semantic.DeepEqual(prev, next) {
-		return false
-	}
-	next = *next.DeepCopy()
-	next.Runners, next.IdleRunners, next.ActiveRunners = prev.Runners, prev.IdleRunners, prev.ActiveRunners
-	was := meta.FindStatusCondition(prev.Conditions, octorunv1alpha1.RunnerSetConditionReady)
-	is := meta.FindStatusCondition(next.Conditions, octorunv1alpha1.RunnerSetConditionReady)
-	if was != nil && is != nil && was.Status == is.Status && was.Reason == is.Reason {
-		is.Message = was.Message
-	}
-	return equality.Semantic.DeepEqual(prev, next)
+// batched says whether a change of a set's status from prev to next may
+// wait for the status interval: any change but one that observes a new
+// generation, which is written at once, so that whoever changed the spec
+// (kubectl scale, an autoscaler) sees it taken up.
+func batched(prev, next octorunv1alpha1.RunnerSetStatus) bool {
+	return next.ObservedGeneration == prev.ObservedGeneration && !equality.Semantic.DeepEqual(prev, next)
 }
 
 // writtenAt remembers, by set key, when the controller last wrote each
@@ -131,9 +123,9 @@ type writtenAt struct {
 	at map[string]time.Time
 }
 
-// wait returns how much longer a counts-only write of the set's status
-// must wait for interval to have passed since the last write; zero when it
-// may be written now, which it then counts as the last write.
+// wait returns how much longer a write of the set's status must wait for
+// interval to have passed since the last write; zero when it may be
+// written now.
 func (w *writtenAt) wait(key string, interval time.Duration, now time.Time) time.Duration {
 	w.mu.Lock()
 	defer w.mu.Unlock()
