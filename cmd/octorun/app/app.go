@@ -43,8 +43,9 @@ import (
 const UserAgent = "octorun"
 
 // RunnerSetStatusInterval is the least time between two writes of a
-// RunnerSet's status that change only its counts: a set of 1,000 Runners
-// scaling up writes its status about once a second, not 1,000 times.
+// RunnerSet's status (but for one observing a new generation): a set of
+// 1,000 Runners scaling up writes its status about once a second, not 1,000
+// times, and a busy set's status is at most a second behind.
 const RunnerSetStatusInterval = time.Second
 
 // Components with Kubernetes clients of their own (Clients.For).
