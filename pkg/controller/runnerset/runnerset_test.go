@@ -371,6 +371,24 @@ func TestFinishedRunnersAreReplaced(t *testing.T) {
 	}
 }
 
+// TestReportedJobsAreReplacedAtOnce: a Runner whose job GitHub reported
+// completed is replaced at once, before its runner exits; it is deleted
+// once it has ended.
+func TestReportedJobsAreReplacedAtOnce(t *testing.T) {
+	f := newFixture(t)
+	set := newSet("set", 2)
+	f.sets = append(f.sets, set)
+	exiting := runnerOf(set, "exiting", octorunv1alpha1.RunnerPhaseActive, 1, time.Hour)
+	exiting.Annotations = map[string]string{octorunv1alpha1.AnnotationJobAssignment: `{"jobID":1,"runID":1,"assignedAt":"2027-01-15T08:00:00Z","completedAt":"2027-01-15T08:00:05Z"}`}
+	f.runners = []*octorunv1alpha1.Runner{exiting, runnerOf(set, "idle", octorunv1alpha1.RunnerPhaseIdle, 2, time.Hour)}
+	if _, err := f.sync(set); err != nil {
+		t.Fatalf("sync: %v", err)
+	}
+	if diff := cmp.Diff([]string{"create runners", "update runnersets/status"}, f.actions()); diff != "" {
+		t.Errorf("actions (-want +got):\n%s", diff)
+	}
+}
+
 func TestFailingRunnersBackOff(t *testing.T) {
 	f := newFixture(t)
 	set := newSet("set", 1)

@@ -33,6 +33,11 @@ func (c *Controller) manageRunners(ctx context.Context, set *octorunv1alpha1.Run
 			case r.DeletionTimestamp != nil:
 			case r.Status.Phase == octorunv1alpha1.RunnerPhaseComplete || r.Status.Phase == octorunv1alpha1.RunnerPhaseFailed:
 				finished = append(finished, r)
+			case jobReported(r):
+				// GitHub reported its job completed (the workflow_job
+				// delivery's hint): the ephemeral runner is done and
+				// exits, and its replacement need not wait for the exit.
+				// It is deleted once it has ended.
 			default:
 				alive = append(alive, r)
 			}

@@ -33,8 +33,9 @@ const (
 	scaleSetScaleDownDelay = 5 * time.Second
 )
 
-// jobReported says whether the scale set reported the end of the Runner's
-// job.
+// jobReported says whether GitHub reported the end of the Runner's job:
+// the scale set's message, or the workflow_job delivery, as the job hint's
+// completedAt.
 func jobReported(r *octorunv1alpha1.Runner) bool {
 	job, err := octorunv1alpha1.JobAssignmentOf(r)
 	return err == nil && job != nil && job.CompletedAt != nil
