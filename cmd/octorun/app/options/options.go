@@ -79,6 +79,9 @@ type Options struct {
 	SyncPeriod time.Duration
 
 	// RunnerWorkers and RunnerSetWorkers are the control loops' workers.
+	// A Runner's sync waits on the API server, and on GitHub when it
+	// registers: the Runner controller needs workers enough for a job's
+	// ten or so syncs at the API server's latency under load.
 	RunnerWorkers, RunnerSetWorkers int
 	// RegistrationRetryPeriod is how long a Runner waits before retrying a
 	// registration that failed for a reason a user must fix.
@@ -138,7 +141,7 @@ func New() *Options {
 		GitHubURL:               "https://github.com",
 		SecondaryLimit:          900,
 		SyncPeriod:              5 * time.Minute,
-		RunnerWorkers:           8,
+		RunnerWorkers:           32,
 		RunnerSetWorkers:        4,
 		RegistrationRetryPeriod: time.Minute,
 		DefaultRunnerImage:      octorunv1alpha1.DefaultRunnerImage,

@@ -36,7 +36,7 @@ func TestParse(t *testing.T) {
 		{
 			name: "defaults",
 			check: func(o *Options) string {
-				return cmp.Diff([]any{true, 8, 4, 50.0, 100, "default", "default", 5 * time.Minute, 900, ":8080", ":8081", true},
+				return cmp.Diff([]any{true, 32, 4, 50.0, 100, "default", "default", 5 * time.Minute, 900, ":8080", ":8081", true},
 					[]any{o.LeaderElect, o.RunnerWorkers, o.RunnerSetWorkers, o.KubeQPS, o.KubeBurst, o.PodNamespace, o.LeaseNamespace, o.SyncPeriod, o.SecondaryLimit,
 						o.MetricsAddr, o.HealthProbeAddr, o.MetricsSecure})
 			},
