@@ -91,21 +91,13 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 		// A set on the move: its status is written with the state of the
 		// moment once the interval since the last write is over.
 		if wait := c.statusWritten.wait(key.String(), c.opts.StatusInterval, c.now()); wait > 0 {
-			return soonest(requeue, wait), manageErr
+			return shorter(requeue, wait), manageErr
 		}
 	}
 	if err := c.updateStatus(ctx, set, status); err != nil {
 		return 0, errors.Join(manageErr, err)
 	}
 	return requeue, manageErr
-}
-
-// soonest is the shorter of two requeue delays, 0 meaning none.
-func soonest(a, b time.Duration) time.Duration {
-	if a == 0 || (b != 0 && b < a) {
-		return b
-	}
-	return a
 }
 
 // batched says whether a change of a set's status from prev to next may
