@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"strings"
 	"time"
@@ -87,23 +86,8 @@ func scaleSetBurst(ctx context.Context, cfg config, id string) (*section, error)
 	}
 	profiles := keepProfiles()
 
-	var killed, unseen, unrecorded int
-	var queueToStart, startToActive []float64
-	for _, j := range done {
-		if j.Conclusion != githubsim.ConclusionSuccess {
-			killed++
-		}
-		if !e.Tracker.RecordedJob(j.RunnerID) {
-			unrecorded++
-		}
-		queueToStart = append(queueToStart, math.Max(0, j.StartedAt.Sub(j.CreatedAt).Seconds()))
-		at, ok := e.Tracker.ActiveAt(j.RunnerID)
-		if !ok {
-			unseen++
-			continue
-		}
-		startToActive = append(startToActive, math.Max(0, at.Sub(j.StartedAt).Seconds()))
-	}
+	t := tallyJobs(e.Tracker, done)
+	killed, unseen, unrecorded, queueToStart, startToActive := t.killed, t.unseen, t.unrecorded, t.queueToStart, t.startToActive
 	calls := diffCalls(before, after)
 	var rest, service, polls int
 	for call, n := range calls {

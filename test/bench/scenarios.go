@@ -227,28 +227,18 @@ func churn(ctx context.Context, cfg config, rate float64, id string) (*section, 
 			}
 		}
 	}
-	var killed, unseen, unrecorded int
-	var startToActive, deliveryToActive, completions, queueToStart []float64
+	t := tallyJobs(e.Tracker, done)
+	killed, unseen, unrecorded, queueToStart, startToActive := t.killed, t.unseen, t.unrecorded, t.queueToStart, t.startToActive
+	var deliveryToActive, completions []float64
 	var completedAt []time.Time
 	jobStarts := map[int64]time.Time{}
 	for _, j := range done {
-		if j.Conclusion != githubsim.ConclusionSuccess {
-			killed++
-		}
-		queueToStart = append(queueToStart, math.Max(0, j.StartedAt.Sub(j.CreatedAt).Seconds()))
 		completedAt = append(completedAt, j.CompletedAt)
 		jobStarts[j.RunnerID] = j.StartedAt
-		if !e.Tracker.RecordedJob(j.RunnerID) {
-			unrecorded++
-		}
-		at, ok := e.Tracker.ActiveAt(j.RunnerID)
-		if !ok {
-			unseen++
-			continue
-		}
-		startToActive = append(startToActive, math.Max(0, at.Sub(j.StartedAt).Seconds()))
-		if d, ok := delivered[j.ID]; ok {
-			deliveryToActive = append(deliveryToActive, math.Max(0, at.Sub(d).Seconds()))
+		if at, ok := t.activeAt[j.ID]; ok {
+			if d, ok := delivered[j.ID]; ok {
+				deliveryToActive = append(deliveryToActive, math.Max(0, at.Sub(d).Seconds()))
+			}
 		}
 	}
 	// Each completed job's runner is replaced by one new Runner: the n-th
@@ -477,4 +467,39 @@ func diffCalls(before, after world.Counters) map[string]int {
 		}
 	}
 	return out
+}
+
+// jobTally is what the jobs of a burst or churn came to, as the tracker saw
+// their Runners.
+type jobTally struct {
+	// killed counts the jobs that did not succeed; unrecorded those whose
+	// Runner recorded no job (RecordedJob); unseen those whose Runner was
+	// never seen Active.
+	killed, unrecorded, unseen int
+	// queueToStart and startToActive are latencies in seconds, the second
+	// of the jobs whose Runner was seen Active.
+	queueToStart, startToActive []float64
+	// activeAt is when each job's Runner was first seen Active, by job id.
+	activeAt map[int64]time.Time
+}
+
+func tallyJobs(tracker *world.Tracker, done []githubsim.Job) jobTally {
+	t := jobTally{activeAt: map[int64]time.Time{}}
+	for _, j := range done {
+		if j.Conclusion != githubsim.ConclusionSuccess {
+			t.killed++
+		}
+		if !tracker.RecordedJob(j.RunnerID) {
+			t.unrecorded++
+		}
+		t.queueToStart = append(t.queueToStart, math.Max(0, j.StartedAt.Sub(j.CreatedAt).Seconds()))
+		at, ok := tracker.ActiveAt(j.RunnerID)
+		if !ok {
+			t.unseen++
+			continue
+		}
+		t.activeAt[j.ID] = at
+		t.startToActive = append(t.startToActive, math.Max(0, at.Sub(j.StartedAt).Seconds()))
+	}
+	return t
 }
